@@ -1,0 +1,127 @@
+//! Tollgate's configuration: one file (TOML or YAML) for every service, each reading its section.
+//!
+//! Layers, later wins: built-in defaults → the file → `TOLLGATE_…` environment variables, with
+//! `__` for nesting (`TOLLGATE_EDGE__LISTEN=0.0.0.0:8080`). Unknown fields are errors; every error
+//! names the field. Secrets are references (`env:NAME`, `file:/path`) resolved here, held as
+//! `SecretString`, and never printed.
+//!
+//! This is the only crate that reads the process environment.
+
+mod catalog;
+mod secret;
+mod sections;
+mod validate;
+
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml, Yaml};
+use serde::{Deserialize, Serialize};
+
+pub use catalog::{DeploymentConfig, ModelConfig, PriceConfig, ProviderConfig, ProviderKind};
+pub use secret::SecretRef;
+pub use sections::{
+    BillingConfig, DatabaseConfig, EdgeConfig, LimitsConfig, LogFormat, LogQueueConfig,
+    LoggingConfig, RedisConfig, RedisFailure, RoutingConfig, TelemetryConfig, UsageSpoolConfig,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Parse(Box<figment::Error>),
+    #[error("configuration: `{field}`: {message}")]
+    Invalid { field: String, message: String },
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(e: figment::Error) -> Self {
+        ConfigError::Parse(Box::new(e))
+    }
+}
+
+const SECTIONS: [&str; 7] = [
+    "edge",
+    "routing",
+    "billing",
+    "logging",
+    "database",
+    "redis",
+    "telemetry",
+];
+
+/// The whole configuration. Each service reads the sections it needs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub edge: EdgeConfig,
+    pub routing: RoutingConfig,
+    pub billing: BillingConfig,
+    pub logging: LoggingConfig,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub telemetry: TelemetryConfig,
+    pub providers: Vec<ProviderConfig>,
+    pub models: Vec<ModelConfig>,
+}
+
+impl Config {
+    /// Load from `path` (TOML or YAML by extension; `None` for defaults only) and the environment,
+    /// then validate.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(p) = path {
+            let is_yaml = matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
+            fig = if is_yaml {
+                fig.merge(Yaml::file_exact(p))
+            } else {
+                fig.merge(Toml::file_exact(p))
+            };
+        }
+        // Only variables that name a section (TOLLGATE_EDGE__LISTEN): the client-side variables a
+        // user may have sourced (TOLLGATE_URL, TOLLGATE_API_KEY) are not configuration.
+        let env = Env::prefixed("TOLLGATE_")
+            .filter(|k| {
+                let k = k.as_str().to_ascii_lowercase();
+                SECTIONS
+                    .iter()
+                    .any(|s| k.strip_prefix(s).is_some_and(|rest| rest.starts_with("__")))
+            })
+            .split("__");
+        fig = fig.merge(env);
+        Self::from_figment(fig)
+    }
+
+    /// Parse from a TOML string over the defaults (tests, `tollgatectl config check`).
+    pub fn from_toml(s: &str) -> Result<Config, ConfigError> {
+        Self::from_figment(
+            Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(s)),
+        )
+    }
+
+    fn from_figment(fig: Figment) -> Result<Config, ConfigError> {
+        let cfg: Config = fig.extract()?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Check cross-field rules; the error names the offending field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate::check(self)
+    }
+
+    /// The model (by public name or alias).
+    pub fn model(&self, name: &str) -> Option<&ModelConfig> {
+        self.models
+            .iter()
+            .find(|m| m.name == name || m.aliases.iter().any(|a| a == name))
+    }
+
+    /// The path named by `TOLLGATE_CONFIG`, if set (used by the binaries' `--config` default).
+    pub fn path_from_env() -> Option<std::path::PathBuf> {
+        #[allow(clippy::disallowed_methods)]
+        std::env::var_os("TOLLGATE_CONFIG").map(Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,264 @@
+//! Per-service sections. Defaults are the local single-machine setup the quickstart runs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::SecretRef;
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EdgeConfig {
+    pub listen: SocketAddr,
+    /// Bearer token for `/admin/v1`. Admin API is off when unset.
+    pub admin_token: Option<SecretRef>,
+    /// Server pepper for API-key HMACs. Must be the same on every edge and billing replica.
+    pub key_pepper: SecretRef,
+    pub routing_url: String,
+    pub billing_url: String,
+    pub logging_url: String,
+    pub max_body_bytes: usize,
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Fallback poll of the key snapshot, in case a change notification was missed.
+    #[serde(with = "humantime_serde")]
+    pub snapshot_refresh: Duration,
+    /// How long shutdown waits for open streams before cutting them.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+    pub limits: LimitsConfig,
+    pub usage: UsageSpoolConfig,
+    pub logs: LogQueueConfig,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        EdgeConfig {
+            listen: addr("127.0.0.1:8080"),
+            admin_token: None,
+            key_pepper: SecretRef::literal("tollgate-local-dev-pepper"),
+            routing_url: "http://127.0.0.1:50051".into(),
+            billing_url: "http://127.0.0.1:50052".into(),
+            logging_url: "http://127.0.0.1:50053".into(),
+            max_body_bytes: 4 * 1024 * 1024,
+            request_timeout: Duration::from_secs(600),
+            snapshot_refresh: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(30),
+            limits: LimitsConfig::default(),
+            usage: UsageSpoolConfig::default(),
+            logs: LogQueueConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedisFailure {
+    /// Keep admitting with a per-replica local limiter (limit / replicas).
+    Open,
+    /// Refuse with 503 and Retry-After.
+    Closed,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Requests per minute for a key that sets none. 0 = unlimited.
+    pub default_rpm: u32,
+    /// Concurrent requests for a key that sets none. 0 = unlimited.
+    pub default_concurrency: u32,
+    /// A concurrency slot whose holder vanished (crashed replica) is freed after this long.
+    #[serde(with = "humantime_serde")]
+    pub slot_lease: Duration,
+    pub on_redis_failure: RedisFailure,
+    /// Edge replicas sharing Redis; the local fallback limiter allows limit / replicas.
+    pub replicas: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            default_rpm: 600,
+            default_concurrency: 50,
+            slot_lease: Duration::from_secs(900),
+            on_redis_failure: RedisFailure::Open,
+            replicas: 1,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UsageSpoolConfig {
+    /// Durable spool for usage events billing has not acknowledged yet.
+    pub spool_dir: PathBuf,
+    /// High-water mark: past this many unacknowledged events the edge answers 503.
+    pub spool_max_events: usize,
+    pub batch_size: usize,
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: Duration,
+}
+
+impl Default for UsageSpoolConfig {
+    fn default() -> Self {
+        UsageSpoolConfig {
+            spool_dir: PathBuf::from(".tollgate/spool"),
+            spool_max_events: 1_000_000,
+            batch_size: 500,
+            flush_interval: Duration::from_millis(200),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogQueueConfig {
+    /// Bounded in-memory queue; records beyond it are dropped and counted.
+    pub queue_size: usize,
+    pub batch_size: usize,
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: Duration,
+}
+
+impl Default for LogQueueConfig {
+    fn default() -> Self {
+        LogQueueConfig {
+            queue_size: 50_000,
+            batch_size: 500,
+            flush_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoutingConfig {
+    pub listen: SocketAddr,
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Default total time for one upstream call when the edge sends no deadline.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Upstream connections kept idle per provider host.
+    pub pool_max_idle_per_host: usize,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            listen: addr("127.0.0.1:50051"),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(600),
+            pool_max_idle_per_host: 256,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BillingConfig {
+    pub listen: SocketAddr,
+    /// Must equal `edge.key_pepper`: billing hashes the keys it creates.
+    pub key_pepper: SecretRef,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        BillingConfig {
+            listen: addr("127.0.0.1:50052"),
+            key_pepper: SecretRef::literal("tollgate-local-dev-pepper"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoggingConfig {
+    pub listen: SocketAddr,
+    /// Days of request logs to keep; older daily partitions are dropped.
+    pub retention_days: u32,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        LoggingConfig {
+            listen: addr("127.0.0.1:50053"),
+            retention_days: 30,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: SecretRef,
+    pub max_connections: u32,
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: SecretRef::literal("postgres://tollgate:tollgate@127.0.0.1:5432/tollgate"),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    pub url: SecretRef,
+    /// Prefix for every key, so several deployments (or tests) can share one Redis.
+    pub key_prefix: String,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: SecretRef::literal("redis://127.0.0.1:6379"),
+            key_prefix: "tg".into(),
+            timeout: Duration::from_millis(250),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// OTLP/gRPC endpoint (e.g. `http://127.0.0.1:4317`); tracing export is off when unset.
+    pub otlp_endpoint: Option<String>,
+    /// `RUST_LOG`-style filter.
+    pub log_filter: String,
+    pub log_format: LogFormat,
+    /// Fraction of traces sampled (parent-based).
+    pub sample_ratio: f64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            otlp_endpoint: None,
+            log_filter: "info".into(),
+            log_format: LogFormat::Json,
+            sample_ratio: 1.0,
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! Compiles `proto/` with a vendored protoc so a fresh machine needs no system package.
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let files = [
+        "tollgate/routing/v1/routing.proto",
+        "tollgate/billing/v1/billing.proto",
+        "tollgate/logging/v1/logging.proto",
+    ];
+    let mut config = tonic_prost_build::Config::new();
+    config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    let wkt = protoc_bin_vendored::include_path()?;
+    let paths: Vec<PathBuf> = files.iter().map(|f| root.join(f)).collect();
+    for p in &paths {
+        println!("cargo:rerun-if-changed={}", p.display());
+    }
+    tonic_prost_build::configure().compile_with_config(config, &paths, &[root, wkt])?;
+    Ok(())
+}
