@@ -1,0 +1,94 @@
+//! Serving a gRPC service the same way everywhere.
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serve `routes` plus `grpc.health.v1.Health` on `listener` until `shutdown` resolves.
+///
+/// Health answers SERVING while running and NOT_SERVING once shutdown has begun, so load
+/// balancers stop sending work before in-flight calls are drained. Each RPC gets a span whose
+/// parent is the caller's W3C trace context.
+pub async fn serve_grpc(
+    name: &'static str,
+    routes: Routes,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter.set_service_status("", ServingStatus::Serving).await;
+    let routes = routes.add_service(health);
+
+    let addr = listener.local_addr().ok();
+    tracing::info!(service = name, addr = ?addr, "gRPC server listening");
+
+    let stop = async move {
+        shutdown.await;
+        reporter
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        tracing::info!(service = name, "draining gRPC calls");
+    };
+
+    Server::builder()
+        .trace_fn(move |req: &http::Request<()>| {
+            let span = tracing::info_span!(
+                "rpc",
+                otel.kind = "server",
+                rpc.system = "grpc",
+                rpc.service = name,
+                rpc.method = %req.uri().path(),
+            );
+            let _ = span.set_parent(tollgate_telemetry::propagation::extract(req.headers()));
+            span
+        })
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+
+    #[tokio::test]
+    async fn health_is_serving_and_the_server_stops_on_shutdown() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve_grpc("test", Routes::default(), listener, async {
+            let _ = rx.await;
+        }));
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = HealthClient::new(channel);
+        let resp = client
+            .check(HealthCheckRequest { service: String::new() })
+            .await
+            .unwrap();
+        assert_eq!(resp.into_inner().status, 1); // SERVING
+        tx.send(()).unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), server)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+}
