@@ -72,6 +72,7 @@ fn duplicate_model_names_are_refused() {
 }
 
 #[test]
+#[allow(clippy::result_large_err)] // figment::Jail's closure signature
 fn environment_overrides_the_file_with_double_underscore_nesting() {
     figment::Jail::expect_with(|jail| {
         jail.create_file("tollgate.toml", GOOD)?;

@@ -27,7 +27,9 @@ pub async fn serve_grpc(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let (reporter, health) = tonic_health::server::health_reporter();
-    reporter.set_service_status("", ServingStatus::Serving).await;
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
     let routes = routes.add_service(health);
 
     let addr = listener.local_addr().ok();
@@ -80,7 +82,9 @@ mod tests {
             .unwrap();
         let mut client = HealthClient::new(channel);
         let resp = client
-            .check(HealthCheckRequest { service: String::new() })
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
             .await
             .unwrap();
         assert_eq!(resp.into_inner().status, 1); // SERVING

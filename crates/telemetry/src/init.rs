@@ -46,10 +46,14 @@ impl Drop for TelemetryGuard {
 }
 
 /// Install the global subscriber for `service`.
-pub fn init(service: &'static str, cfg: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
+pub fn init(
+    service: &'static str,
+    cfg: &TelemetryConfig,
+) -> Result<TelemetryGuard, TelemetryError> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
-    let filter = EnvFilter::try_new(&cfg.log_filter).map_err(|e| TelemetryError::Filter(e.to_string()))?;
+    let filter =
+        EnvFilter::try_new(&cfg.log_filter).map_err(|e| TelemetryError::Filter(e.to_string()))?;
     let fmt = match cfg.log_format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()

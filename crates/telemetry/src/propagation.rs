@@ -60,7 +60,9 @@ impl tonic::service::Interceptor for TraceInterceptor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
     use opentelemetry_sdk::propagation::TraceContextPropagator;
 
     #[test]
@@ -79,7 +81,10 @@ mod tests {
             p.inject_context(&cx, &mut MetadataInjector(&mut md))
         });
         let tp = md.get("traceparent").unwrap().to_str().unwrap();
-        assert_eq!(tp, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        assert_eq!(
+            tp,
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        );
 
         let headers = md.into_headers();
         let back = extract(&headers);
