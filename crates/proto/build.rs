@@ -10,6 +10,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    // `bytes` fields as `bytes::Bytes`: request bodies and stream frames pass through the edge
+    // and routing without a copy.
+    config.bytes(["."]);
     let wkt = protoc_bin_vendored::include_path()?;
     let paths: Vec<PathBuf> = files.iter().map(|f| root.join(f)).collect();
     for p in &paths {
