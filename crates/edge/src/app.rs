@@ -1,0 +1,108 @@
+//! The edge's HTTP stack, in one place, outermost layer first.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::{HeaderName, HeaderValue};
+use tollgate_domain::RequestId;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::chat::RequestIdExt;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::{admin, auth, chat, health, models};
+
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: AppState, max_body: usize) -> Router {
+    let api = Router::new()
+        .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/v1/models", get(models::list_models))
+        .merge(admin::routes())
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+
+    api.layer(
+        ServiceBuilder::new()
+            // 1. A panic anywhere below becomes a plain 500 in the OpenAI shape, no internals.
+            .layer(CatchPanicLayer::custom(|_| {
+                ApiError::Internal.into_response()
+            }))
+            // 2. Credentials never reach logs or traces.
+            .layer(SetSensitiveRequestHeadersLayer::new([
+                http::header::AUTHORIZATION,
+                HeaderName::from_static("x-api-key"),
+            ]))
+            // 3. Every request gets a fresh UUIDv7, returned in `x-request-id` on every answer.
+            .layer(middleware::from_fn(request_id))
+            // 4. One span per request, continuing the caller's W3C trace if it sent one.
+            .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let span = tracing::info_span!(
+                    "http",
+                    otel.kind = "server",
+                    http.method = %req.method(),
+                    http.route = %req.uri().path(),
+                    request_id = tracing::field::Empty,
+                );
+                let _ = span.set_parent(tollgate_telemetry::propagation::extract(req.headers()));
+                span
+            }))
+            // 5. Bodies over the limit are refused before they are read in full.
+            .layer(DefaultBodyLimit::max(max_body))
+            // 6. Deny by default: a key (or the admin token) on every route but the probes.
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                auth::require_credential,
+            )),
+    )
+    .with_state(state)
+}
+
+/// Mint the request id. A client-sent `x-request-id` is never trusted as ours (it keys the
+/// ledger); it is kept as `x-client-request-id` on the response.
+async fn request_id(mut req: Request, next: Next) -> Response {
+    let rid = RequestId::new();
+    let client_id = req.headers_mut().remove(&X_REQUEST_ID);
+    req.extensions_mut().insert(RequestIdExt(rid));
+    tracing::Span::current().record("request_id", tracing::field::display(rid));
+    let mut resp = next.run(req).await;
+    if let Ok(v) = HeaderValue::from_str(&rid.to_string()) {
+        resp.headers_mut().insert(X_REQUEST_ID.clone(), v);
+    }
+    if let Some(c) = client_id {
+        resp.headers_mut().insert("x-client-request-id", c);
+    }
+    resp
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::NotFound(format!(
+        "Unknown route {} {}.",
+        req.method(),
+        req.uri().path()
+    ))
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::NotFound(format!(
+        "{} is not supported on {}.",
+        req.method(),
+        req.uri().path()
+    ))
+}
+
+/// How long to wait for streams to finish at shutdown before cutting them.
+pub fn drain_deadline(d: Duration) -> Duration {
+    d.max(Duration::from_millis(100))
+}

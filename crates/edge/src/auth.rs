@@ -1,0 +1,191 @@
+//! Authentication from memory: every route needs a credential except a short allow-list.
+//!
+//! API key → checksum check (no lookup for garbage) → `key_id` lookup in the snapshot →
+//! constant-time compare of the keyed hash. No Postgres on this path. Admin routes need the admin
+//! token instead. An infrastructure problem (snapshot never loaded) is a 503, never a 401.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use http::HeaderMap;
+use subtle::ConstantTimeEq;
+use tollgate_domain::{ApiKey, Identity, KeyHasher};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Routes anyone may call: probes and metrics.
+pub const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics"];
+
+/// One key as the edge knows it.
+#[derive(Debug)]
+pub struct KeyEntry {
+    pub key_hash: String,
+    pub identity: Identity,
+    /// 0 = the configured default.
+    pub rpm_limit: u32,
+    pub concurrency_limit: u32,
+    /// The tenant allows prompt/completion text in request logs.
+    pub log_content: bool,
+}
+
+/// Every active key, by public `key_id`. Replaced whole on each refresh.
+#[derive(Debug, Default)]
+pub struct KeySnapshot {
+    pub keys: HashMap<String, Arc<KeyEntry>>,
+}
+
+/// The authenticated caller, put in the request's extensions for handlers.
+#[derive(Clone, Debug)]
+pub struct Caller(pub Arc<KeyEntry>);
+
+/// Pull the presented API key from `Authorization: Bearer` (OpenAI SDKs) or `x-api-key`
+/// (Anthropic SDKs).
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(v) = headers.get(http::header::AUTHORIZATION) {
+        let v = v.to_str().ok()?;
+        let token = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))?;
+        return Some(token.trim());
+    }
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+/// Resolve a presented key against the snapshot.
+pub fn authenticate(
+    snapshot: Option<&KeySnapshot>,
+    hasher: &KeyHasher,
+    headers: &HeaderMap,
+) -> Result<Arc<KeyEntry>, ApiError> {
+    let raw = presented_key(headers).ok_or(ApiError::MissingKey)?;
+    if raw.is_empty() {
+        return Err(ApiError::MissingKey);
+    }
+    let key = ApiKey::parse(raw).map_err(|_| ApiError::InvalidKey)?;
+    let snapshot = snapshot.ok_or(ApiError::Unavailable("the key store has not loaded yet"))?;
+    let entry = snapshot
+        .keys
+        .get(key.key_id())
+        .ok_or(ApiError::InvalidKey)?;
+    if hasher.verify(&key, &entry.key_hash) {
+        Ok(entry.clone())
+    } else {
+        Err(ApiError::InvalidKey)
+    }
+}
+
+/// The deny-by-default middleware in front of every route.
+pub async fn require_credential(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let path = req.uri().path();
+    if PUBLIC_PATHS.contains(&path) {
+        return Ok(next.run(req).await);
+    }
+    if path.starts_with("/admin/") {
+        let token = state
+            .admin_token
+            .as_deref()
+            .ok_or(ApiError::AdminUnauthorized)?;
+        let presented = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError::AdminUnauthorized)?;
+        if !bool::from(presented.as_bytes().ct_eq(token.as_bytes())) {
+            return Err(ApiError::AdminUnauthorized);
+        }
+        return Ok(next.run(req).await);
+    }
+    let snap = state.keys.load();
+    let entry = authenticate(snap.as_deref(), &state.hasher, req.headers())?;
+    req.extensions_mut().insert(Caller(entry));
+    Ok(next.run(req).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot_with(key: &ApiKey, hasher: &KeyHasher) -> KeySnapshot {
+        let mut keys = HashMap::new();
+        keys.insert(
+            key.key_id().to_owned(),
+            Arc::new(KeyEntry {
+                key_hash: hasher.hash(key),
+                identity: Identity {
+                    tenant_id: "t".into(),
+                    key_id: key.key_id().into(),
+                    ..Identity::default()
+                },
+                rpm_limit: 0,
+                concurrency_limit: 0,
+                log_content: false,
+            }),
+        );
+        KeySnapshot { keys }
+    }
+
+    fn bearer(s: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::AUTHORIZATION,
+            format!("Bearer {s}").parse().unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn a_known_key_authenticates_by_bearer_or_x_api_key() {
+        let hasher = KeyHasher::new(b"p");
+        let key = ApiKey::generate();
+        let snap = snapshot_with(&key, &hasher);
+        let e = authenticate(Some(&snap), &hasher, &bearer(key.expose())).unwrap();
+        assert_eq!(e.identity.key_id, key.key_id());
+        let mut h = HeaderMap::new();
+        h.insert("x-api-key", key.expose().parse().unwrap());
+        assert!(authenticate(Some(&snap), &hasher, &h).is_ok());
+    }
+
+    #[test]
+    fn refusals_are_401_with_distinct_codes_and_503_before_the_snapshot_loads() {
+        let hasher = KeyHasher::new(b"p");
+        let key = ApiKey::generate();
+        let snap = snapshot_with(&key, &hasher);
+        let code = |r: Result<Arc<KeyEntry>, ApiError>| r.unwrap_err().code();
+        assert_eq!(
+            code(authenticate(Some(&snap), &hasher, &HeaderMap::new())),
+            "missing_api_key"
+        );
+        assert_eq!(
+            code(authenticate(Some(&snap), &hasher, &bearer("sk-nope"))),
+            "invalid_api_key"
+        );
+        // Well-formed but unknown.
+        let other = ApiKey::generate();
+        assert_eq!(
+            code(authenticate(Some(&snap), &hasher, &bearer(other.expose()))),
+            "invalid_api_key"
+        );
+        // Right id, wrong pepper (hash mismatch).
+        let wrong = KeyHasher::new(b"q");
+        assert_eq!(
+            code(authenticate(Some(&snap), &wrong, &bearer(key.expose()))),
+            "invalid_api_key"
+        );
+        assert_eq!(
+            code(authenticate(None, &hasher, &bearer(key.expose()))),
+            "service_unavailable"
+        );
+    }
+}

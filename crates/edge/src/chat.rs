@@ -1,0 +1,259 @@
+//! `POST /v1/chat/completions`: peek, admit, hand to routing, relay the frames.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime};
+
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::Stream;
+use http::{HeaderValue, header};
+use tollgate_domain::RequestId;
+use tollgate_proto::routing::v1 as rpc;
+
+use crate::admission::{self, Admitted};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::settle::Settlement;
+use crate::state::AppState;
+
+/// The UUIDv7 minted for this request by the request-id layer.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestIdExt(pub RequestId);
+
+#[tracing::instrument(
+    skip_all,
+    fields(request_id = %rid.0, tenant_id = %caller.0.identity.tenant_id, key_id = %caller.0.identity.key_id, model, stream, deployment)
+)]
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(rid): Extension<RequestIdExt>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::BodyTooLarge {
+                limit: state.max_body,
+            }
+        } else {
+            ApiError::bad_request("The request body could not be read.", None)
+        }
+    })?;
+    let started = Instant::now();
+    let started_at = SystemTime::now();
+    let peek = tollgate_formats::openai::peek_chat(&body).map_err(|e| ApiError::BadRequest {
+        message: e.to_string(),
+        param: e.param().map(str::to_owned),
+        code: e.code().unwrap_or("invalid_request"),
+    })?;
+    let span = tracing::Span::current();
+    span.record("model", peek.model.as_str());
+    span.record("stream", peek.stream);
+
+    let Admitted { ticket, headers } = admission::admit(&state, &caller.0, rid.0).await?;
+    let mut settle = Settlement::new(
+        state.clone(),
+        ticket,
+        caller.0.clone(),
+        rid.0,
+        peek.model.clone(),
+        peek.stream,
+        peek.prompt_tokens_estimate,
+        &body,
+        started,
+        started_at,
+    );
+
+    let id = &caller.0.identity;
+    let call = rpc::ChatCall {
+        request_id: rid.0.to_string(),
+        format: rpc::WireFormat::OpenaiChat as i32,
+        body,
+        model: peek.model.clone(),
+        stream: peek.stream,
+        identity: Some(rpc::Identity {
+            tenant_id: id.tenant_id.clone(),
+            team_id: id.team_id.clone(),
+            key_id: id.key_id.clone(),
+            user_id: id.user_id.clone(),
+        }),
+        policy: Some(rpc::Policy::default()),
+        deadline_ms: state.request_timeout.as_millis() as u64,
+        include_usage: peek.include_usage,
+    };
+    let mut req = tonic::Request::new(call);
+    req.set_timeout(state.request_timeout);
+    let mut frames = match state.routing.clone().chat(req).await {
+        Ok(r) => r.into_inner(),
+        Err(status) => {
+            let err = crate::error::from_status(&status);
+            settle.fail(err.status().as_u16(), err.code());
+            settle.finish(false);
+            return Err(err);
+        }
+    };
+
+    // Before the first byte: wait for Start (success) or Failure (an HTTP error to answer with).
+    let start = loop {
+        match frames.message().await {
+            Ok(Some(rpc::ChatFrame { kind: Some(k) })) => match k {
+                rpc::chat_frame::Kind::Start(s) => break s,
+                rpc::chat_frame::Kind::Failure(f) => {
+                    let err = failure_to_error(&f, &peek.model);
+                    settle.fail(err.status().as_u16(), err.code());
+                    // The Usage frame that follows a Failure, if it comes promptly.
+                    if let Ok(Some(rpc::ChatFrame {
+                        kind: Some(rpc::chat_frame::Kind::Usage(u)),
+                    })) = frames.message().await
+                    {
+                        settle.on_usage(u);
+                    }
+                    settle.finish(false);
+                    return Err(err);
+                }
+                rpc::chat_frame::Kind::Usage(u) => settle.on_usage(u),
+                rpc::chat_frame::Kind::Progress(p) => settle.on_progress(p),
+                rpc::chat_frame::Kind::Data(_) => {}
+            },
+            Ok(Some(rpc::ChatFrame { kind: None })) => {}
+            Ok(None) | Err(_) => {
+                let err = ApiError::Unavailable("the routing service ended the call early");
+                settle.fail(err.status().as_u16(), err.code());
+                settle.finish(false);
+                return Err(err);
+            }
+        }
+    };
+    settle.on_start(&start);
+    tracing::Span::current().record("deployment", start.deployment.as_str());
+
+    let status = http::StatusCode::from_u16(start.status as u16).unwrap_or(http::StatusCode::OK);
+    let relay = Relay {
+        frames,
+        settle: Some(settle),
+        stream: peek.stream,
+    };
+    let mut resp = Response::new(Body::from_stream(relay.instrument_stream()));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    let ct = if start.content_type.is_empty() {
+        if peek.stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        }
+    } else {
+        start.content_type.as_str()
+    };
+    if let Ok(v) = HeaderValue::from_str(ct) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    if peek.stream {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    }
+    if let Ok(v) = HeaderValue::from_str(&start.deployment) {
+        h.insert("x-tollgate-deployment", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&start.provider) {
+        h.insert("x-tollgate-provider", v);
+    }
+    headers.apply(h);
+    Ok(resp.into_response())
+}
+
+fn failure_to_error(f: &rpc::Failure, model: &str) -> ApiError {
+    use rpc::FailureKind as K;
+    match K::try_from(f.kind).unwrap_or(K::Unspecified) {
+        K::UnknownModel => ApiError::UnknownModel(model.to_owned()),
+        K::ModelNotAllowed => ApiError::ModelNotAllowed(model.to_owned()),
+        K::InvalidRequest => ApiError::UpstreamInvalid(f.message.clone()),
+        K::UpstreamRateLimited => ApiError::UpstreamRateLimited {
+            retry_after: (f.retry_after_ms > 0)
+                .then(|| std::time::Duration::from_millis(f.retry_after_ms)),
+        },
+        K::UpstreamTimeout => ApiError::UpstreamTimeout,
+        K::UpstreamUnavailable => ApiError::Unavailable("no provider deployment is reachable"),
+        K::UpstreamError | K::Unspecified => ApiError::Upstream(f.message.clone()),
+    }
+}
+
+/// Writes routing's frames to the client as they come and settles when the stream ends or the
+/// client goes away (the body is dropped then, and `Settlement`'s drop settles as cancelled).
+struct Relay {
+    frames: tonic::Streaming<rpc::ChatFrame>,
+    settle: Option<Settlement>,
+    stream: bool,
+}
+
+impl Relay {
+    fn instrument_stream(self) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send {
+        let span = tracing::Span::current();
+        RelayStream { relay: self, span }
+    }
+}
+
+struct RelayStream {
+    relay: Relay,
+    span: tracing::Span,
+}
+
+impl Stream for RelayStream {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let _g = this.span.enter();
+        let relay = &mut this.relay;
+        loop {
+            let Some(settle) = relay.settle.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let frame = match Pin::new(&mut relay.frames).poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(f) => f,
+            };
+            match frame {
+                Some(Ok(rpc::ChatFrame { kind: Some(k) })) => match k {
+                    rpc::chat_frame::Kind::Data(b) => {
+                        settle.on_data(&b);
+                        return Poll::Ready(Some(Ok(b)));
+                    }
+                    rpc::chat_frame::Kind::Progress(p) => settle.on_progress(p),
+                    rpc::chat_frame::Kind::Usage(u) => settle.on_usage(u),
+                    rpc::chat_frame::Kind::Start(_) | rpc::chat_frame::Kind::Failure(_) => {}
+                },
+                Some(Ok(rpc::ChatFrame { kind: None })) => {}
+                Some(Err(status)) => {
+                    // Routing went away mid-answer: say so in the stream, never a silent cut.
+                    tracing::warn!(code = ?status.code(), "routing stream broke after the first byte");
+                    if let Some(mut s) = relay.settle.take() {
+                        s.fail(502, "upstream_stream_interrupted");
+                        s.finish(false);
+                    }
+                    if relay.stream {
+                        return Poll::Ready(Some(Ok(
+                            tollgate_formats::openai::stream_error_event(
+                                "The response was interrupted inside the gateway.",
+                                "api_error",
+                                Some("upstream_stream_interrupted"),
+                                None,
+                            ),
+                        )));
+                    }
+                    return Poll::Ready(Some(Err(std::io::Error::other("stream interrupted"))));
+                }
+                None => {
+                    if let Some(s) = relay.settle.take() {
+                        s.finish(false);
+                    }
+                    return Poll::Ready(None);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! The one error table of the edge: every refusal a client can see, its HTTP status, and the
+//! stable `code` in the OpenAI error shape. 5xx messages never carry internals.
+
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("You didn't provide an API key. Send it as `Authorization: Bearer tg-...`.")]
+    MissingKey,
+    #[error("Incorrect API key provided.")]
+    InvalidKey,
+    #[error("{message}")]
+    BadRequest {
+        message: String,
+        param: Option<String>,
+        code: &'static str,
+    },
+    #[error("The request body is larger than the {limit} bytes this gateway accepts.")]
+    BodyTooLarge { limit: usize },
+    #[error("The model `{0}` does not exist or you do not have access to it.")]
+    UnknownModel(String),
+    #[error("This key is not allowed to use the model `{0}`.")]
+    ModelNotAllowed(String),
+    #[error(
+        "Rate limit reached: {limit} {what} per {per} for this {scope}. Try again in {retry_after_s}s."
+    )]
+    RateLimited {
+        code: &'static str,
+        what: &'static str,
+        per: &'static str,
+        scope: &'static str,
+        limit: u32,
+        retry_after_s: u64,
+    },
+    #[error("The provider is rate limiting this model. Try again later.")]
+    UpstreamRateLimited { retry_after: Option<Duration> },
+    #[error("{0}")]
+    UpstreamInvalid(String),
+    #[error("The upstream provider failed: {0}")]
+    Upstream(String),
+    #[error("The upstream provider did not answer in time.")]
+    UpstreamTimeout,
+    #[error("The gateway is temporarily unable to serve this request ({0}). Try again shortly.")]
+    Unavailable(&'static str),
+    #[error("Admin credentials are missing or wrong.")]
+    AdminUnauthorized,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("The gateway hit an internal error.")]
+    Internal,
+}
+
+struct Row {
+    status: StatusCode,
+    kind: &'static str,
+    code: &'static str,
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>, param: Option<String>) -> Self {
+        ApiError::BadRequest {
+            message: message.into(),
+            param,
+            code: "invalid_request",
+        }
+    }
+
+    fn row(&self) -> Row {
+        use ApiError::*;
+        let (status, kind, code) = match self {
+            MissingKey => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_request_error",
+                "missing_api_key",
+            ),
+            InvalidKey => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_request_error",
+                "invalid_api_key",
+            ),
+            BadRequest { code, .. } => (StatusCode::BAD_REQUEST, "invalid_request_error", *code),
+            BodyTooLarge { .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                "request_too_large",
+            ),
+            UnknownModel(_) => (
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                "model_not_found",
+            ),
+            ModelNotAllowed(_) => (
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "model_not_allowed",
+            ),
+            RateLimited { code, .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", *code),
+            UpstreamRateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "upstream_rate_limited",
+            ),
+            UpstreamInvalid(_) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "upstream_invalid_request",
+            ),
+            Upstream(_) => (StatusCode::BAD_GATEWAY, "api_error", "upstream_error"),
+            UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, "api_error", "upstream_timeout"),
+            Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "api_error",
+                "service_unavailable",
+            ),
+            AdminUnauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_request_error",
+                "invalid_admin_token",
+            ),
+            NotFound(_) => (StatusCode::NOT_FOUND, "invalid_request_error", "not_found"),
+            Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "api_error",
+                "internal_error",
+            ),
+        };
+        Row { status, kind, code }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.row().status
+    }
+
+    /// The stable code, also recorded in request logs.
+    pub fn code(&self) -> &'static str {
+        self.row().code
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after_s, .. } => Some((*retry_after_s).max(1)),
+            ApiError::UpstreamRateLimited { retry_after } => {
+                Some(retry_after.map(|d| d.as_secs().max(1)).unwrap_or(1))
+            }
+            ApiError::Unavailable(_) => Some(1),
+            _ => None,
+        }
+    }
+
+    /// The body in OpenAI's shape.
+    pub fn body(&self) -> Bytes {
+        let row = self.row();
+        let param = match self {
+            ApiError::BadRequest { param, .. } => param.as_deref(),
+            ApiError::UnknownModel(_) | ApiError::ModelNotAllowed(_) => Some("model"),
+            _ => None,
+        };
+        tollgate_formats::openai::error_body(&self.to_string(), row.kind, Some(row.code), param)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let row = self.row();
+        if row.status.is_server_error() {
+            tracing::warn!(
+                code = row.code,
+                status = row.status.as_u16(),
+                "request failed"
+            );
+        }
+        let mut resp = (row.status, self.body()).into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(s) = self.retry_after() {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        resp
+    }
+}
+
+/// A routing RPC that failed as a whole (not a provider answer): routing unreachable or broken.
+pub fn from_status(status: &tonic::Status) -> ApiError {
+    use tonic::Code;
+    match status.code() {
+        Code::DeadlineExceeded => ApiError::UpstreamTimeout,
+        Code::InvalidArgument => ApiError::bad_request(status.message().to_owned(), None),
+        Code::NotFound => ApiError::NotFound(status.message().to_owned()),
+        Code::Unavailable | Code::Cancelled | Code::Unknown | Code::ResourceExhausted => {
+            ApiError::Unavailable("a gateway service is unreachable")
+        }
+        _ => ApiError::Internal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(e: &ApiError) -> serde_json::Value {
+        serde_json::from_slice(&e.body()).unwrap()
+    }
+
+    #[test]
+    fn error_bodies_have_the_openai_shape_and_stable_codes() {
+        insta::assert_json_snapshot!(json(&ApiError::InvalidKey));
+        insta::assert_json_snapshot!(json(&ApiError::UnknownModel("gpt-9".into())));
+        insta::assert_json_snapshot!(json(&ApiError::RateLimited {
+            code: "rate_limit_exceeded",
+            what: "requests",
+            per: "minute",
+            scope: "key",
+            limit: 10,
+            retry_after_s: 7
+        }));
+    }
+
+    #[test]
+    fn rate_limits_carry_retry_after() {
+        let r = ApiError::RateLimited {
+            code: "rate_limit_exceeded",
+            what: "requests",
+            per: "minute",
+            scope: "key",
+            limit: 10,
+            retry_after_s: 7,
+        }
+        .into_response();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "7");
+    }
+
+    #[test]
+    fn internal_errors_say_nothing_internal() {
+        let e = from_status(&tonic::Status::internal("db password=hunter2 at 10.0.0.3"));
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = String::from_utf8(e.body().to_vec()).unwrap();
+        assert!(
+            !body.contains("hunter2") && !body.contains("10.0.0.3"),
+            "{body}"
+        );
+    }
+}

@@ -1,0 +1,22 @@
+use clap::Parser;
+
+/// The Tollgate edge: the HTTP endpoint clients call.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Configuration file (TOML or YAML). Defaults to $TOLLGATE_CONFIG.
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let path = args.config.or_else(tollgate_config::Config::path_from_env);
+    let cfg = tollgate_config::Config::load(path.as_deref())?;
+    let telemetry = tollgate_telemetry::init("tollgate-edge", &cfg.telemetry)?;
+    let listener = tokio::net::TcpListener::bind(cfg.edge.listen).await?;
+    tollgate_edge::run(cfg, listener, tollgate_server::shutdown_signal()).await?;
+    telemetry.shutdown();
+    Ok(())
+}

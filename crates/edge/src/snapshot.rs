@@ -1,0 +1,105 @@
+//! Keeps the in-memory key snapshot fresh: loaded at start, reloaded on every Postgres
+//! `NOTIFY tollgate_keys` (a new key works and a revoked key is refused within a second on every
+//! replica), and polled as a fallback in case a notification was missed while disconnected.
+//!
+//! Postgres being down never empties the snapshot: the edge keeps serving the last one it had.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tollgate_domain::Identity;
+
+use crate::auth::{KeyEntry, KeySnapshot};
+
+pub type SharedSnapshot = Arc<ArcSwapOption<KeySnapshot>>;
+
+/// Build a snapshot from the store's rows.
+pub fn from_rows(rows: Vec<tollgate_store::keys::SnapshotKey>) -> KeySnapshot {
+    let keys = rows
+        .into_iter()
+        .map(|r| {
+            let entry = KeyEntry {
+                key_hash: r.key_hash,
+                identity: Identity {
+                    tenant_id: r.tenant_id.to_string(),
+                    team_id: r.team_id.map(|t| t.to_string()).unwrap_or_default(),
+                    key_id: r.key_id.clone(),
+                    user_id: String::new(),
+                },
+                rpm_limit: r.rpm_limit,
+                concurrency_limit: r.concurrency_limit,
+                log_content: r.log_content,
+            };
+            (r.key_id, Arc::new(entry))
+        })
+        .collect::<HashMap<_, _>>();
+    KeySnapshot { keys }
+}
+
+async fn reload(pool: &PgPool, target: &SharedSnapshot) -> bool {
+    match tollgate_store::keys::snapshot(pool).await {
+        Ok(rows) => {
+            let n = rows.len();
+            target.store(Some(Arc::new(from_rows(rows))));
+            metrics::gauge!("tollgate_edge_keys").set(n as f64);
+            tracing::debug!(keys = n, "key snapshot refreshed");
+            true
+        }
+        Err(e) => {
+            metrics::counter!("tollgate_edge_snapshot_errors_total").increment(1);
+            tracing::warn!(error = %e, "key snapshot refresh failed; keeping the previous one");
+            false
+        }
+    }
+}
+
+/// Run until `stop`: listen first, then load, so no change between the two is missed.
+pub async fn keep_fresh(
+    pool: PgPool,
+    target: SharedSnapshot,
+    poll: Duration,
+    stop: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(200);
+    while !stop.is_cancelled() {
+        let listener = tollgate_store::keys::KeyChanges::listen(&pool).await;
+        let loaded = reload(&pool, &target).await;
+        let mut listener = match listener {
+            Ok(l) if loaded => {
+                backoff = Duration::from_millis(200);
+                l
+            }
+            Ok(_) | Err(_) => {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                r = listener.recv() => match r {
+                    Ok(()) => {
+                        // Coalesce a burst of changes into one reload.
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        reload(&pool, &target).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "key change listener lost; reconnecting");
+                        break;
+                    }
+                },
+                () = tokio::time::sleep(poll) => {
+                    reload(&pool, &target).await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! What every handler shares. Cheap to clone: handles and `Arc`s only.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use tokio_util::task::TaskTracker;
+use tollgate_config::LimitsConfig;
+use tollgate_domain::KeyHasher;
+use tollgate_limits::Limiter;
+use tollgate_proto::billing::v1::billing_client::BillingClient;
+use tollgate_proto::logging::v1::logging_client::LoggingClient;
+use tollgate_proto::routing::v1::routing_client::RoutingClient;
+use tollgate_telemetry::metrics::PrometheusHandle;
+use tollgate_telemetry::propagation::TraceInterceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+use crate::logs::LogSink;
+use crate::prices::PriceBook;
+use crate::snapshot::SharedSnapshot;
+use crate::usage::UsageSink;
+
+pub type Traced = InterceptedService<Channel, TraceInterceptor>;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub keys: SharedSnapshot,
+    pub hasher: Arc<KeyHasher>,
+    pub admin_token: Option<Arc<str>>,
+    pub limiter: Limiter,
+    pub limits: Arc<LimitsConfig>,
+    pub routing: RoutingClient<Traced>,
+    pub billing: BillingClient<Traced>,
+    pub logging: LoggingClient<Traced>,
+    pub usage: UsageSink,
+    pub logs: LogSink,
+    pub prices: Arc<PriceBook>,
+    /// Side effects that must outlive the request (settlement, usage, logs); shutdown waits.
+    pub tracker: TaskTracker,
+    pub metrics: PrometheusHandle,
+    /// Readiness: set false at shutdown so load balancers stop sending first.
+    pub ready: Arc<AtomicBool>,
+    pub routing_healthy: Arc<AtomicBool>,
+    pub request_timeout: std::time::Duration,
+    pub max_body: usize,
+}
