@@ -1,0 +1,24 @@
+//! Tollgate's mock LLM provider: a real HTTP server that speaks OpenAI's documented wire format
+//! (Chat Completions, streaming included, Embeddings, Models) with deterministic token accounting
+//! and injectable faults (latency, slow streams, error statuses, hangs, mid-stream disconnects).
+//!
+//! It is the only fake in the project: the routing service calls it exactly as it would call
+//! OpenAI, and the benchmark uses it as the "straight to the provider" baseline, so the request
+//! path is kept lean (no locks, pre-sized buffers, pre-rendered stream chunks).
+//!
+//! It must not grow business logic of its own (no prices, no keys beyond one bearer check) and
+//! must never be pointed at by anything but tests, benchmarks and local demos.
+
+mod chat;
+pub mod cli;
+mod embeddings;
+mod error;
+mod options;
+mod router;
+mod server;
+mod state;
+mod stream;
+
+pub use error::MockError;
+pub use options::{MockOptions, MockStats};
+pub use server::{MockServer, serve};

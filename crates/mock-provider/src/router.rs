@@ -1,0 +1,204 @@
+//! Routes and the fault gate every `/v1` request passes first.
+//!
+//! `/v1/*` speaks OpenAI; `/_mock/*` is the runtime control API (options and stats). The control
+//! API takes no key: the mock only ever listens where tests and benchmarks reach it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+
+use crate::chat::{self, Plan};
+use crate::embeddings;
+use crate::error::ApiError;
+use crate::options::MockOptions;
+use crate::state::{Shared, unix_now};
+use crate::stream::{self, StreamSpec};
+
+/// Vision requests carry base64 images; OpenAI accepts bodies far above axum's 2 MiB default.
+const BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+const MODELS: [&str; 3] = ["mock-1", "mock-2", "mock-embed"];
+const MODELS_CREATED: u64 = 1_700_000_000;
+
+pub(crate) fn build(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/v1/models", get(list_models))
+        .route("/v1/models/{id}", get(get_model))
+        .route("/_mock/options", get(get_options).put(put_options))
+        .route("/_mock/stats", get(get_stats))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(shared)
+}
+
+/// Faults and auth, in the order a caller would meet them at a real provider: the request is
+/// accepted (or hangs), time passes, the key is checked, then the provider may fail anyway.
+/// `x-mock-latency-ms` and `x-mock-error-status` override the options for one request
+/// (`x-mock-chunks` does the same for the answer length, in the chat handler).
+async fn gate(shared: &Shared, opts: &MockOptions, headers: &HeaderMap) -> Result<(), ApiError> {
+    shared.count_request();
+    if opts.hang {
+        std::future::pending::<()>().await;
+    }
+    let latency = header_u64(headers, "x-mock-latency-ms")
+        .map(Duration::from_millis)
+        .unwrap_or(opts.latency);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(key) = &opts.api_key {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if presented != Some(key.as_str()) {
+            return Err(ApiError::invalid_api_key());
+        }
+    }
+    let forced = header_u64(headers, "x-mock-error-status").and_then(|s| u16::try_from(s).ok());
+    if let Some(status) = forced {
+        return Err(ApiError::injected(status));
+    }
+    if shared.draw_error(opts.error_rate) {
+        return Err(ApiError::injected(opts.error_status));
+    }
+    Ok(())
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.parse().ok()
+}
+
+async fn chat_completions(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    shared.count_chat_request();
+    let opts = shared.options();
+    if let Err(e) = gate(&shared, &opts, &headers).await {
+        return e.into_response();
+    }
+    let req = match chat::parse(&body) {
+        Ok(req) => req,
+        Err(e) => return e.into_response(),
+    };
+    let chunks = header_u64(&headers, "x-mock-chunks").map_or(opts.chunks, |n| n as usize);
+    let plan = Plan::new(chunks, req.max_tokens);
+    let id = shared.next_id();
+    let created = unix_now();
+    let result = if req.stream {
+        let spec = StreamSpec {
+            plan,
+            chunk_delay: opts.chunk_delay,
+            disconnect_after: opts.disconnect_after,
+        };
+        stream::respond(shared.clone(), &id, created, &req, spec)
+    } else {
+        chat::completion(&format!("chatcmpl-{id}"), created, &req, plan).inspect(|_| {
+            shared.count_prompt(req.prompt_tokens);
+            shared.count_completion(plan.completion_tokens as u64);
+        })
+    };
+    result.unwrap_or_else(|e| ApiError::internal(&e).into_response())
+}
+
+async fn embeddings(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let opts = shared.options();
+    if let Err(e) = gate(&shared, &opts, &headers).await {
+        return e.into_response();
+    }
+    match embeddings::respond(&body) {
+        Ok((response, prompt_tokens)) => {
+            shared.count_prompt(prompt_tokens);
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Serialize)]
+struct Model {
+    id: &'static str,
+    object: &'static str,
+    created: u64,
+    owned_by: &'static str,
+}
+
+fn model(id: &'static str) -> Model {
+    Model {
+        id,
+        object: "model",
+        created: MODELS_CREATED,
+        owned_by: "tollgate-mock",
+    }
+}
+
+#[derive(Serialize)]
+struct ModelList {
+    object: &'static str,
+    data: Vec<Model>,
+}
+
+async fn list_models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let opts = shared.options();
+    if let Err(e) = gate(&shared, &opts, &headers).await {
+        return e.into_response();
+    }
+    let list = ModelList {
+        object: "list",
+        data: MODELS.into_iter().map(model).collect(),
+    };
+    axum::Json(list).into_response()
+}
+
+async fn get_model(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let opts = shared.options();
+    if let Err(e) = gate(&shared, &opts, &headers).await {
+        return e.into_response();
+    }
+    match MODELS.into_iter().find(|m| *m == id) {
+        Some(m) => axum::Json(model(m)).into_response(),
+        None => ApiError::injected(404).into_response(),
+    }
+}
+
+async fn get_options(State(shared): State<Arc<Shared>>) -> Response {
+    axum::Json(&*shared.options()).into_response()
+}
+
+/// Replaces every option (missing fields take their defaults) except the API key, which only
+/// the process that started the mock may set.
+async fn put_options(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let mut next: MockOptions = match serde_json::from_slice(&body) {
+        Ok(opts) => opts,
+        Err(e) => return ApiError::from_json(&e).into_response(),
+    };
+    if let Err(e) = next.validate() {
+        return ApiError::invalid_request(e.to_string(), None, None).into_response();
+    }
+    next.api_key.clone_from(&shared.options().api_key);
+    let shown = axum::Json(&next).into_response();
+    shared.set_options(next);
+    (StatusCode::OK, shown).into_response()
+}
+
+async fn get_stats(State(shared): State<Arc<Shared>>) -> Response {
+    axum::Json(shared.stats()).into_response()
+}

@@ -1,0 +1,115 @@
+//! State shared by every request: the current options (swapped atomically, never locked) and the
+//! counters behind `MockStats`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use tokio_util::sync::CancellationToken;
+
+use crate::options::{MockOptions, MockStats};
+
+pub(crate) struct Shared {
+    options: ArcSwap<MockOptions>,
+    requests: AtomicU64,
+    chat_requests: AtomicU64,
+    prompt_tokens: AtomicU64,
+    completion_tokens: AtomicU64,
+    /// How many requests have drawn against `error_rate` so far.
+    fault_draws: AtomicU64,
+    next_id: AtomicU64,
+    /// Distinguishes this process's ids from an earlier run's.
+    id_epoch: u64,
+    /// Cancelled when the server stops; connections then drain for a short grace.
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl Shared {
+    pub(crate) fn new(options: MockOptions) -> Arc<Self> {
+        Arc::new(Self {
+            options: ArcSwap::from_pointee(options),
+            requests: AtomicU64::new(0),
+            chat_requests: AtomicU64::new(0),
+            prompt_tokens: AtomicU64::new(0),
+            completion_tokens: AtomicU64::new(0),
+            fault_draws: AtomicU64::new(0),
+            next_id: AtomicU64::new(0),
+            id_epoch: unix_now(),
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    pub(crate) fn options(&self) -> Arc<MockOptions> {
+        self.options.load_full()
+    }
+
+    pub(crate) fn set_options(&self, options: MockOptions) {
+        self.options.store(Arc::new(options));
+    }
+
+    pub(crate) fn stats(&self) -> MockStats {
+        MockStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            chat_requests: self.chat_requests.load(Ordering::Relaxed),
+            prompt_tokens: self.prompt_tokens.load(Ordering::Relaxed),
+            completion_tokens: self.completion_tokens.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn count_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_chat_request(&self) {
+        self.chat_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_prompt(&self, tokens: u64) {
+        self.prompt_tokens.fetch_add(tokens, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_completion(&self, tokens: u64) {
+        self.completion_tokens.fetch_add(tokens, Ordering::Relaxed);
+    }
+
+    /// Whether this request should fail. Deterministic and evenly spread rather than random, so a
+    /// test with `error_rate = 0.25` sees exactly one failure in every four requests.
+    pub(crate) fn draw_error(&self, rate: f64) -> bool {
+        if rate <= 0.0 {
+            return false;
+        }
+        if rate >= 1.0 {
+            return true;
+        }
+        let k = self.fault_draws.fetch_add(1, Ordering::Relaxed) as f64;
+        ((k + 1.0) * rate).floor() > (k * rate).floor()
+    }
+
+    /// A fresh `chatcmpl-…` style id suffix.
+    pub(crate) fn next_id(&self) -> String {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        format!("{:x}{n:010x}", self.id_epoch)
+    }
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_rate_is_spread_exactly() {
+        let shared = Shared::new(MockOptions::default());
+        let failures = (0..100).filter(|_| shared.draw_error(0.25)).count();
+        assert_eq!(failures, 25);
+        assert!((0..10).all(|_| shared.draw_error(1.0)));
+        assert!((0..10).all(|_| !shared.draw_error(0.0)));
+    }
+}

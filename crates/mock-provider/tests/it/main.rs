@@ -1,0 +1,38 @@
+//! Integration tests: the real mock server on port 0, driven over HTTP with reqwest.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod chat;
+mod faults;
+mod misc;
+mod sse;
+mod stream;
+
+use serde_json::{Value, json};
+use tollgate_mock_provider::{MockOptions, MockServer};
+
+pub async fn start(opts: MockOptions) -> MockServer {
+    MockServer::start(opts).await.expect("mock starts")
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().build().expect("client builds")
+}
+
+/// A chat request with three messages of 2, 1 and 4 words: prompt_tokens = 5 + 4 + 7 + 3 = 19.
+pub fn chat_body(extra: Value) -> Value {
+    let mut body = json!({
+        "model": "gpt-4o-mini",
+        "messages": [
+            {"role": "system", "content": "be terse"},
+            {"role": "user", "content": [{"type": "text", "text": "hello"}]},
+            {"role": "user", "content": "what is  the answer"}
+        ]
+    });
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    body
+}
+
+pub const PROMPT_TOKENS: u64 = 19;
