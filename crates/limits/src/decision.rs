@@ -1,0 +1,142 @@
+//! What a caller asks for (scopes and their limits) and what admission answers.
+
+use std::time::Duration;
+
+/// Who a limit applies to. Part of every Redis key and of the error a client sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ScopeKind {
+    Key,
+    Team,
+    Tenant,
+    User,
+}
+
+impl ScopeKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ScopeKind::Key => "key",
+            ScopeKind::Team => "team",
+            ScopeKind::Tenant => "tenant",
+            ScopeKind::User => "user",
+        }
+    }
+}
+
+/// One scope to check and reserve in. A limit of 0 means unlimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scope<'a> {
+    pub kind: ScopeKind,
+    pub id: &'a str,
+    /// Requests per minute (sliding window of per-second buckets).
+    pub rpm: u32,
+    /// Concurrent in-flight requests, each holding a lease until released or expired.
+    pub concurrency: u32,
+}
+
+impl Scope<'_> {
+    pub(crate) fn is_limited(&self) -> bool {
+        self.rpm > 0 || self.concurrency > 0
+    }
+}
+
+/// One request to admit. Every scope is checked; all are reserved or none is. List each
+/// (kind, id) once: a repeated scope is counted once per listing.
+#[derive(Clone, Copy, Debug)]
+pub struct AdmitRequest<'a> {
+    pub tenant_id: &'a str,
+    /// Unique per request (UUIDv7); names the concurrency lease so release can remove it.
+    pub request_id: &'a str,
+    pub scopes: &'a [Scope<'a>],
+}
+
+/// Which limit refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitKind {
+    Rpm,
+    Concurrency,
+}
+
+impl LimitKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LimitKind::Rpm => "rpm",
+            LimitKind::Concurrency => "concurrency",
+        }
+    }
+}
+
+/// Values for the `x-ratelimit-*-requests` headers, from the rpm scope with the least room left.
+/// All zero when no scope limits requests per minute.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RateHeaders {
+    pub limit_requests: u32,
+    pub remaining_requests: u32,
+    /// Time until `remaining_requests` next grows (the oldest counted request leaves the window).
+    pub reset_requests: Duration,
+}
+
+#[derive(Debug)]
+pub enum Decision {
+    Admitted {
+        ticket: Ticket,
+        headers: RateHeaders,
+        /// Decided by the local per-replica limiter because Redis was unreachable.
+        degraded: bool,
+    },
+    Limited {
+        kind: LimitKind,
+        scope: ScopeKind,
+        /// The limit that refused (in degraded mode: this replica's share of it).
+        limit: u32,
+        retry_after: Duration,
+        headers: RateHeaders,
+    },
+    /// Redis is unreachable and the failure mode is [`crate::FailureMode::Closed`].
+    Unavailable { retry_after: Duration },
+}
+
+/// What [`crate::Limiter::release`] needs to free the concurrency slots a request holds.
+/// Owned so it can outlive the request's borrowed data (it is released after the last byte).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ticket {
+    pub(crate) tenant_id: Box<str>,
+    pub(crate) request_id: Box<str>,
+    /// Concurrency scopes this request holds a slot in; empty when none is limited.
+    pub(crate) slots: Vec<(ScopeKind, Box<str>)>,
+    /// Held in the local fallback limiter rather than in Redis.
+    pub(crate) local: bool,
+}
+
+impl Ticket {
+    /// A ticket holding slots in `scopes` with a concurrency limit; allocates only if there is one.
+    pub(crate) fn for_scopes(req: &AdmitRequest<'_>, local: bool) -> Ticket {
+        let slots: Vec<(ScopeKind, Box<str>)> = req
+            .scopes
+            .iter()
+            .filter(|s| s.concurrency > 0)
+            .map(|s| (s.kind, Box::from(s.id)))
+            .collect();
+        if slots.is_empty() {
+            return Ticket {
+                local,
+                ..Ticket::default()
+            };
+        }
+        Ticket {
+            tenant_id: req.tenant_id.into(),
+            request_id: req.request_id.into(),
+            slots,
+            local,
+        }
+    }
+
+    /// True when the request holds concurrency slots that [`crate::Limiter::release`] must free.
+    pub fn holds_slots(&self) -> bool {
+        !self.slots.is_empty()
+    }
+
+    /// True when the slots are held by this replica's local limiter (Redis was unreachable).
+    pub fn is_local(&self) -> bool {
+        self.local
+    }
+}

@@ -1,0 +1,44 @@
+//! Admission limits: the one Redis round trip on the edge's request path.
+//!
+//! This crate owns the Redis side of admission: the Lua script that checks and reserves every
+//! scope of a request at once (requests per minute and concurrent requests, per key, team, tenant
+//! or user), the release of concurrency slots after the last byte, and the local per-replica
+//! limiter that stands in while Redis is unreachable. It must not read configuration files,
+//! touch Postgres, or know about HTTP; the edge turns a [`Decision`] into headers and status.
+//!
+//! # Counting
+//!
+//! Requests per minute use a **sliding window of per-second buckets**: a hash per scope with one
+//! counter per second, a running total and the oldest live second. A request is admitted when
+//! the requests counted in the last 60 seconds (to the second) are below the limit. Compared
+//! with a fixed minute window it never lets 2x the limit through across a minute boundary, and
+//! unlike a log of timestamps its memory is bounded by 60 fields whatever the limit. The count
+//! is exact to within one second of bucket edge, so N/min across any number of replicas admits
+//! N per rolling minute. Time is Redis's own (`TIME` inside the script), so replicas with skewed
+//! clocks still agree.
+//!
+//! Concurrency is a **lease**: a sorted set per scope of request id -> expiry. Admission prunes
+//! expired members first, so slots held by a crashed replica free themselves after `slot_lease`.
+//!
+//! All keys of one admission carry the tenant as hash tag (`<prefix>:{t:<tenant>}:...`), so the
+//! script works on Redis Cluster, and every key has a TTL.
+//!
+//! # Failure
+//!
+//! When Redis errors or times out, [`FailureMode::Open`] admits through a local limiter at
+//! `limit / replicas` and reports `degraded`; [`FailureMode::Closed`] answers
+//! [`Decision::Unavailable`]. Either way `tollgate_limits_degraded_total` counts it; round trips
+//! are timed in the `tollgate_limits_redis_seconds` histogram.
+
+mod config;
+mod decision;
+mod error;
+mod keys;
+mod limiter;
+mod local;
+mod script;
+
+pub use config::{FailureMode, LimiterConfig};
+pub use decision::{AdmitRequest, Decision, LimitKind, RateHeaders, Scope, ScopeKind, Ticket};
+pub use error::LimitsError;
+pub use limiter::Limiter;

@@ -1,0 +1,274 @@
+//! The limiter: one Redis round trip per admission, a local fallback while Redis is away.
+//!
+//! Health is a flag, not a per-request retry: after one failed call the limiter stops sending
+//! admissions to Redis (so requests do not each pay the timeout during an outage) and a single
+//! background probe pings Redis until it answers, then admissions go back to Redis.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, ErrorKind, Script, ServerErrorKind, Value};
+
+use crate::config::{FailureMode, LimiterConfig};
+use crate::decision::{AdmitRequest, Decision, LimitKind, RateHeaders, Scope, Ticket};
+use crate::error::{CallError, LimitsError};
+use crate::keys::prefix_is_valid;
+use crate::local::LocalLimiter;
+use crate::script::{ADMIT_LUA, Reply, admit_cmd, parse_reply, release_pipe};
+
+/// How often the background probe pings Redis while admission is degraded.
+const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+/// Retry-After for [`Decision::Unavailable`]: about when the probe will have looked again.
+const UNAVAILABLE_RETRY: Duration = Duration::from_secs(1);
+
+/// Admission limiter. Cheap to clone (an `Arc` inside); share one per process.
+#[derive(Clone)]
+pub struct Limiter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conn: ConnectionManager,
+    script: Script,
+    prefix: Box<str>,
+    timeout: Duration,
+    lease: Duration,
+    failure: FailureMode,
+    local: LocalLimiter,
+    healthy: AtomicBool,
+    probing: AtomicBool,
+}
+
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL is left out: it may hold a password.
+        f.debug_struct("Limiter")
+            .field("key_prefix", &self.inner.prefix)
+            .field("failure", &self.inner.failure)
+            .field("degraded", &self.is_degraded())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Limiter {
+    /// Builds the limiter. Fails only on a bad configuration: if Redis is unreachable the
+    /// limiter starts degraded and a background probe reconnects.
+    pub async fn connect(cfg: LimiterConfig) -> Result<Limiter, LimitsError> {
+        if !prefix_is_valid(&cfg.key_prefix) {
+            return Err(LimitsError::InvalidConfig(
+                "key_prefix must be non-empty and hold no '{' or '}'",
+            ));
+        }
+        if cfg.replicas == 0 {
+            return Err(LimitsError::InvalidConfig("replicas must be at least 1"));
+        }
+        if cfg.timeout.is_zero() || cfg.slot_lease.is_zero() {
+            return Err(LimitsError::InvalidConfig(
+                "timeout and slot_lease must be positive",
+            ));
+        }
+        let client = Client::open(cfg.redis_url.as_str()).map_err(LimitsError::InvalidUrl)?;
+        let manager_cfg = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(cfg.timeout))
+            // A connect may take longer than one call's deadline; it goes on across calls.
+            .set_connection_timeout(Some(cfg.timeout.max(Duration::from_secs(1))))
+            .set_number_of_retries(1)
+            .set_max_delay(PROBE_INTERVAL);
+        // Lazy: connecting happens on first use, so a Redis that is down cannot fail startup.
+        let conn = ConnectionManager::new_lazy_with_config(client, manager_cfg)
+            .map_err(LimitsError::Client)?;
+        let limiter = Limiter {
+            inner: Arc::new(Inner {
+                conn,
+                script: Script::new(ADMIT_LUA),
+                prefix: cfg.key_prefix.into(),
+                timeout: cfg.timeout,
+                lease: cfg.slot_lease,
+                failure: cfg.failure,
+                local: LocalLimiter::new(cfg.replicas, cfg.slot_lease),
+                healthy: AtomicBool::new(true),
+                probing: AtomicBool::new(false),
+            }),
+        };
+        if let Err(err) = limiter.inner.ping_once().await {
+            limiter.mark_down(&err);
+        }
+        Ok(limiter)
+    }
+
+    /// Checks every scope and reserves in all of them or in none, in one Redis round trip.
+    pub async fn admit(&self, req: &AdmitRequest<'_>) -> Decision {
+        if !req.scopes.iter().any(Scope::is_limited) {
+            return Decision::Admitted {
+                ticket: Ticket::default(),
+                headers: RateHeaders::default(),
+                degraded: false,
+            };
+        }
+        let reason = if self.inner.healthy.load(Ordering::Acquire) {
+            match self.inner.call_admit(req).await {
+                Ok(reply) => return decide(req, reply),
+                Err(err) => {
+                    if matches!(err, CallError::Timeout) {
+                        self.forget_timed_out(req);
+                    }
+                    self.mark_down(&err);
+                    err.reason()
+                }
+            }
+        } else {
+            "down"
+        };
+        metrics::counter!("tollgate_limits_degraded_total", "reason" => reason).increment(1);
+        match self.inner.failure {
+            FailureMode::Open => self.inner.local.admit(req),
+            FailureMode::Closed => Decision::Unavailable {
+                retry_after: UNAVAILABLE_RETRY,
+            },
+        }
+    }
+
+    /// Frees the concurrency slots a ticket holds. Idempotent. If Redis cannot be reached the
+    /// slot frees itself when its lease (`slot_lease`) runs out.
+    pub async fn release(&self, ticket: &Ticket) {
+        if !ticket.holds_slots() {
+            return;
+        }
+        if ticket.local {
+            self.inner.local.release(ticket);
+            return;
+        }
+        if let Err(err) = self.inner.call_release(ticket).await {
+            metrics::counter!("tollgate_limits_release_failed_total").increment(1);
+            tracing::debug!(error = %err, "concurrency release failed; the lease will expire instead");
+            self.mark_down(&err);
+        }
+    }
+
+    /// True when Redis answers a PING within the timeout (for readiness).
+    pub async fn ping(&self) -> bool {
+        self.inner.ping_once().await.is_ok()
+    }
+
+    /// True while admissions are decided without Redis.
+    pub fn is_degraded(&self) -> bool {
+        !self.inner.healthy.load(Ordering::Acquire)
+    }
+
+    fn mark_down(&self, err: &CallError) {
+        if self.inner.healthy.swap(false, Ordering::AcqRel) {
+            tracing::warn!(
+                error = %err,
+                failure_mode = ?self.inner.failure,
+                "Redis unreachable: rate limits degraded until it answers again"
+            );
+        }
+        if !self.inner.probing.swap(true, Ordering::AcqRel) {
+            // Not tracked: the probe holds only a weak reference and ends with the limiter.
+            tokio::spawn(probe(Arc::downgrade(&self.inner)));
+        }
+    }
+
+    /// A timed-out admission may still run in Redis and take concurrency slots nobody will
+    /// release; remove them best-effort instead of waiting for the lease. The ZREMs follow the
+    /// script on the same connection, so Redis sees them after it.
+    fn forget_timed_out(&self, req: &AdmitRequest<'_>) {
+        let ticket = Ticket::for_scopes(req, false);
+        if ticket.holds_slots() {
+            let inner = Arc::clone(&self.inner);
+            tokio::spawn(async move {
+                let _ = inner.call_release(&ticket).await;
+            });
+        }
+    }
+}
+
+impl Inner {
+    async fn call_admit(&self, req: &AdmitRequest<'_>) -> Result<Reply, CallError> {
+        let cmd = admit_cmd(&self.script, &self.prefix, req, self.lease);
+        let mut conn = self.conn.clone();
+        let started = Instant::now();
+        let result = tokio::time::timeout(self.timeout, async {
+            match cmd.query_async::<Value>(&mut conn).await {
+                // Redis restarted or flushed its scripts: load ours and try once more.
+                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    self.script.load_async(&mut conn).await?;
+                    cmd.query_async::<Value>(&mut conn).await
+                }
+                other => other,
+            }
+        })
+        .await;
+        metrics::histogram!("tollgate_limits_redis_seconds", "op" => "admit")
+            .record(started.elapsed().as_secs_f64());
+        let value = result.map_err(|_| CallError::Timeout)??;
+        parse_reply(&value, req)
+    }
+
+    async fn call_release(&self, ticket: &Ticket) -> Result<(), CallError> {
+        let pipe = release_pipe(&self.prefix, ticket);
+        let mut conn = self.conn.clone();
+        let started = Instant::now();
+        let result = tokio::time::timeout(self.timeout, pipe.exec_async(&mut conn)).await;
+        metrics::histogram!("tollgate_limits_redis_seconds", "op" => "release")
+            .record(started.elapsed().as_secs_f64());
+        Ok(result.map_err(|_| CallError::Timeout)??)
+    }
+
+    async fn ping_once(&self) -> Result<(), CallError> {
+        let mut conn = self.conn.clone();
+        let pong = tokio::time::timeout(
+            self.timeout,
+            redis::cmd("PING").query_async::<String>(&mut conn),
+        )
+        .await;
+        pong.map_err(|_| CallError::Timeout)?
+            .map(drop)
+            .map_err(CallError::from)
+    }
+}
+
+fn decide(req: &AdmitRequest<'_>, reply: Reply) -> Decision {
+    match reply {
+        Reply::Admitted { headers } => Decision::Admitted {
+            ticket: Ticket::for_scopes(req, false),
+            headers,
+            degraded: false,
+        },
+        Reply::Refused {
+            headers,
+            scope,
+            kind,
+            retry_after,
+        } => {
+            let s = &req.scopes[scope];
+            Decision::Limited {
+                kind,
+                scope: s.kind,
+                limit: match kind {
+                    LimitKind::Rpm => s.rpm,
+                    LimitKind::Concurrency => s.concurrency,
+                },
+                retry_after,
+                headers,
+            }
+        }
+    }
+}
+
+/// Pings until Redis answers, then puts admission back on Redis. `probing` is cleared before
+/// `healthy` is set, so a failure racing with recovery always finds a probe to restart it.
+async fn probe(inner: Weak<Inner>) {
+    loop {
+        tokio::time::sleep(PROBE_INTERVAL).await;
+        let Some(inner) = inner.upgrade() else { return };
+        if inner.ping_once().await.is_ok() {
+            inner.probing.store(false, Ordering::Release);
+            inner.healthy.store(true, Ordering::Release);
+            tracing::info!("Redis answers again: rate limits back on Redis");
+            return;
+        }
+    }
+}

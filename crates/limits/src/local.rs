@@ -1,0 +1,318 @@
+//! The local fallback limiter: this replica's share (`limit / replicas`) of every limit, used
+//! only while Redis is unreachable and the failure mode is open.
+//!
+//! It keeps the same semantics as the script (sliding minute of per-second buckets, leases that
+//! expire) so behaviour does not change shape when Redis goes away, only scale. It is bounded:
+//! scopes live in a `moka` cache with a capacity and an idle expiry, and each scope holds at most
+//! 60 buckets and at most its share of leases.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use moka::sync::Cache;
+
+use crate::decision::{AdmitRequest, Decision, LimitKind, RateHeaders, ScopeKind, Ticket};
+
+const WINDOW_S: u64 = 60;
+/// Distinct scopes tracked while degraded; the least used are evicted past this.
+const MAX_SCOPES: u64 = 100_000;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct LocalKey {
+    tenant: Box<str>,
+    kind: ScopeKind,
+    id: Box<str>,
+}
+
+#[derive(Debug, Default)]
+struct LocalScope {
+    /// (second, admitted in it), oldest first; only seconds inside the window.
+    buckets: VecDeque<(u64, u32)>,
+    count: u32,
+    /// request id -> lease expiry (ms since the limiter's epoch).
+    holders: HashMap<Box<str>, u64>,
+}
+
+impl LocalScope {
+    fn prune(&mut self, now_ms: u64) {
+        let now_s = now_ms / 1000;
+        while let Some(&(sec, n)) = self.buckets.front() {
+            if sec + WINDOW_S > now_s {
+                break;
+            }
+            self.count = self.count.saturating_sub(n);
+            self.buckets.pop_front();
+        }
+        self.holders.retain(|_, expiry| *expiry > now_ms);
+    }
+
+    /// Time until the oldest counted request leaves the window.
+    fn reset(&self, now_ms: u64) -> Duration {
+        self.buckets.front().map_or(Duration::ZERO, |&(sec, _)| {
+            Duration::from_millis(((sec + WINDOW_S) * 1000).saturating_sub(now_ms))
+        })
+    }
+
+    fn count_one(&mut self, now_ms: u64) {
+        let now_s = now_ms / 1000;
+        match self.buckets.back_mut() {
+            Some((sec, n)) if *sec == now_s => *n += 1,
+            _ => self.buckets.push_back((now_s, 1)),
+        }
+        self.count += 1;
+    }
+}
+
+pub(crate) struct LocalLimiter {
+    scopes: Cache<LocalKey, Arc<Mutex<LocalScope>>>,
+    /// Serialises check-then-reserve across scopes so all-or-nothing holds without ordering
+    /// per-scope locks. Degraded mode only; the critical section is a few map operations.
+    gate: Mutex<()>,
+    replicas: u32,
+    lease_ms: u64,
+    epoch: Instant,
+}
+
+impl LocalLimiter {
+    pub(crate) fn new(replicas: u32, lease: Duration) -> LocalLimiter {
+        let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).max(1);
+        LocalLimiter {
+            scopes: Cache::builder()
+                .max_capacity(MAX_SCOPES)
+                // A scope idle for longer than its window and its leases has nothing left to count.
+                .time_to_idle(lease.max(Duration::from_secs(WINDOW_S + 1)))
+                .build(),
+            gate: Mutex::new(()),
+            replicas: replicas.max(1),
+            lease_ms,
+            epoch: Instant::now(),
+        }
+    }
+
+    /// This replica's share of a limit: `limit / replicas`, at least 1, 0 stays unlimited.
+    pub(crate) fn share(&self, limit: u32) -> u32 {
+        if limit == 0 {
+            0
+        } else {
+            (limit / self.replicas).max(1)
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn key(tenant: &str, kind: ScopeKind, id: &str) -> LocalKey {
+        LocalKey {
+            tenant: tenant.into(),
+            kind,
+            id: id.into(),
+        }
+    }
+
+    pub(crate) fn admit(&self, req: &AdmitRequest<'_>) -> Decision {
+        let now_ms = self.now_ms();
+        let entries: Vec<(usize, Arc<Mutex<LocalScope>>)> = req
+            .scopes
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_limited())
+            .map(|(i, s)| {
+                (
+                    i,
+                    self.scopes
+                        .get_with(Self::key(req.tenant_id, s.kind, s.id), Default::default),
+                )
+            })
+            .collect();
+        let _gate = lock(&self.gate);
+
+        let mut refused = None;
+        for (i, entry) in &entries {
+            let scope = &req.scopes[*i];
+            let mut st = lock(entry);
+            st.prune(now_ms);
+            let rpm = self.share(scope.rpm);
+            let conc = self.share(scope.concurrency);
+            if rpm > 0 && st.count >= rpm {
+                refused = Some((*i, LimitKind::Rpm, rpm, st.reset(now_ms)));
+                break;
+            }
+            if conc > 0
+                && !st.holders.contains_key(req.request_id)
+                && st.holders.len() >= conc as usize
+            {
+                refused = Some((*i, LimitKind::Concurrency, conc, Duration::from_secs(1)));
+                break;
+            }
+        }
+
+        if refused.is_none() {
+            for (i, entry) in &entries {
+                let scope = &req.scopes[*i];
+                let mut st = lock(entry);
+                if scope.rpm > 0 {
+                    st.count_one(now_ms);
+                }
+                if scope.concurrency > 0 {
+                    st.holders
+                        .insert(req.request_id.into(), now_ms.saturating_add(self.lease_ms));
+                }
+            }
+        }
+
+        let headers = self.headers(req, &entries, now_ms);
+        match refused {
+            None => Decision::Admitted {
+                ticket: Ticket::for_scopes(req, true),
+                headers,
+                degraded: true,
+            },
+            Some((i, kind, limit, retry_after)) => Decision::Limited {
+                kind,
+                scope: req.scopes[i].kind,
+                limit,
+                retry_after,
+                headers,
+            },
+        }
+    }
+
+    /// Headers from the rpm scope with the least room, as the script computes them.
+    fn headers(
+        &self,
+        req: &AdmitRequest<'_>,
+        entries: &[(usize, Arc<Mutex<LocalScope>>)],
+        now_ms: u64,
+    ) -> RateHeaders {
+        let mut best: Option<RateHeaders> = None;
+        for (i, entry) in entries {
+            let rpm = self.share(req.scopes[*i].rpm);
+            if rpm == 0 {
+                continue;
+            }
+            let mut st = lock(entry);
+            st.prune(now_ms);
+            let h = RateHeaders {
+                limit_requests: rpm,
+                remaining_requests: rpm.saturating_sub(st.count),
+                reset_requests: st.reset(now_ms),
+            };
+            let tighter = best.is_none_or(|b| {
+                (h.remaining_requests, h.limit_requests) < (b.remaining_requests, b.limit_requests)
+            });
+            if tighter {
+                best = Some(h);
+            }
+        }
+        best.unwrap_or_default()
+    }
+
+    pub(crate) fn release(&self, ticket: &Ticket) {
+        for (kind, id) in &ticket.slots {
+            if let Some(entry) = self.scopes.get(&Self::key(&ticket.tenant_id, *kind, id)) {
+                lock(&entry).holders.remove(&*ticket.request_id);
+            }
+        }
+    }
+}
+
+/// A poisoned lock only means another request panicked mid-update of a counter; the counts are
+/// still usable for a best-effort fallback, so carry on rather than fail admission.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::Scope;
+
+    fn admit(l: &LocalLimiter, rid: &str, scopes: &[Scope<'_>]) -> Decision {
+        l.admit(&AdmitRequest {
+            tenant_id: "t",
+            request_id: rid,
+            scopes,
+        })
+    }
+
+    #[test]
+    fn share_divides_by_replicas_but_never_to_zero() {
+        let l = LocalLimiter::new(3, Duration::from_secs(60));
+        assert_eq!(l.share(0), 0);
+        assert_eq!(l.share(1), 1);
+        assert_eq!(l.share(100), 33);
+    }
+
+    #[test]
+    fn refusal_in_one_scope_reserves_nothing_in_another() {
+        let l = LocalLimiter::new(1, Duration::from_secs(60));
+        let tight = [Scope {
+            kind: ScopeKind::Tenant,
+            id: "t",
+            rpm: 1,
+            concurrency: 0,
+        }];
+        assert!(matches!(admit(&l, "r0", &tight), Decision::Admitted { .. }));
+        let both = [
+            Scope {
+                kind: ScopeKind::Key,
+                id: "k",
+                rpm: 5,
+                concurrency: 1,
+            },
+            Scope {
+                kind: ScopeKind::Tenant,
+                id: "t",
+                rpm: 1,
+                concurrency: 0,
+            },
+        ];
+        assert!(matches!(
+            admit(&l, "r1", &both),
+            Decision::Limited {
+                scope: ScopeKind::Tenant,
+                ..
+            }
+        ));
+        // The key's single concurrency slot and its rpm were not taken by the refused request.
+        let key_only = [Scope {
+            kind: ScopeKind::Key,
+            id: "k",
+            rpm: 5,
+            concurrency: 1,
+        }];
+        match admit(&l, "r2", &key_only) {
+            Decision::Admitted { headers, .. } => assert_eq!(headers.remaining_requests, 4),
+            other => panic!("expected admission, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn release_frees_the_slot_once() {
+        let l = LocalLimiter::new(1, Duration::from_secs(60));
+        let s = [Scope {
+            kind: ScopeKind::Key,
+            id: "k",
+            rpm: 0,
+            concurrency: 1,
+        }];
+        let Decision::Admitted { ticket, .. } = admit(&l, "r1", &s) else {
+            panic!("not admitted")
+        };
+        assert!(matches!(
+            admit(&l, "r2", &s),
+            Decision::Limited {
+                kind: LimitKind::Concurrency,
+                ..
+            }
+        ));
+        l.release(&ticket);
+        l.release(&ticket);
+        assert!(matches!(admit(&l, "r2", &s), Decision::Admitted { .. }));
+        // Releasing r1 once more does not free the slot r2 now holds.
+        l.release(&ticket);
+        assert!(matches!(admit(&l, "r3", &s), Decision::Limited { .. }));
+    }
+}

@@ -1,0 +1,236 @@
+//! The admission script's call shape: building its command and reading its reply.
+//!
+//! The command is built by hand (`EVALSHA` with keys written straight into the command's
+//! buffer) rather than through `ScriptInvocation`, which copies every key and argument into its
+//! own `Vec` first: admission runs on every request. `redis::Script` still owns the source and
+//! its SHA1, and loads it when Redis answers `NOSCRIPT` (after a restart or `SCRIPT FLUSH`).
+
+use std::time::Duration;
+
+use redis::{Cmd, Pipeline, RedisWrite, Script, Value};
+
+use crate::decision::{AdmitRequest, LimitKind, RateHeaders, Ticket};
+use crate::error::CallError;
+use crate::keys::{Family, write_key};
+
+pub(crate) const ADMIT_LUA: &str = include_str!("admit.lua");
+
+/// Numbers per scope in ARGV (rpm, concurrency). Tokens per minute will append to each scope.
+const STRIDE: usize = 2;
+
+/// What the script decided, before it is matched back to the caller's scopes.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Reply {
+    Admitted {
+        headers: RateHeaders,
+    },
+    Refused {
+        headers: RateHeaders,
+        /// Index into the request's scopes.
+        scope: usize,
+        kind: LimitKind,
+        retry_after: Duration,
+    },
+}
+
+/// `EVALSHA <sha> <2n> <keys of the n limited scopes> <request id> <lease ms> <stride> <limits>`.
+/// Scopes with no limit are left out: they have nothing to count.
+pub(crate) fn admit_cmd(
+    script: &Script,
+    prefix: &str,
+    req: &AdmitRequest<'_>,
+    lease: Duration,
+) -> Cmd {
+    let limited = req.scopes.iter().filter(|s| s.is_limited());
+    let n = limited.clone().count();
+    let key_bytes: usize = limited
+        .clone()
+        .map(|s| 2 * (prefix.len() + req.tenant_id.len() + s.id.len() + 20))
+        .sum();
+    let mut cmd = Cmd::with_capacity(
+        6 + 2 * n + STRIDE * n,
+        64 + key_bytes + req.request_id.len() + 12 * n,
+    );
+    cmd.arg("EVALSHA").arg(script.get_hash()).arg(2 * n);
+    for scope in limited.clone() {
+        for family in [Family::Rpm, Family::Conc] {
+            // Writing into the command's Vec cannot fail.
+            let _ = write_key(
+                &mut cmd.writer_for_next_arg(),
+                prefix,
+                req.tenant_id,
+                family,
+                scope.kind,
+                scope.id,
+            );
+        }
+    }
+    let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).max(1);
+    cmd.arg(req.request_id).arg(lease_ms).arg(STRIDE);
+    for scope in limited {
+        cmd.arg(scope.rpm).arg(scope.concurrency);
+    }
+    cmd
+}
+
+/// One `ZREM` per held slot, sent as one pipeline. Removing an absent member is a no-op, so
+/// releasing twice is harmless.
+pub(crate) fn release_pipe(prefix: &str, ticket: &Ticket) -> Pipeline {
+    let mut pipe = Pipeline::with_capacity(ticket.slots.len());
+    for (kind, id) in &ticket.slots {
+        let mut cmd = Cmd::new();
+        cmd.arg("ZREM");
+        let _ = write_key(
+            &mut cmd.writer_for_next_arg(),
+            prefix,
+            &ticket.tenant_id,
+            Family::Conc,
+            *kind,
+            id,
+        );
+        cmd.arg(&*ticket.request_id);
+        pipe.add_command(cmd).ignore();
+    }
+    pipe
+}
+
+/// Reads the script's reply; `scope` in it counts limited scopes only, so it is mapped back to
+/// the request's own index here.
+pub(crate) fn parse_reply(value: &Value, req: &AdmitRequest<'_>) -> Result<Reply, CallError> {
+    let Value::Array(items) = value else {
+        return Err(CallError::BadReply);
+    };
+    let int = |i: usize| match items.get(i) {
+        Some(Value::Int(v)) => Ok(*v),
+        _ => Err(CallError::BadReply),
+    };
+    let headers = RateHeaders {
+        limit_requests: to_u32(int(1)?),
+        remaining_requests: to_u32(int(2)?),
+        reset_requests: millis(int(3)?),
+    };
+    if int(0)? == 1 {
+        return Ok(Reply::Admitted { headers });
+    }
+    let nth_limited = usize::try_from(int(4)? - 1).map_err(|_| CallError::BadReply)?;
+    let scope = req
+        .scopes
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.is_limited())
+        .nth(nth_limited)
+        .map(|(i, _)| i)
+        .ok_or(CallError::BadReply)?;
+    let kind = match int(5)? {
+        1 => LimitKind::Rpm,
+        2 => LimitKind::Concurrency,
+        _ => return Err(CallError::BadReply),
+    };
+    Ok(Reply::Refused {
+        headers,
+        scope,
+        kind,
+        retry_after: millis(int(6)?),
+    })
+}
+
+fn to_u32(v: i64) -> u32 {
+    u32::try_from(v.max(0)).unwrap_or(u32::MAX)
+}
+
+fn millis(v: i64) -> Duration {
+    Duration::from_millis(u64::try_from(v.max(0)).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::{Scope, ScopeKind};
+
+    fn scopes() -> [Scope<'static>; 3] {
+        [
+            Scope {
+                kind: ScopeKind::Key,
+                id: "k1",
+                rpm: 10,
+                concurrency: 0,
+            },
+            Scope {
+                kind: ScopeKind::Team,
+                id: "t1",
+                rpm: 0,
+                concurrency: 0,
+            },
+            Scope {
+                kind: ScopeKind::Tenant,
+                id: "acme",
+                rpm: 0,
+                concurrency: 5,
+            },
+        ]
+    }
+
+    #[test]
+    fn command_lists_only_limited_scopes() {
+        let scopes = scopes();
+        let req = AdmitRequest {
+            tenant_id: "acme",
+            request_id: "r1",
+            scopes: &scopes,
+        };
+        let script = Script::new(ADMIT_LUA);
+        let cmd = admit_cmd(&script, "tg", &req, Duration::from_secs(900));
+        let args: Vec<String> = cmd
+            .args_iter()
+            .map(|a| match a {
+                redis::Arg::Simple(b) => String::from_utf8(b.to_vec()).unwrap(),
+                _ => String::new(),
+            })
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "EVALSHA",
+                script.get_hash(),
+                "4",
+                "tg:{t:acme}:rpm:key:k1",
+                "tg:{t:acme}:conc:key:k1",
+                "tg:{t:acme}:rpm:tenant:acme",
+                "tg:{t:acme}:conc:tenant:acme",
+                "r1",
+                "900000",
+                "2",
+                "10",
+                "0",
+                "0",
+                "5",
+            ]
+        );
+    }
+
+    #[test]
+    fn refusal_maps_back_to_the_callers_scope() {
+        let scopes = scopes();
+        let req = AdmitRequest {
+            tenant_id: "acme",
+            request_id: "r1",
+            scopes: &scopes,
+        };
+        let reply = Value::Array([0, 10, 0, 1500, 2, 2, 1000].map(Value::Int).to_vec());
+        assert_eq!(
+            parse_reply(&reply, &req).unwrap(),
+            Reply::Refused {
+                headers: RateHeaders {
+                    limit_requests: 10,
+                    remaining_requests: 0,
+                    reset_requests: Duration::from_millis(1500),
+                },
+                scope: 2,
+                kind: LimitKind::Concurrency,
+                retry_after: Duration::from_secs(1),
+            }
+        );
+        let bad = Value::Array([0, 10, 0, 1500, 3, 2, 1000].map(Value::Int).to_vec());
+        assert!(parse_reply(&bad, &req).is_err());
+    }
+}
