@@ -1,0 +1,32 @@
+//! `tollgate-billing`: load config, start telemetry, bind, serve until SIGTERM / Ctrl-C.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use tollgate_config::Config;
+
+#[derive(Parser)]
+#[command(version, about = "Tollgate billing service (gRPC)")]
+struct Args {
+    /// Config file (TOML or YAML). Defaults to $TOLLGATE_CONFIG.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Apply database migrations before serving (local quickstart).
+    #[arg(long)]
+    migrate: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let cfg = Config::load(args.config.or_else(Config::path_from_env).as_deref())?;
+    let _telemetry = tollgate_telemetry::init("tollgate-billing", &cfg.telemetry)?;
+    if args.migrate {
+        let pool = tollgate_store::connect(&cfg.database).await?;
+        tollgate_store::migrate(&pool).await?;
+        pool.close().await;
+    }
+    let listener = tokio::net::TcpListener::bind(cfg.billing.listen).await?;
+    tollgate_billing::run(cfg, listener, tollgate_server::shutdown_signal()).await?;
+    Ok(())
+}

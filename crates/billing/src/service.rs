@@ -1,0 +1,96 @@
+//! The `billing.v1.Billing` gRPC surface: one span per RPC, then the feature modules.
+
+use std::sync::Arc;
+
+use tollgate_proto::billing::v1 as pb;
+use tonic::{Request, Response, Status};
+use tracing::field::Empty;
+
+use crate::{State, admin, usage};
+
+pub(crate) struct BillingService {
+    pub(crate) state: Arc<State>,
+}
+
+#[tonic::async_trait]
+impl pb::billing_server::Billing for BillingService {
+    #[tracing::instrument(skip_all, fields(events = req.get_ref().events.len(), inserted = Empty, duplicates = Empty))]
+    async fn record_usage(
+        &self,
+        req: Request<pb::RecordUsageRequest>,
+    ) -> Result<Response<pb::RecordUsageResponse>, Status> {
+        let resp = usage::record(&self.state, req.into_inner()).await?;
+        let span = tracing::Span::current();
+        span.record("inserted", resp.inserted);
+        span.record("duplicates", resp.duplicates);
+        Ok(Response::new(resp))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %req.get_ref().tenant_id, group_by = req.get_ref().group_by))]
+    async fn get_spend(
+        &self,
+        req: Request<pb::GetSpendRequest>,
+    ) -> Result<Response<pb::GetSpendResponse>, Status> {
+        Ok(Response::new(
+            usage::spend(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = Empty))]
+    async fn create_tenant(
+        &self,
+        req: Request<pb::CreateTenantRequest>,
+    ) -> Result<Response<pb::Tenant>, Status> {
+        let t = admin::create_tenant(&self.state, req.into_inner()).await?;
+        tracing::Span::current().record("tenant_id", t.id.as_str());
+        Ok(Response::new(t))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_tenants(
+        &self,
+        _req: Request<pb::ListTenantsRequest>,
+    ) -> Result<Response<pb::ListTenantsResponse>, Status> {
+        Ok(Response::new(admin::list_tenants(&self.state).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %req.get_ref().tenant_id))]
+    async fn create_team(
+        &self,
+        req: Request<pb::CreateTeamRequest>,
+    ) -> Result<Response<pb::Team>, Status> {
+        Ok(Response::new(
+            admin::create_team(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %req.get_ref().tenant_id, team_id = %req.get_ref().team_id))]
+    async fn create_key(
+        &self,
+        req: Request<pb::CreateKeyRequest>,
+    ) -> Result<Response<pb::CreatedKey>, Status> {
+        Ok(Response::new(
+            admin::create_key(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %req.get_ref().tenant_id))]
+    async fn list_keys(
+        &self,
+        req: Request<pb::ListKeysRequest>,
+    ) -> Result<Response<pb::ListKeysResponse>, Status> {
+        Ok(Response::new(
+            admin::list_keys(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %req.get_ref().tenant_id, key_id = %req.get_ref().key_id))]
+    async fn revoke_key(
+        &self,
+        req: Request<pb::RevokeKeyRequest>,
+    ) -> Result<Response<pb::ApiKey>, Status> {
+        Ok(Response::new(
+            admin::revoke_key(&self.state, req.into_inner()).await?,
+        ))
+    }
+}

@@ -1,0 +1,52 @@
+//! Tollgate's logging service (`logging.v1.Logging`): stores request logs in daily partitions
+//! with the tenant's privacy policy applied (metadata always; bodies only where the tenant
+//! allows it; key secrets never), drops partitions past retention, answers tenant-bound log
+//! queries.
+//!
+//! Best-effort by design: the edge sends logs off the request path through a bounded queue and
+//! drops (and counts) what this service cannot take. SQL lives in `tollgate-store`, not here.
+
+mod error;
+mod records;
+pub mod redact;
+pub mod retention;
+mod service;
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+use tollgate_config::Config;
+use tollgate_proto::logging::v1::logging_server::LoggingServer;
+use tollgate_store::PgPool;
+use tonic::service::Routes;
+
+pub use error::LoggingError;
+
+/// Connect to Postgres (lazily) and serve until `shutdown` resolves. Migrations are run by a
+/// separate one-shot job.
+pub async fn run(
+    cfg: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), LoggingError> {
+    let pool = tollgate_store::connect(&cfg.database).await?;
+    run_with_pool(cfg, pool, listener, shutdown).await
+}
+
+/// [`run`] with an existing pool (tests use a fresh database per test).
+pub async fn run_with_pool(
+    cfg: Config,
+    pool: PgPool,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), LoggingError> {
+    // Housekeeping only; losing a round at shutdown is harmless, so it is aborted, not drained.
+    let retention = tokio::spawn(retention::run(pool.clone(), cfg.logging.retention_days));
+    let routes = Routes::new(LoggingServer::new(service::LoggingService {
+        pool: pool.clone(),
+    }));
+    let served = tollgate_server::serve_grpc("logging", routes, listener, shutdown).await;
+    retention.abort();
+    pool.close().await;
+    Ok(served?)
+}

@@ -1,0 +1,58 @@
+use sqlx::PgPool;
+use tollgate_domain::Price;
+use tollgate_domain::money::{Money, PerMillion};
+use tollgate_store::prices;
+
+fn price(input: &str, output: &str) -> Price {
+    Price {
+        input: PerMillion::parse_usd(input).unwrap(),
+        cached_input: PerMillion::parse_usd(input).unwrap(),
+        cache_write: PerMillion::parse_usd(input).unwrap(),
+        output: PerMillion::parse_usd(output).unwrap(),
+        per_request: Money::parse_usd("0.0001").unwrap(),
+    }
+}
+
+#[sqlx::test(migrator = "tollgate_store::MIGRATOR")]
+async fn same_price_keeps_its_version_and_a_change_adds_one(pool: PgPool) {
+    let p1 = price("0.15", "0.60");
+    assert_eq!(prices::upsert(&pool, "gpt-4o-mini", &p1).await.unwrap(), 1);
+    assert_eq!(prices::upsert(&pool, "gpt-4o-mini", &p1).await.unwrap(), 1);
+
+    let p2 = price("0.10", "0.60");
+    assert_eq!(prices::upsert(&pool, "gpt-4o-mini", &p2).await.unwrap(), 2);
+    assert_eq!(prices::upsert(&pool, "gpt-4o-mini", &p2).await.unwrap(), 2);
+    assert_eq!(prices::upsert(&pool, "other", &p1).await.unwrap(), 1);
+
+    let current = prices::current(&pool).await.unwrap();
+    assert_eq!(current.len(), 2);
+    assert_eq!(current["gpt-4o-mini"], (2, p2));
+    assert_eq!(current["other"], (1, p1));
+    // History is kept: version 1 still prices the rows billed at it.
+    assert_eq!(prices::version(&pool, "gpt-4o-mini", 1).await.unwrap(), p1);
+
+    // Going back to an earlier price is a change too.
+    assert_eq!(prices::upsert(&pool, "gpt-4o-mini", &p1).await.unwrap(), 3);
+}
+
+#[sqlx::test(migrator = "tollgate_store::MIGRATOR")]
+async fn replicas_loading_the_same_catalog_together_make_one_version(pool: PgPool) {
+    let p = price("2.50", "10");
+    let loads = (0..8).map(|_| {
+        let pool = pool.clone();
+        async move { prices::upsert(&pool, "gpt-4o", &p).await.unwrap() }
+    });
+    let versions = futures_join(loads).await;
+    assert!(versions.iter().all(|v| *v == 1), "{versions:?}");
+}
+
+async fn futures_join<F: std::future::Future<Output = i32> + Send + 'static>(
+    fs: impl Iterator<Item = F>,
+) -> Vec<i32> {
+    let handles: Vec<_> = fs.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
