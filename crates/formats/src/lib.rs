@@ -1,0 +1,17 @@
+//! Provider wire formats: what the edge and routing need to read and write on the hot path.
+//!
+//! Owns: peeking an OpenAI chat request for the few fields admission needs, rewriting a request
+//! for a deployment (model, `stream_options`) while keeping every other byte as the client sent
+//! it, reading usage out of responses and stream chunks, OpenAI-shaped error bodies and SSE
+//! decoding/encoding.
+//!
+//! Must not: do I/O, log, allocate per byte, or round-trip a client body through
+//! `serde_json::Value` (that reorders keys and loses number precision). Every function here is
+//! pure and total: arbitrary bytes give an error, never a panic.
+
+mod error;
+mod json;
+pub mod openai;
+pub mod sse;
+
+pub use error::FormatError;
