@@ -1,0 +1,208 @@
+//! The command line. Environment defaults come through clap's `env` (never `std::env::var`), and
+//! secret-bearing flags hide their environment values from `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+
+use crate::api::GroupBy;
+
+fn secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(s.to_owned()))
+}
+
+/// Administer a Tollgate deployment: tenants, teams, keys, spend, request logs, config, migrations.
+#[derive(Debug, Parser)]
+#[command(name = "tollgatectl", version, about)]
+pub struct Cli {
+    /// The edge's base URL.
+    #[arg(
+        long,
+        global = true,
+        env = "TOLLGATE_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub url: String,
+
+    /// Bearer token for the admin API (`edge.admin_token`). Never printed.
+    #[arg(
+        long,
+        global = true,
+        env = "TOLLGATE_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_parser = secret
+    )]
+    pub admin_token: Option<SecretString>,
+
+    /// Print the server's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    #[command(flatten)]
+    Admin(AdminCmd),
+    /// Configuration files.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// Apply the database migrations, then exit.
+    Migrate(MigrateArgs),
+    /// Probe a service (for container healthchecks): exit 0 when it answers healthy.
+    Health(HealthArgs),
+}
+
+/// The commands that talk to the edge's admin API (they need `--admin-token`).
+#[derive(Debug, Subcommand)]
+pub enum AdminCmd {
+    /// Tenants: the unit of isolation and billing.
+    #[command(subcommand)]
+    Tenants(TenantsCmd),
+    /// Teams inside a tenant.
+    #[command(subcommand)]
+    Teams(TeamsCmd),
+    /// API keys (`tg-...`).
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// What a tenant spent, grouped and filtered.
+    Spend(SpendArgs),
+    /// A tenant's recent request logs.
+    Logs(LogsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantsCmd {
+    /// Create a tenant.
+    Create {
+        name: String,
+        /// Store prompt and completion content in request logs (metadata is always kept).
+        #[arg(long)]
+        log_content: bool,
+    },
+    /// List tenants.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TeamsCmd {
+    /// Create a team in a tenant.
+    Create {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCmd {
+    /// Create a key; its secret is printed once.
+    Create {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// Team id the key belongs to (its spend counts toward the team).
+        #[arg(long)]
+        team: Option<String>,
+        /// A label for people; defaults to "default".
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// Requests per minute for this key (server default when unset).
+        #[arg(long)]
+        rpm: Option<u32>,
+        /// Concurrent requests for this key (server default when unset).
+        #[arg(long)]
+        concurrency: Option<u32>,
+    },
+    /// List a tenant's keys (never their secrets).
+    List {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a key: refused everywhere within a second.
+    Revoke {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The key's id (the part after `tg-`, as `keys list` shows it).
+        key_id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SpendArgs {
+    /// Tenant id.
+    #[arg(long)]
+    pub tenant: String,
+    /// Start of the window, RFC 3339 (`2026-11-01T00:00:00Z`).
+    #[arg(long, conflicts_with = "since")]
+    pub from: Option<String>,
+    /// Start of the window relative to now: `30m`, `12h`, `7d`, `2w`.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// End of the window, RFC 3339 (default: now).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// One row per model, key, team, day or tenant (server default: model).
+    #[arg(long, value_enum)]
+    pub group_by: Option<GroupBy>,
+    /// Only this team's spend (team id).
+    #[arg(long)]
+    pub team: Option<String>,
+    /// Only this key's spend (key id).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Only this model's spend (public model name).
+    #[arg(long)]
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Tenant id.
+    #[arg(long)]
+    pub tenant: String,
+    /// Most recent N records (server default 50, at most 1000).
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// Only this key's requests (key id).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// One request, by the id returned in `x-request-id`.
+    #[arg(long)]
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Load and validate a config file (TOML or YAML) exactly as the services would, including
+    /// `TOLLGATE_…` overrides and secret references.
+    Check { file: PathBuf },
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Postgres URL; when unset, `[database]` of the config file (or the built-in default).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_parser = secret)]
+    pub database_url: Option<SecretString>,
+    /// Config file to read `[database]` from when no URL is given.
+    #[arg(long, env = "TOLLGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// `http://host:port/path` (healthy on a 2xx) or `grpc://host:port` (grpc.health.v1 SERVING).
+    pub target: String,
+    /// gRPC service name to ask about; empty means the whole server.
+    #[arg(long, default_value = "")]
+    pub service: String,
+    /// Seconds before giving up.
+    #[arg(long, default_value_t = 3)]
+    pub timeout: u64,
+}

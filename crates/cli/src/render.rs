@@ -1,0 +1,185 @@
+//! Human-readable renderings of the admin API's answers (the default output; `--json` skips this).
+
+use chrono::{DateTime, Utc};
+
+use crate::api::{CreatedKey, Key, LogRecord, SpendReport, SpendRow, Team, Tenant};
+use crate::table::Table;
+
+fn time(t: &Option<DateTime<Utc>>) -> String {
+    t.map_or_else(
+        || "-".to_owned(),
+        |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+    )
+}
+
+/// Protobuf leaves unset strings empty: show those as `-` too.
+fn text(v: &Option<String>) -> String {
+    match v.as_deref() {
+        None | Some("") => "-".to_owned(),
+        Some(s) => s.to_owned(),
+    }
+}
+
+fn num(v: Option<u64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |n| n.to_string())
+}
+
+/// 0 and absent both mean the server's default.
+fn limit(v: Option<u32>) -> String {
+    match v {
+        None | Some(0) => "default".to_owned(),
+        Some(n) => n.to_string(),
+    }
+}
+
+pub fn tenants(list: &[Tenant]) -> String {
+    let mut t = Table::new(&[
+        ("ID", false),
+        ("NAME", false),
+        ("LOG_CONTENT", false),
+        ("CREATED", false),
+    ]);
+    for x in list {
+        t.row(vec![
+            x.id.clone(),
+            x.name.clone(),
+            x.log_content.to_string(),
+            time(&x.created_at),
+        ]);
+    }
+    if t.is_empty() {
+        return "No tenants.\n".into();
+    }
+    t.render()
+}
+
+pub fn tenant_created(x: &Tenant) -> String {
+    format!(
+        "Created tenant {} ({}), log_content={}\n",
+        x.id, x.name, x.log_content
+    )
+}
+
+pub fn team_created(x: &Team) -> String {
+    format!(
+        "Created team {} ({}) in tenant {}\n",
+        x.id, x.name, x.tenant_id
+    )
+}
+
+pub fn keys(list: &[Key]) -> String {
+    let mut t = Table::new(&[
+        ("ID", false),
+        ("NAME", false),
+        ("TEAM", false),
+        ("STATUS", false),
+        ("RPM", true),
+        ("CONCURRENCY", true),
+        ("CREATED", false),
+    ]);
+    for k in list {
+        t.row(vec![
+            k.id.clone(),
+            k.name.clone(),
+            text(&k.team_id),
+            status(k).into(),
+            limit(k.rpm_limit),
+            limit(k.concurrency_limit),
+            time(&k.created_at),
+        ]);
+    }
+    if t.is_empty() {
+        return "No keys.\n".into();
+    }
+    t.render()
+}
+
+fn status(k: &Key) -> &'static str {
+    if k.revoked { "revoked" } else { "active" }
+}
+
+/// The one place the secret is printed, with the warning that it is the only time.
+pub fn key_created(c: &CreatedKey) -> String {
+    format!(
+        "Created key {id} ({name}) in tenant {tenant}\n\n    {secret}\n\n{note}\n",
+        id = c.key.id,
+        name = c.key.name,
+        tenant = c.key.tenant_id,
+        secret = c.secret,
+        note = SECRET_NOTE,
+    )
+}
+
+pub const SECRET_NOTE: &str =
+    "Store this key now: it cannot be shown again (only its hash is kept).";
+
+pub fn key_revoked(k: &Key) -> String {
+    format!("Key {} ({}) is {}\n", k.id, k.name, status(k))
+}
+
+pub fn spend(r: &SpendReport) -> String {
+    let mut t = Table::new(&[
+        ("GROUP", false),
+        ("REQUESTS", true),
+        ("INPUT_TOKENS", true),
+        ("OUTPUT_TOKENS", true),
+        ("CACHED_INPUT", true),
+        ("COST_USD", true),
+    ]);
+    let cells = |label: String, row: &SpendRow| {
+        vec![
+            label,
+            row.requests.to_string(),
+            row.input_tokens.to_string(),
+            row.output_tokens.to_string(),
+            row.cached_input_tokens.to_string(),
+            row.cost_usd.normalize().to_string(),
+        ]
+    };
+    for row in &r.rows {
+        t.row(cells(text(&row.group), row));
+    }
+    if let Some(total) = &r.total {
+        t.row(cells("TOTAL".into(), total));
+    }
+    t.render()
+}
+
+pub fn logs(list: &[LogRecord]) -> String {
+    let mut t = Table::new(&[
+        ("STARTED", false),
+        ("REQUEST_ID", false),
+        ("KEY", false),
+        ("MODEL", false),
+        ("DEPLOYMENT", false),
+        ("STATUS", true),
+        ("ERROR", false),
+        ("LATENCY_MS", true),
+        ("TTFB_MS", true),
+        ("IN", true),
+        ("OUT", true),
+        ("COST_USD", true),
+        ("STREAM", false),
+    ]);
+    for l in list {
+        t.row(vec![
+            time(&l.started_at),
+            l.request_id.clone(),
+            text(&l.key_id),
+            l.model.clone(),
+            text(&l.deployment),
+            l.http_status.to_string(),
+            text(&l.error_code),
+            num(l.latency_ms),
+            num(l.ttfb_ms),
+            l.input_tokens.to_string(),
+            l.output_tokens.to_string(),
+            l.cost_usd.normalize().to_string(),
+            if l.stream { "yes" } else { "no" }.into(),
+        ]);
+    }
+    if t.is_empty() {
+        return "No request logs.\n".into();
+    }
+    t.render()
+}

@@ -1,0 +1,108 @@
+//! The shipped deploy configs kept honest: they must load exactly as the services will load
+//! them, with the environment compose and the k8s manifests give them.
+//!
+//! Its own test binary: figment::Jail changes the process environment, which would race with
+//! any other test that loads configuration.
+
+// figment::Jail fixes the closure's error type; failing loudly is the point.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::result_large_err
+)]
+
+use std::path::{Path, PathBuf};
+
+use tollgate_config::Config;
+
+fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
+}
+
+fn with_deploy_env(jail: &mut figment::Jail) {
+    jail.set_env("TOLLGATE_ADMIN_TOKEN", "adm-test");
+    jail.set_env("TOLLGATE_KEY_PEPPER", "pepper-test");
+    jail.set_env(
+        "DATABASE_URL",
+        "postgres://tollgate:pw@postgres:5432/tollgate",
+    );
+}
+
+#[test]
+fn the_compose_config_loads_and_points_at_the_compose_services() {
+    let file = repo_file("deploy/docker/tollgate.toml");
+    figment::Jail::expect_with(|jail| {
+        with_deploy_env(jail);
+        let cfg = Config::load(Some(&file)).map_err(|e| e.to_string())?;
+        assert_eq!(cfg.edge.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(cfg.routing.listen.to_string(), "0.0.0.0:50051");
+        assert_eq!(cfg.billing.listen.to_string(), "0.0.0.0:50052");
+        assert_eq!(cfg.logging.listen.to_string(), "0.0.0.0:50053");
+        assert_eq!(cfg.edge.routing_url, "http://routing:50051");
+        assert_eq!(cfg.edge.billing_url, "http://billing:50052");
+        assert_eq!(cfg.edge.logging_url, "http://logging:50053");
+        assert_eq!(cfg.redis.url.expose(), "redis://redis:6379");
+        assert_eq!(
+            cfg.database.url.expose(),
+            "postgres://tollgate:pw@postgres:5432/tollgate"
+        );
+        assert_eq!(
+            cfg.edge.admin_token.as_ref().map(|t| t.expose()),
+            Some("adm-test")
+        );
+        assert_eq!(
+            cfg.edge.key_pepper.expose(),
+            cfg.billing.key_pepper.expose()
+        );
+        let mock = cfg.model("gpt-4o-mini").expect("gpt-4o-mini alias");
+        assert_eq!(mock.name, "mock");
+        assert!(cfg.model("mock-fast").is_some());
+        assert_eq!(mock.price().input.micros(), 150_000);
+        assert_eq!(mock.price().output.micros(), 600_000);
+        assert_eq!(cfg.providers[0].base_url, "http://mock-provider:9000/v1");
+        Ok(())
+    });
+}
+
+#[test]
+fn the_compose_config_names_a_missing_secret_variable() {
+    let file = repo_file("deploy/docker/tollgate.toml");
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("TOLLGATE_KEY_PEPPER", "pepper-test");
+        jail.set_env("DATABASE_URL", "postgres://x@y/z");
+        // TOLLGATE_ADMIN_TOKEN may be set in the developer's shell; Jail cannot unset it, so
+        // point the reference at a variable that is certainly absent.
+        jail.set_env(
+            "TOLLGATE_EDGE__ADMIN_TOKEN",
+            "env:TOLLGATE_TEST_SURELY_UNSET",
+        );
+        let e = Config::load(Some(&file))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("TOLLGATE_TEST_SURELY_UNSET"), "{e}");
+        Ok(())
+    });
+}
+
+#[test]
+fn the_kubernetes_config_loads_with_the_overrides_the_deployments_set() {
+    let file = repo_file("deploy/k8s/tollgate.toml");
+    figment::Jail::expect_with(|jail| {
+        // What deploy/k8s/*.yaml put in the environment from the Secret.
+        jail.set_env("TOLLGATE_EDGE__ADMIN_TOKEN", "adm-test");
+        jail.set_env("TOLLGATE_EDGE__KEY_PEPPER", "pepper-test");
+        jail.set_env(
+            "TOLLGATE_DATABASE__URL",
+            "postgres://tollgate:pw@postgres:5432/tollgate",
+        );
+        let cfg = Config::load(Some(&file)).map_err(|e| e.to_string())?;
+        assert_eq!(cfg.edge.routing_url, "http://tollgate-routing:50051");
+        assert_eq!(cfg.edge.key_pepper.expose(), "pepper-test");
+        assert!(cfg.model("gpt-4o-mini").is_some());
+        Ok(())
+    });
+}
