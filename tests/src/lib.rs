@@ -1,1 +1,457 @@
-//! Whole-system test harness.
+//! Whole-system test harness: starts the mock provider, routing, billing, logging and one or
+//! more edges in this process, each on port 0, against the real Postgres and Redis with a fresh
+//! database and a fresh Redis key prefix per stack. Services are stopped and restarted like
+//! processes (their shutdown futures), so tests can take billing away mid-load.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tollgate_config::{
+    Config, DeploymentConfig, ModelConfig, PriceConfig, ProviderConfig, ProviderKind, SecretRef,
+};
+use tollgate_mock_provider::{MockOptions, MockServer};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// A service running in this process, stoppable like a process.
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Graceful stop, waiting for the service to finish draining.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.task).await;
+    }
+
+    /// Abrupt stop (like SIGKILL): no draining.
+    pub fn kill(self) {
+        self.task.abort();
+    }
+}
+
+async fn spawn<F, Fut, E>(name: &'static str, listener: TcpListener, f: F) -> Running
+where
+    F: FnOnce(TcpListener, oneshot::Receiver<()>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display,
+{
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel();
+    let fut = f(listener, rx);
+    let task = tokio::spawn(async move {
+        if let Err(e) = fut.await {
+            eprintln!("{name} exited with an error: {e}");
+        }
+    });
+    Running {
+        addr,
+        stop: Some(tx),
+        task,
+    }
+}
+
+fn shutdown(rx: oneshot::Receiver<()>) -> impl std::future::Future<Output = ()> + Send + 'static {
+    async move {
+        let _ = rx.await;
+    }
+}
+
+#[allow(clippy::disallowed_methods)]
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://tollgate:tollgate@127.0.0.1:5432/tollgate".into())
+}
+
+#[allow(clippy::disallowed_methods)]
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A fresh, migrated database; dropped by `Stack::shutdown`.
+async fn fresh_database() -> Result<(String, String)> {
+    let base = database_url();
+    let name = format!("tg_it_{}", uuid::Uuid::now_v7().simple());
+    let admin = sqlx::PgPool::connect(&base)
+        .await
+        .context("connect to DATABASE_URL")?;
+    tollgate_store::databases::create(&admin, &name).await?;
+    admin.close().await;
+    let (prefix, _) = base
+        .rsplit_once('/')
+        .ok_or_else(|| anyhow!("DATABASE_URL has no database"))?;
+    let url = format!("{prefix}/{name}");
+    let pool = sqlx::PgPool::connect(&url).await?;
+    tollgate_store::migrate(&pool).await?;
+    pool.close().await;
+    Ok((name, url))
+}
+
+/// Knobs for a stack.
+#[derive(Clone)]
+pub struct StackOptions {
+    pub mock: MockOptions,
+    pub default_rpm: u32,
+    pub default_concurrency: u32,
+    pub max_body_bytes: usize,
+    /// Extra mock deployments for the `mock` model (routing spreads by weight).
+    pub spool_max_events: usize,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions {
+            mock: MockOptions::default(),
+            default_rpm: 100_000,
+            default_concurrency: 1_000,
+            max_body_bytes: 1024 * 1024,
+            spool_max_events: 1_000_000,
+        }
+    }
+}
+
+pub struct Stack {
+    pub cfg: Config,
+    pub mock: MockServer,
+    pub routing: Option<Running>,
+    pub billing: Option<Running>,
+    pub logging: Option<Running>,
+    pub edges: Vec<Running>,
+    pub pool: sqlx::PgPool,
+    db_name: String,
+    spool_root: PathBuf,
+    http: reqwest::Client,
+}
+
+impl Stack {
+    pub async fn start() -> Stack {
+        Self::start_with(StackOptions::default()).await
+    }
+
+    pub async fn start_with(opts: StackOptions) -> Stack {
+        let (db_name, db_url) = fresh_database().await.expect("fresh database");
+        let mock = MockServer::start(opts.mock.clone())
+            .await
+            .expect("mock provider");
+
+        let routing_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let billing_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let logging_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+
+        let mut cfg = Config::default();
+        cfg.database.url = SecretRef::literal(&db_url);
+        cfg.redis.url = SecretRef::literal(&redis_url());
+        cfg.redis.key_prefix = format!("tgit{}", uuid::Uuid::now_v7().simple());
+        cfg.edge.admin_token = Some(SecretRef::literal(ADMIN_TOKEN));
+        cfg.edge.routing_url = format!("http://{}", routing_l.local_addr().unwrap());
+        cfg.edge.billing_url = format!("http://{}", billing_l.local_addr().unwrap());
+        cfg.edge.logging_url = format!("http://{}", logging_l.local_addr().unwrap());
+        cfg.edge.limits.default_rpm = opts.default_rpm;
+        cfg.edge.limits.default_concurrency = opts.default_concurrency;
+        cfg.edge.max_body_bytes = opts.max_body_bytes;
+        cfg.edge.snapshot_refresh = Duration::from_secs(30);
+        cfg.edge.drain_timeout = Duration::from_secs(5);
+        cfg.edge.usage.flush_interval = Duration::from_millis(50);
+        cfg.edge.usage.spool_max_events = opts.spool_max_events;
+        cfg.edge.logs.flush_interval = Duration::from_millis(50);
+        cfg.routing.request_timeout = Duration::from_secs(20);
+        cfg.providers = vec![ProviderConfig {
+            name: "mock".into(),
+            kind: ProviderKind::Openai,
+            base_url: mock.base_url(),
+            api_key: None,
+            stream_usage: true,
+        }];
+        cfg.models = vec![ModelConfig {
+            name: "mock".into(),
+            aliases: vec!["gpt-4o-mini".into()],
+            deployments: vec![DeploymentConfig {
+                name: Some("mock-primary".into()),
+                provider: "mock".into(),
+                model: "mock-1".into(),
+                weight: 1,
+            }],
+            price: PriceConfig {
+                input: "0.15".into(),
+                output: "0.60".into(),
+                ..PriceConfig::default()
+            },
+            owned_by: None,
+        }];
+        cfg.validate().expect("test config is valid");
+
+        let spool_root = std::env::temp_dir().join(format!("tg-it-{}", uuid::Uuid::now_v7()));
+        let pool = sqlx::PgPool::connect(&db_url).await.unwrap();
+        let mut stack = Stack {
+            cfg,
+            mock,
+            routing: None,
+            billing: None,
+            logging: None,
+            edges: Vec::new(),
+            pool,
+            db_name,
+            spool_root,
+            http: reqwest::Client::new(),
+        };
+        stack.routing = Some(stack.start_routing(routing_l).await);
+        stack.billing = Some(stack.start_billing(billing_l).await);
+        stack.logging = Some(stack.start_logging(logging_l).await);
+        stack.add_edge().await;
+        stack
+    }
+
+    async fn start_routing(&self, l: TcpListener) -> Running {
+        let cfg = self.cfg.clone();
+        spawn("routing", l, |l, rx| {
+            tollgate_routing::run(cfg, l, shutdown(rx))
+        })
+        .await
+    }
+
+    async fn start_billing(&self, l: TcpListener) -> Running {
+        let cfg = self.cfg.clone();
+        spawn("billing", l, |l, rx| {
+            tollgate_billing::run(cfg, l, shutdown(rx))
+        })
+        .await
+    }
+
+    async fn start_logging(&self, l: TcpListener) -> Running {
+        let cfg = self.cfg.clone();
+        spawn("logging", l, |l, rx| {
+            tollgate_logging::run(cfg, l, shutdown(rx))
+        })
+        .await
+    }
+
+    /// Start another edge replica (own spool directory, same Redis and Postgres).
+    pub async fn add_edge(&mut self) -> String {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut cfg = self.cfg.clone();
+        cfg.edge.usage.spool_dir = self.spool_root.join(format!("edge{}", self.edges.len()));
+        let running = spawn("edge", l, |l, rx| tollgate_edge::run(cfg, l, shutdown(rx))).await;
+        let url = format!("http://{}", running.addr);
+        self.edges.push(running);
+        self.wait_ready(&url).await;
+        url
+    }
+
+    /// Restart edge `i` on the same port and spool (a process restart).
+    pub async fn restart_edge(&mut self, i: usize) {
+        let old = self.edges.remove(i);
+        let addr = old.addr;
+        old.stop().await;
+        let l = TcpListener::bind(addr).await.unwrap();
+        let mut cfg = self.cfg.clone();
+        cfg.edge.usage.spool_dir = self.spool_root.join(format!("edge{i}"));
+        let running = spawn("edge", l, |l, rx| tollgate_edge::run(cfg, l, shutdown(rx))).await;
+        self.edges.insert(i, running);
+        self.wait_ready(&format!("http://{addr}")).await;
+    }
+
+    pub async fn stop_billing(&mut self) {
+        if let Some(b) = self.billing.take() {
+            b.stop().await;
+        }
+    }
+
+    /// Start billing again on the port the edges know.
+    pub async fn start_billing_again(&mut self) {
+        let addr: SocketAddr = self
+            .cfg
+            .edge
+            .billing_url
+            .trim_start_matches("http://")
+            .parse()
+            .unwrap();
+        let l = bind_retry(addr).await;
+        self.billing = Some(self.start_billing(l).await);
+    }
+
+    pub async fn stop_routing(&mut self) {
+        if let Some(r) = self.routing.take() {
+            r.stop().await;
+        }
+    }
+
+    async fn wait_ready(&self, url: &str) {
+        for _ in 0..200 {
+            if let Ok(r) = self.http.get(format!("{url}/readyz")).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("edge at {url} never became ready");
+    }
+
+    pub fn edge_url(&self) -> String {
+        format!("http://{}", self.edges[0].addr)
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Call the admin API; panics on a non-2xx answer with its body.
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.edge_url()))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(status.is_success(), "admin {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// A new tenant; returns its id.
+    pub async fn tenant(&self, name: &str, log_content: bool) -> String {
+        let t = self
+            .admin(
+                reqwest::Method::POST,
+                "/admin/v1/tenants",
+                Some(json!({"name": name, "log_content": log_content})),
+            )
+            .await;
+        t["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A new key for `tenant` with the given limits (0 = defaults); returns (key_id, secret),
+    /// after the edges' snapshots have it.
+    pub async fn key(&self, tenant: &str, rpm: u32, concurrency: u32) -> (String, String) {
+        let k = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("/admin/v1/tenants/{tenant}/keys"),
+                Some(json!({"name": "test", "rpm_limit": rpm, "concurrency_limit": concurrency})),
+            )
+            .await;
+        let id = k["key"]["id"].as_str().unwrap().to_owned();
+        let secret = k["secret"].as_str().unwrap().to_owned();
+        for e in &self.edges {
+            self.wait_key_works(&format!("http://{}", e.addr), &secret, true)
+                .await;
+        }
+        (id, secret)
+    }
+
+    /// Poll `GET /v1/models` with `secret` until it is accepted (or refused, when `works` is
+    /// false); returns how long that took.
+    pub async fn wait_key_works(&self, edge: &str, secret: &str, works: bool) -> Duration {
+        let t0 = std::time::Instant::now();
+        loop {
+            let r = self
+                .http
+                .get(format!("{edge}/v1/models"))
+                .bearer_auth(secret)
+                .send()
+                .await
+                .unwrap();
+            if (r.status() != 401) == works {
+                return t0.elapsed();
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "key state did not change on {edge}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Count ledger rows for a tenant (through the store crate: SQL stays there).
+    pub async fn ledger_rows(&self, tenant: &str) -> u64 {
+        let spend = self
+            .admin(
+                reqwest::Method::GET,
+                &format!("/admin/v1/tenants/{tenant}/spend?group_by=tenant"),
+                None,
+            )
+            .await;
+        spend["total"]["requests"].as_u64().unwrap_or(0)
+    }
+
+    /// Wait until the ledger holds `n` rows for the tenant (usage is asynchronous by design).
+    pub async fn wait_ledger(&self, tenant: &str, n: u64) -> Value {
+        let t0 = std::time::Instant::now();
+        loop {
+            let spend = self
+                .admin(
+                    reqwest::Method::GET,
+                    &format!("/admin/v1/tenants/{tenant}/spend?group_by=model"),
+                    None,
+                )
+                .await;
+            let got = spend["total"]["requests"].as_u64().unwrap_or(0);
+            if got >= n {
+                assert_eq!(got, n, "more ledger rows than requests: {spend}");
+                return spend;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "ledger has {got} of {n} rows: {spend}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn shutdown(mut self) {
+        for e in self.edges.drain(..) {
+            e.stop().await;
+        }
+        for s in [
+            self.routing.take(),
+            self.billing.take(),
+            self.logging.take(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            s.stop().await;
+        }
+        self.mock.shutdown().await;
+        self.pool.close().await;
+        if let Ok(admin) = sqlx::PgPool::connect(&database_url()).await {
+            let _ = tollgate_store::databases::drop(&admin, &self.db_name).await;
+        }
+        let _ = std::fs::remove_dir_all(&self.spool_root);
+    }
+}
+
+async fn bind_retry(addr: SocketAddr) -> TcpListener {
+    for _ in 0..100 {
+        if let Ok(l) = TcpListener::bind(addr).await {
+            return l;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("could not bind {addr} again");
+}
+
+/// A minimal chat body.
+pub fn chat_body(model: &str, stream: bool) -> Value {
+    json!({
+        "model": model,
+        "stream": stream,
+        "messages": [{"role": "user", "content": "Say hello to the gateway"}],
+    })
+}

@@ -54,6 +54,9 @@ pub async fn chat_completions(
     span.record("model", peek.model.as_str());
     span.record("stream", peek.stream);
 
+    if !state.prices.knows(&peek.model) {
+        return Err(ApiError::UnknownModel(peek.model));
+    }
     let Admitted { ticket, headers } = admission::admit(&state, &caller.0, rid.0).await?;
     let mut settle = Settlement::new(
         state.clone(),

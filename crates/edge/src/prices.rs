@@ -1,4 +1,5 @@
-//! Model prices as the edge knows them (from config), for the estimated cost in request logs.
+//! The model catalog as the edge knows it (from config): which names exist, and their prices for
+//! the estimated cost in request logs.
 //! Billing computes the authoritative cost with the versioned catalog.
 
 use std::collections::HashMap;
@@ -22,6 +23,12 @@ impl PriceBook {
             }
         }
         PriceBook { by_name }
+    }
+
+    /// Whether `model` is a configured public name or alias: unknown models are refused before
+    /// admission, so they neither spend the caller's limits nor reach routing.
+    pub fn knows(&self, model: &str) -> bool {
+        self.by_name.contains_key(model)
     }
 
     pub fn cost(&self, model: &str, usage: &Usage) -> Money {

@@ -45,9 +45,9 @@ impl FormatError {
     /// The request parameter at fault, as OpenAI names it in `error.param`.
     pub fn param(&self) -> Option<&str> {
         match self {
-            FormatError::InvalidJson(_) | FormatError::NotAnObject | FormatError::MissingModel => {
-                None
-            }
+            FormatError::InvalidJson(_) | FormatError::NotAnObject => None,
+            // OpenAI leaves `param` null here; naming it costs nothing and helps the caller.
+            FormatError::MissingModel => Some("model"),
             FormatError::MissingParameter(p) | FormatError::InvalidType { param: p, .. } => Some(p),
             FormatError::EmptyArray(p) | FormatError::InvalidValue { param: p, .. } => Some(p),
         }
@@ -69,8 +69,9 @@ impl FormatError {
     pub fn code(&self) -> Option<&'static str> {
         match self {
             FormatError::InvalidJson(_) | FormatError::NotAnObject => Some("invalid_json"),
-            FormatError::MissingModel => None,
-            FormatError::MissingParameter(_) => Some("missing_required_parameter"),
+            FormatError::MissingModel | FormatError::MissingParameter(_) => {
+                Some("missing_required_parameter")
+            }
             FormatError::InvalidType { .. } => Some("invalid_type"),
             FormatError::EmptyArray(_) => Some("empty_array"),
             FormatError::InvalidValue { .. } => Some("invalid_value"),

@@ -111,9 +111,9 @@ mod tests {
         insta::assert_json_snapshot!(pretty(&b), @r#"
         {
           "error": {
-            "code": null,
+            "code": "missing_required_parameter",
             "message": "you must provide a model parameter",
-            "param": null,
+            "param": "model",
             "type": "invalid_request_error"
           }
         }

@@ -1,0 +1,165 @@
+//! Faults lose nothing: usage keeps flowing while billing restarts, every admitted request ends
+//! in exactly one ledger row, replays are not counted twice, mid-stream provider failures are
+//! explicit and billed for what was delivered.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use tollgate_mock_provider::MockOptions;
+use tollgate_tests::{Stack, StackOptions, chat_body};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn billing_restarts_mid_load_lose_no_usage_and_double_count_none() {
+    let mut stack = Stack::start().await;
+    let tenant = stack.tenant("durable", false).await;
+    let (_, key) = stack.key(&tenant, 0, 0).await;
+    let url = format!("{}/v1/chat/completions", stack.edge_url());
+    let client = stack.http().clone();
+    let fire = |n: usize| {
+        let tasks: Vec<_> = (0..n)
+            .map(|i| {
+                let (http, url, key) = (client.clone(), url.clone(), key.clone());
+                let body = serde_json::to_vec(&chat_body("mock", i % 2 == 0)).unwrap();
+                tokio::spawn(async move {
+                    let r = http
+                        .post(url)
+                        .bearer_auth(key)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    let s = r.status();
+                    let _ = r.bytes().await;
+                    s
+                })
+            })
+            .collect();
+        async move {
+            for t in tasks {
+                assert_eq!(t.await.unwrap(), StatusCode::OK);
+            }
+        }
+    };
+
+    fire(50).await;
+    stack.stop_billing().await;
+    // Billing is down: requests keep flowing, usage waits in the spool.
+    fire(50).await;
+    // The edge restarts too while billing is down: the spool survives it.
+    stack.restart_edge(0).await;
+    fire(20).await;
+    stack.start_billing_again().await;
+    fire(30).await;
+
+    stack.wait_ledger(&tenant, 150).await;
+    // Nothing more arrives later (no duplicates trickling in).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(stack.ledger_rows(&tenant).await, 150);
+    let served = stack.mock.stats();
+    let spend = stack
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/v1/tenants/{tenant}/spend?group_by=model"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        spend["total"]["output_tokens"].as_u64().unwrap(),
+        served.completion_tokens
+    );
+    assert_eq!(
+        spend["total"]["input_tokens"].as_u64().unwrap(),
+        served.prompt_tokens
+    );
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_dropping_mid_stream_gives_an_error_event_and_partial_usage() {
+    let stack = Stack::start_with(StackOptions {
+        mock: MockOptions {
+            chunks: 10,
+            disconnect_after: Some(4),
+            ..MockOptions::default()
+        },
+        ..StackOptions::default()
+    })
+    .await;
+    let tenant = stack.tenant("cut", false).await;
+    let (_, key) = stack.key(&tenant, 0, 0).await;
+    let r = stack
+        .http()
+        .post(format!("{}/v1/chat/completions", stack.edge_url()))
+        .bearer_auth(&key)
+        .json(&chat_body("mock", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    let events: Vec<&str> = text
+        .split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .collect();
+    let last = events.last().unwrap();
+    assert!(
+        last.contains("\"error\""),
+        "the stream must end in an explicit error event: {text}"
+    );
+    assert!(
+        !text.contains("[DONE]"),
+        "a cut stream must not claim to be done"
+    );
+    let spend = stack.wait_ledger(&tenant, 1).await;
+    assert_eq!(
+        spend["total"]["output_tokens"].as_u64().unwrap(),
+        4,
+        "billed for the 4 delivered tokens"
+    );
+    assert!(spend["total"]["input_tokens"].as_u64().unwrap() > 0);
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_is_logged_only_for_tenants_that_allow_it() {
+    let stack = Stack::start().await;
+    let open = stack.tenant("open-book", true).await;
+    let closed = stack.tenant("closed-book", false).await;
+    let (_, ko) = stack.key(&open, 0, 0).await;
+    let (_, kc) = stack.key(&closed, 0, 0).await;
+    for k in [&ko, &kc] {
+        let r = stack
+            .http()
+            .post(format!("{}/v1/chat/completions", stack.edge_url()))
+            .bearer_auth(k)
+            .json(&chat_body("mock", false))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    for (tenant, allowed) in [(&open, true), (&closed, false)] {
+        let mut rows = serde_json::Value::Null;
+        for _ in 0..200 {
+            rows = stack
+                .admin(
+                    reqwest::Method::GET,
+                    &format!("/admin/v1/tenants/{tenant}/logs"),
+                    None,
+                )
+                .await["data"]
+                .clone();
+            if !rows.as_array().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let rows = rows.as_array().unwrap();
+        assert_eq!(rows.len(), 1, "each tenant sees only its own log");
+        let req = rows[0]["request_body"].as_str().unwrap();
+        assert_eq!(req.contains("Say hello to the gateway"), allowed, "{req}");
+        assert!(!req.contains("tg-"), "a key leaked into the log");
+    }
+    stack.shutdown().await;
+}
