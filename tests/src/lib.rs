@@ -64,10 +64,8 @@ where
     }
 }
 
-fn shutdown(rx: oneshot::Receiver<()>) -> impl std::future::Future<Output = ()> + Send + 'static {
-    async move {
-        let _ = rx.await;
-    }
+async fn shutdown(rx: oneshot::Receiver<()>) {
+    let _ = rx.await;
 }
 
 #[allow(clippy::disallowed_methods)]

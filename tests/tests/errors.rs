@@ -1,6 +1,8 @@
 //! Every refusal a client can meet, in OpenAI's error shape with a stable code, and an
 //! `x-request-id` (UUIDv7) on every answer.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use std::time::Duration;
 
 use reqwest::StatusCode;

@@ -2,6 +2,8 @@
 //! query per request; limits hold across replicas; concurrency slots come back when streams end
 //! or clients hang up.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use std::time::Duration;
 
 use futures::StreamExt;

@@ -2,6 +2,8 @@
 //! nothing else: plain and streaming chat work, and each request lands once in the ledger and in
 //! the request logs.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
 use async_openai::types::chat::{

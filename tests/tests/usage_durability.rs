@@ -2,6 +2,8 @@
 //! in exactly one ledger row, replays are not counted twice, mid-stream provider failures are
 //! explicit and billed for what was delivered.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use std::time::Duration;
 
 use reqwest::StatusCode;

@@ -17,7 +17,7 @@ fn checked(name: &str) -> Result<&str, StoreError> {
     } else {
         Err(StoreError::Invalid {
             field: "database name",
-            message: "use 1-63 lower-case letters, digits or underscores".into(),
+            message: "use 1-63 lower-case letters, digits or underscores",
         })
     }
 }
