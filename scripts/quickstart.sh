@@ -84,9 +84,9 @@ start_one() {
   echo $! > "$STATE/pids/$name.pid"
 }
 start_one mock-provider "$BIN/tollgate-mock-provider" --listen "127.0.0.1:$MOCK_PORT"
-start_one logging "$BIN/tollgate-logging"
-start_one billing "$BIN/tollgate-billing"
-start_one routing "$BIN/tollgate-routing"
+TOLLGATE_TELEMETRY__METRICS_LISTEN=127.0.0.1:9103 start_one logging "$BIN/tollgate-logging"
+TOLLGATE_TELEMETRY__METRICS_LISTEN=127.0.0.1:9102 start_one billing "$BIN/tollgate-billing"
+TOLLGATE_TELEMETRY__METRICS_LISTEN=127.0.0.1:9101 start_one routing "$BIN/tollgate-routing"
 start_one edge "$BIN/tollgate-edge"
 
 URL="http://127.0.0.1:$EDGE_PORT"
@@ -128,7 +128,8 @@ umask 022
 
 cat <<MSG
 
-Tollgate is up at $URL (mock provider on :$MOCK_PORT; logs in .tollgate/logs/).
+Tollgate is up at $URL (mock provider on :$MOCK_PORT; logs in .tollgate/logs/; metrics at
+$URL/metrics and 127.0.0.1:9101-9103/metrics for routing, billing, logging).
 Credentials are in .tollgate/env:  set -a; source .tollgate/env; set +a
 
   curl $URL/v1/chat/completions \\

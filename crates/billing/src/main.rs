@@ -26,6 +26,9 @@ async fn main() -> anyhow::Result<()> {
         tollgate_store::migrate(&pool).await?;
         pool.close().await;
     }
+    if let Some(addr) = cfg.telemetry.metrics_listen {
+        tollgate_telemetry::metrics::spawn_endpoint(addr).await?;
+    }
     let listener = tokio::net::TcpListener::bind(cfg.billing.listen).await?;
     tollgate_billing::run(cfg, listener, tollgate_server::shutdown_signal()).await?;
     Ok(())

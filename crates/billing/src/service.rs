@@ -19,7 +19,20 @@ impl pb::billing_server::Billing for BillingService {
         &self,
         req: Request<pb::RecordUsageRequest>,
     ) -> Result<Response<pb::RecordUsageResponse>, Status> {
+        let traces: Vec<(String, String)> = req
+            .get_ref()
+            .events
+            .iter()
+            .filter(|e| !e.traceparent.is_empty())
+            .map(|e| (e.request_id.clone(), e.traceparent.clone()))
+            .collect();
         let resp = usage::record(&self.state, req.into_inner()).await?;
+        // Committed: mark it in each request's own trace (the batch has a trace of its own).
+        for (request_id, tp) in traces {
+            let s = tracing::info_span!("usage.committed", request_id = %request_id);
+            tollgate_telemetry::propagation::set_parent_from_traceparent(&s, &tp);
+            drop(s.entered());
+        }
         let span = tracing::Span::current();
         span.record("inserted", resp.inserted);
         span.record("duplicates", resp.duplicates);

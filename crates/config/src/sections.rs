@@ -250,6 +250,9 @@ pub struct TelemetryConfig {
     pub log_format: LogFormat,
     /// Fraction of traces sampled (parent-based).
     pub sample_ratio: f64,
+    /// Prometheus `/metrics` listener of the gRPC services (the edge serves `/metrics` on its
+    /// own port). Off when unset; set it per process, e.g. `TOLLGATE_TELEMETRY__METRICS_LISTEN`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for TelemetryConfig {
@@ -259,6 +262,7 @@ impl Default for TelemetryConfig {
             log_filter: "info".into(),
             log_format: LogFormat::Json,
             sample_ratio: 1.0,
+            metrics_listen: None,
         }
     }
 }

@@ -39,6 +39,8 @@ pub struct Settlement {
     pub error_code: &'static str,
     request_body: Option<Bytes>,
     response_body: Option<Vec<u8>>,
+    /// The request's trace, carried into billing's and logging's batches.
+    traceparent: String,
     done: bool,
 }
 
@@ -77,6 +79,7 @@ impl Settlement {
             error_code: "",
             request_body: log_content.then(|| body.clone()),
             response_body: log_content.then(Vec::new),
+            traceparent: tollgate_telemetry::propagation::current_traceparent(),
             done: false,
         }
     }
@@ -149,6 +152,7 @@ impl Settlement {
             started_at,
             latency_ms,
             reported_by_provider: reported,
+            traceparent: self.traceparent.clone(),
         };
         let log = LogRecord {
             request_id: ev.request_id.clone(),
@@ -174,6 +178,7 @@ impl Settlement {
                 .map(Bytes::from)
                 .unwrap_or_default(),
             log_content: self.caller.log_content,
+            traceparent: std::mem::take(&mut self.traceparent),
         };
         metrics::counter!(
             "tollgate_requests_total",
@@ -264,6 +269,7 @@ impl Drop for Settlement {
             },
             request_body: self.request_body.take(),
             response_body: self.response_body.take(),
+            traceparent: std::mem::take(&mut self.traceparent),
             done: false,
         };
         placeholder.finish(true);

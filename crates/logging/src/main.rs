@@ -18,6 +18,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let cfg = Config::load(args.config.or_else(Config::path_from_env).as_deref())?;
     let _telemetry = tollgate_telemetry::init("tollgate-logging", &cfg.telemetry)?;
+    if let Some(addr) = cfg.telemetry.metrics_listen {
+        tollgate_telemetry::metrics::spawn_endpoint(addr).await?;
+    }
     let listener = tokio::net::TcpListener::bind(cfg.logging.listen).await?;
     tollgate_logging::run(cfg, listener, tollgate_server::shutdown_signal()).await?;
     Ok(())

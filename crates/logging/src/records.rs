@@ -105,5 +105,7 @@ pub(crate) fn to_record(r: LogRow) -> LogRecord {
             .unwrap_or_default()
             .into(),
         log_content,
+        // Trace context is not stored: a query answer is not part of the request's trace.
+        traceparent: String::new(),
     }
 }

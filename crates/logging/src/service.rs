@@ -94,7 +94,20 @@ impl pb::logging_server::Logging for LoggingService {
         &self,
         req: Request<pb::WriteLogsRequest>,
     ) -> Result<Response<pb::WriteLogsResponse>, Status> {
+        let traces: Vec<(String, String)> = req
+            .get_ref()
+            .records
+            .iter()
+            .filter(|r| !r.traceparent.is_empty())
+            .map(|r| (r.request_id.clone(), r.traceparent.clone()))
+            .collect();
         let written = self.write(req.into_inner()).await?;
+        // Stored: mark it in each request's own trace (the batch has a trace of its own).
+        for (request_id, tp) in traces {
+            let s = tracing::info_span!("log.stored", request_id = %request_id);
+            tollgate_telemetry::propagation::set_parent_from_traceparent(&s, &tp);
+            drop(s.entered());
+        }
         tracing::Span::current().record("written", written);
         Ok(Response::new(pb::WriteLogsResponse { written }))
     }

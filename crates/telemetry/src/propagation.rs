@@ -46,6 +46,47 @@ pub fn extract(headers: &http::HeaderMap) -> Context {
     opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)))
 }
 
+struct StringCarrier(Option<String>);
+
+impl Injector for StringCarrier {
+    fn set(&mut self, key: &str, value: String) {
+        if key == "traceparent" {
+            self.0 = Some(value);
+        }
+    }
+}
+
+impl Extractor for StringCarrier {
+    fn get(&self, key: &str) -> Option<&str> {
+        (key == "traceparent")
+            .then_some(self.0.as_deref())
+            .flatten()
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec!["traceparent"]
+    }
+}
+
+/// The current span's context as a W3C `traceparent` value ("" when there is none), for work
+/// that leaves the request in a batch (usage events, log records).
+pub fn current_traceparent() -> String {
+    let cx = tracing::Span::current().context();
+    let mut carrier = StringCarrier(None);
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut carrier));
+    carrier.0.unwrap_or_default()
+}
+
+/// Make `span` a child of the request whose `traceparent` is given (no-op when empty or bad).
+pub fn set_parent_from_traceparent(span: &tracing::Span, traceparent: &str) {
+    if traceparent.is_empty() {
+        return;
+    }
+    let carrier = StringCarrier(Some(traceparent.to_owned()));
+    let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+    let _ = span.set_parent(cx);
+}
+
 /// A tonic interceptor for clients: every call carries the caller's trace context.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TraceInterceptor;
