@@ -12,6 +12,7 @@ mod auth;
 mod chat;
 mod error;
 mod health;
+mod jwt;
 mod logs;
 mod models;
 mod prices;
@@ -54,6 +55,8 @@ pub enum EdgeError {
     Limits(#[from] tollgate_limits::LimitsError),
     #[error(transparent)]
     Spool(#[from] usage::SpoolError),
+    #[error("configuration: {0}")]
+    Jwt(#[from] jwt::JwtSetupError),
     #[error("HTTP server failed: {0}")]
     Serve(#[from] std::io::Error),
 }
@@ -79,6 +82,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), EdgeError> {
     let edge = &cfg.edge;
+    let jwt = jwt::JwtAuth::from_config(&cfg.jwt)?.map(Arc::new);
     let pool = tollgate_store::connect(&cfg.database).await?;
     let limiter = Limiter::connect(LimiterConfig {
         redis_url: cfg.redis.url.expose().to_owned(),
@@ -117,6 +121,7 @@ pub async fn run(
         keys: Arc::new(ArcSwapOption::empty()),
         hasher: Arc::new(KeyHasher::new(edge.key_pepper.expose().as_bytes())),
         admin_token: edge.admin_token.as_ref().map(|t| Arc::from(t.expose())),
+        jwt: jwt.clone(),
         limiter,
         limits: Arc::new(edge.limits.clone()),
         routing: RoutingClient::with_interceptor(routing_ch.clone(), TraceInterceptor),
@@ -139,6 +144,9 @@ pub async fn run(
         edge.snapshot_refresh,
         stop.clone(),
     ));
+    if let Some(j) = &jwt {
+        j.spawn_refresh(&cfg.jwt, &background, &stop);
+    }
     background.spawn(health::watch_routing(
         routing_ch,
         state.clone(),
@@ -159,6 +167,10 @@ pub async fn run(
         trigger.cancel();
     });
     let graceful = stop_accepting.clone();
+    // TCP_NODELAY: SSE events are small and must reach the client as they come.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move { graceful.cancelled().await })
         .into_future();
