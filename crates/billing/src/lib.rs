@@ -10,6 +10,7 @@
 mod admin;
 mod convert;
 mod error;
+mod generations;
 pub mod prices;
 mod service;
 mod usage;

@@ -6,7 +6,7 @@ use tollgate_proto::billing::v1 as pb;
 use tonic::{Request, Response, Status};
 use tracing::field::Empty;
 
-use crate::{State, admin, usage};
+use crate::{State, admin, generations, usage};
 
 pub(crate) struct BillingService {
     pub(crate) state: Arc<State>,
@@ -46,6 +46,26 @@ impl pb::billing_server::Billing for BillingService {
     ) -> Result<Response<pb::GetSpendResponse>, Status> {
         Ok(Response::new(
             usage::spend(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %req.get_ref().tenant_id, request_id = %req.get_ref().request_id))]
+    async fn get_generation(
+        &self,
+        req: Request<pb::GetGenerationRequest>,
+    ) -> Result<Response<pb::Generation>, Status> {
+        Ok(Response::new(
+            generations::get(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %req.get_ref().tenant_id))]
+    async fn list_usage(
+        &self,
+        req: Request<pb::ListUsageRequest>,
+    ) -> Result<Response<pb::ListUsageResponse>, Status> {
+        Ok(Response::new(
+            generations::list(&self.state, req.into_inner()).await?,
         ))
     }
 

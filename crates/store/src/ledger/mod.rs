@@ -1,6 +1,7 @@
 //! The usage ledger: one row per admitted request, stored exactly once however often the edge
 //! sends it, with the daily spend aggregates kept in the same statement.
 
+mod rows;
 mod spend;
 
 use chrono::{DateTime, Utc};
@@ -11,6 +12,7 @@ use uuid::Uuid;
 use crate::StoreError;
 use crate::text::{big, pg_text_owned};
 
+pub use rows::{UsageQuery, get, list};
 pub use spend::{DailySpend, SpendGroup, SpendQuery, SpendRow, daily, spend};
 
 /// One priced usage event.
