@@ -14,9 +14,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tollgate_config::{
-    Config, DeploymentConfig, ModelConfig, PriceConfig, ProviderConfig, ProviderKind, SecretRef,
-};
+use tollgate_config::{Config, SecretRef};
 use tollgate_mock_provider::{MockOptions, MockServer};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
@@ -149,7 +147,23 @@ impl Stack {
         let billing_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let logging_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
 
-        let mut cfg = Config::default();
+        // The catalog from TOML, as a user writes it: new optional fields need no change here.
+        let mut cfg = Config::from_toml(&format!(
+            r#"
+            [[providers]]
+            name = "mock"
+            kind = "openai"
+            base_url = "{base}"
+
+            [[models]]
+            name = "mock"
+            aliases = ["gpt-4o-mini"]
+            deployments = [{{ name = "mock-primary", provider = "mock", model = "mock-1" }}]
+            price = {{ input = "0.15", output = "0.60" }}
+            "#,
+            base = mock.base_url()
+        ))
+        .expect("test config");
         cfg.database.url = SecretRef::literal(&db_url);
         cfg.redis.url = SecretRef::literal(&redis_url());
         cfg.redis.key_prefix = format!("tgit{}", uuid::Uuid::now_v7().simple());
@@ -166,29 +180,6 @@ impl Stack {
         cfg.edge.usage.spool_max_events = opts.spool_max_events;
         cfg.edge.logs.flush_interval = Duration::from_millis(50);
         cfg.routing.request_timeout = Duration::from_secs(20);
-        cfg.providers = vec![ProviderConfig {
-            name: "mock".into(),
-            kind: ProviderKind::Openai,
-            base_url: mock.base_url(),
-            api_key: None,
-            stream_usage: true,
-        }];
-        cfg.models = vec![ModelConfig {
-            name: "mock".into(),
-            aliases: vec!["gpt-4o-mini".into()],
-            deployments: vec![DeploymentConfig {
-                name: Some("mock-primary".into()),
-                provider: "mock".into(),
-                model: "mock-1".into(),
-                weight: 1,
-            }],
-            price: PriceConfig {
-                input: "0.15".into(),
-                output: "0.60".into(),
-                ..PriceConfig::default()
-            },
-            owned_by: None,
-        }];
         cfg.validate().expect("test config is valid");
 
         let spool_root = std::env::temp_dir().join(format!("tg-it-{}", uuid::Uuid::now_v7()));

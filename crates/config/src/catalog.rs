@@ -1,5 +1,7 @@
 //! Providers, models and their deployments, with prices.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use tollgate_domain::money::{Money, PerMillion, Price};
 
@@ -45,6 +47,129 @@ pub struct DeploymentConfig {
     pub model: String,
     #[serde(default = "one")]
     pub weight: u32,
+    /// Provider keys for this deployment (references), used in turn: the next one takes over
+    /// when the provider answers 401, 403 or 429. Empty: the provider's `api_key`.
+    #[serde(default)]
+    pub api_keys: Vec<SecretRef>,
+    /// `priority` strategy: lower is tried first; equal priorities share by weight.
+    #[serde(default)]
+    pub priority: u32,
+    /// Informational (traces, preferences by region later).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// What this deployment costs us, for the `cost` strategy and `max_price` preferences.
+    /// Defaults to the model's price. Clients are always billed at the model's price.
+    #[serde(default)]
+    pub price: Option<PriceConfig>,
+    /// Prompt tokens this deployment accepts; defaults to the model's `context_window`.
+    #[serde(default)]
+    pub context_window: Option<u64>,
+    /// What the deployment supports; unset means "assume everything".
+    #[serde(default)]
+    pub capabilities: Option<Vec<Capability>>,
+    /// Whether the provider may keep prompts (`provider.data_collection = "deny"` skips `allow`).
+    #[serde(default)]
+    pub data_collection: DataCollection,
+    /// Overrides `routing.connect_timeout`.
+    #[serde(default, with = "humantime_serde")]
+    pub connect_timeout: Option<Duration>,
+    /// Overrides `routing.first_token_timeout`.
+    #[serde(default, with = "humantime_serde")]
+    pub first_token_timeout: Option<Duration>,
+    /// Overrides `routing.stream_idle_timeout`.
+    #[serde(default, with = "humantime_serde")]
+    pub stream_idle_timeout: Option<Duration>,
+    /// Total time for one call to this deployment (also bounded by the request's deadline).
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+}
+
+impl Default for DeploymentConfig {
+    fn default() -> Self {
+        DeploymentConfig {
+            name: None,
+            provider: String::new(),
+            model: String::new(),
+            weight: 1,
+            api_keys: Vec::new(),
+            priority: 0,
+            region: None,
+            price: None,
+            context_window: None,
+            capabilities: None,
+            data_collection: DataCollection::Allow,
+            connect_timeout: None,
+            first_token_timeout: None,
+            stream_idle_timeout: None,
+            timeout: None,
+        }
+    }
+}
+
+/// A request feature a deployment may lack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    Tools,
+    Vision,
+    JsonSchema,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataCollection {
+    #[default]
+    Allow,
+    Deny,
+}
+
+/// How a model's deployment is chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoutingStrategy {
+    /// Random in proportion to `weight`.
+    #[default]
+    Weighted,
+    /// Lowest `priority` first (failover), weighted within a priority.
+    Priority,
+    /// Fewest calls in flight.
+    LeastBusy,
+    /// Peak-EWMA of time to first token, power of two choices.
+    Latency,
+    /// Cheapest deployment with the capabilities the request needs.
+    Cost,
+}
+
+/// An error class that can send a request to a fallback model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FallbackOn {
+    RateLimit,
+    Timeout,
+    ServerError,
+    ContextLength,
+    ContentPolicy,
+}
+
+fn every_class() -> Vec<FallbackOn> {
+    vec![
+        FallbackOn::RateLimit,
+        FallbackOn::Timeout,
+        FallbackOn::ServerError,
+        FallbackOn::ContextLength,
+        FallbackOn::ContentPolicy,
+    ]
+}
+
+/// `fallbacks = [{ model = "big", on = ["context_length"] }]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FallbackConfig {
+    /// Public name (or alias) of the model to try next.
+    pub model: String,
+    /// Error classes that lead here; all of them by default.
+    #[serde(default = "every_class")]
+    pub on: Vec<FallbackOn>,
 }
 
 impl DeploymentConfig {
@@ -99,7 +224,7 @@ impl PriceConfig {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// Public model name clients send.
@@ -111,6 +236,15 @@ pub struct ModelConfig {
     pub price: PriceConfig,
     #[serde(default)]
     pub owned_by: Option<String>,
+    /// Defaults to `routing.default_strategy`.
+    #[serde(default)]
+    pub strategy: Option<RoutingStrategy>,
+    /// Models to try, in order, when every deployment of this one failed with a listed class.
+    #[serde(default)]
+    pub fallbacks: Vec<FallbackConfig>,
+    /// Prompt tokens the model accepts (a request estimated above it goes to a fallback).
+    #[serde(default)]
+    pub context_window: Option<u64>,
 }
 
 impl ModelConfig {

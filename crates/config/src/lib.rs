@@ -8,6 +8,7 @@
 //! This is the only crate that reads the process environment.
 
 mod catalog;
+mod jwt;
 mod secret;
 mod sections;
 mod validate;
@@ -18,7 +19,11 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml, Yaml};
 use serde::{Deserialize, Serialize};
 
-pub use catalog::{DeploymentConfig, ModelConfig, PriceConfig, ProviderConfig, ProviderKind};
+pub use catalog::{
+    Capability, DataCollection, DeploymentConfig, FallbackConfig, FallbackOn, ModelConfig,
+    PriceConfig, ProviderConfig, ProviderKind, RoutingStrategy,
+};
+pub use jwt::{JwtConfig, JwtIssuerConfig, StaticKeyConfig, is_uuid};
 pub use secret::SecretRef;
 pub use sections::{
     BillingConfig, DatabaseConfig, EdgeConfig, LimitsConfig, LogFormat, LogQueueConfig,
@@ -60,6 +65,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub redis: RedisConfig,
     pub telemetry: TelemetryConfig,
+    /// Identity providers whose JWTs the edge accepts (`[[jwt.issuers]]`).
+    pub jwt: JwtConfig,
     pub providers: Vec<ProviderConfig>,
     pub models: Vec<ModelConfig>,
 }

@@ -147,6 +147,38 @@ pub struct RoutingConfig {
     pub request_timeout: Duration,
     /// Upstream connections kept idle per provider host.
     pub pool_max_idle_per_host: usize,
+    /// Strategy for models that name none.
+    pub default_strategy: crate::RoutingStrategy,
+    /// Upstream calls per model per request (first try included), before its fallbacks.
+    pub max_attempts: u32,
+    /// First retry backoff (full jitter, doubling per retry on the same deployment).
+    #[serde(with = "humantime_serde")]
+    pub retry_backoff: Duration,
+    #[serde(with = "humantime_serde")]
+    pub retry_backoff_max: Duration,
+    /// Retries allowed as a fraction of first calls (0.2 = at most 20% extra upstream calls).
+    pub retry_budget_ratio: f64,
+    /// Retries always allowed on top of the ratio, so a quiet replica can still retry.
+    pub retry_budget_min: u32,
+    /// Consecutive failures that eject a deployment.
+    pub circuit_failures: u32,
+    /// First ejection; doubles on each repeat, up to `circuit_ejection_max`.
+    #[serde(with = "humantime_serde")]
+    pub circuit_ejection: Duration,
+    #[serde(with = "humantime_serde")]
+    pub circuit_ejection_max: Duration,
+    /// Streams: from sending the request to the first body byte.
+    #[serde(with = "humantime_serde")]
+    pub first_token_timeout: Duration,
+    /// Streams: longest silence between two reads once the stream started.
+    #[serde(with = "humantime_serde")]
+    pub stream_idle_timeout: Duration,
+    /// How often `tollgate-routing` checks its config file for changes (hot reload).
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
+    /// Active health checks (`GET {base_url}/models` per deployment) this often; off when unset.
+    #[serde(with = "humantime_serde")]
+    pub health_check_interval: Option<Duration>,
 }
 
 impl Default for RoutingConfig {
@@ -156,6 +188,19 @@ impl Default for RoutingConfig {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(600),
             pool_max_idle_per_host: 256,
+            default_strategy: crate::RoutingStrategy::Weighted,
+            max_attempts: 3,
+            retry_backoff: Duration::from_millis(25),
+            retry_backoff_max: Duration::from_secs(1),
+            retry_budget_ratio: 0.2,
+            retry_budget_min: 10,
+            circuit_failures: 5,
+            circuit_ejection: Duration::from_secs(30),
+            circuit_ejection_max: Duration::from_secs(300),
+            first_token_timeout: Duration::from_secs(60),
+            stream_idle_timeout: Duration::from_secs(60),
+            reload_interval: Duration::from_secs(1),
+            health_check_interval: None,
         }
     }
 }

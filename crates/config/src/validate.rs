@@ -72,7 +72,22 @@ pub(crate) fn check(cfg: &Config) -> Result<(), ConfigError> {
         if let Err((field, msg)) = m.price.parse() {
             return Err(invalid(format!("models[{i}].price.{field}"), msg));
         }
+        for (j, d) in m.deployments.iter().enumerate() {
+            if let Some(Err((field, msg))) = d.price.as_ref().map(|p| p.parse()) {
+                return Err(invalid(
+                    format!("models[{i}].deployments[{j}].price.{field}"),
+                    msg,
+                ));
+            }
+            if d.api_keys.iter().any(|k| k.is_empty()) {
+                return Err(invalid(
+                    format!("models[{i}].deployments[{j}].api_keys"),
+                    "a key must not be empty",
+                ));
+            }
+        }
     }
+    check_routing(cfg)?;
 
     if cfg.edge.key_pepper.is_empty() {
         return Err(invalid("edge.key_pepper", "must not be empty"));
@@ -83,5 +98,106 @@ pub(crate) fn check(cfg: &Config) -> Result<(), ConfigError> {
     if !(0.0..=1.0).contains(&cfg.telemetry.sample_ratio) {
         return Err(invalid("telemetry.sample_ratio", "must be between 0 and 1"));
     }
+    crate::jwt::check(&cfg.jwt)?;
     Ok(())
+}
+
+/// Fallback chains name real models, and the retry/circuit numbers make sense.
+fn check_routing(cfg: &Config) -> Result<(), ConfigError> {
+    for (i, m) in cfg.models.iter().enumerate() {
+        for (j, f) in m.fallbacks.iter().enumerate() {
+            let field = format!("models[{i}].fallbacks[{j}].model");
+            match cfg.model(&f.model) {
+                None => return Err(invalid(field, format!("no model named `{}`", f.model))),
+                Some(t) if t.name == m.name => {
+                    return Err(invalid(field, "a model cannot fall back to itself"));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    let r = &cfg.routing;
+    if !(0.0..=1.0).contains(&r.retry_budget_ratio) {
+        return Err(invalid(
+            "routing.retry_budget_ratio",
+            "must be between 0 and 1",
+        ));
+    }
+    if r.max_attempts == 0 {
+        return Err(invalid("routing.max_attempts", "must be at least 1"));
+    }
+    if r.circuit_failures == 0 {
+        return Err(invalid("routing.circuit_failures", "must be at least 1"));
+    }
+    if r.reload_interval.is_zero() {
+        return Err(invalid("routing.reload_interval", "must be above 0"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod routing_tests {
+    use crate::{Config, FallbackOn, RoutingStrategy};
+
+    const BASE: &str = r#"
+[[providers]]
+name = "p"
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+
+[[models]]
+name = "small"
+strategy = "latency"
+context_window = 8000
+fallbacks = [{ model = "large-alias" }, { model = "other", on = ["rate_limit"] }]
+price = { input = "1", output = "2" }
+[[models.deployments]]
+provider = "p"
+model = "s1"
+priority = 2
+api_keys = ["k1", "k2"]
+capabilities = ["tools", "json_schema"]
+data_collection = "deny"
+first_token_timeout = "2s"
+price = { input = "0.5", output = "1" }
+
+[[models]]
+name = "large"
+aliases = ["large-alias"]
+deployments = [{ provider = "p", model = "l1" }]
+price = { input = "1", output = "2" }
+
+[[models]]
+name = "other"
+deployments = [{ provider = "p", model = "o1" }]
+price = { input = "1", output = "2" }
+"#;
+
+    #[test]
+    fn routing_fields_load_with_defaults_for_the_rest() {
+        let cfg = Config::from_toml(BASE).unwrap();
+        let m = &cfg.models[0];
+        assert_eq!(m.strategy, Some(RoutingStrategy::Latency));
+        assert_eq!(m.fallbacks[0].on.len(), 5);
+        assert_eq!(m.fallbacks[1].on, vec![FallbackOn::RateLimit]);
+        let d = &m.deployments[0];
+        assert_eq!((d.priority, d.api_keys.len()), (2, 2));
+        assert_eq!(d.first_token_timeout, Some(std::time::Duration::from_secs(2)));
+        assert_eq!(cfg.models[1].deployments[0].weight, 1);
+        assert_eq!(cfg.routing.circuit_failures, 5);
+        assert_eq!(cfg.routing.default_strategy, RoutingStrategy::Weighted);
+    }
+
+    #[test]
+    fn bad_routing_fields_are_named() {
+        let err = |s: &str| Config::from_toml(s).unwrap_err().to_string();
+        let e = err(&BASE.replace("large-alias\" }", "nope\" }"));
+        assert!(e.contains("models[0].fallbacks[0].model"), "{e}");
+        let e = err(&BASE.replace("input = \"0.5\"", "input = \"x\""));
+        assert!(e.contains("models[0].deployments[0].price.input"), "{e}");
+        let e = err(&format!("{BASE}\n[routing]\nretry_budget_ratio = 2.0\n"));
+        assert!(e.contains("routing.retry_budget_ratio"), "{e}");
+        let e = err(&BASE.replace("\"tools\"", "\"telepathy\""));
+        assert!(e.contains("telepathy"), "{e}");
+    }
 }

@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/v1/tenants/{tenant}/keys/{key}", delete(revoke_key))
         .route("/admin/v1/tenants/{tenant}/spend", get(spend))
         .route("/admin/v1/tenants/{tenant}/logs", get(logs))
+        .route("/admin/v1/tenants/{tenant}/usage", get(usage))
 }
 
 fn ts(t: Option<prost_types::Timestamp>) -> Value {
@@ -316,4 +317,139 @@ fn admin_status(s: &tonic::Status) -> ApiError {
         },
         _ => from_status(s),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsageParams {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    key_id: Option<String>,
+    model: Option<String>,
+    page_token: Option<String>,
+    limit: Option<u32>,
+    /// `json` (default) or `csv`.
+    format: Option<String>,
+}
+
+const USAGE_COLUMNS: [&str; 18] = [
+    "request_id",
+    "started_at",
+    "tenant_id",
+    "team_id",
+    "key_id",
+    "user_id",
+    "model",
+    "deployment",
+    "provider",
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "price_version",
+    "http_status",
+    "outcome",
+];
+
+fn usage_cells(g: &bill::Generation) -> [String; 18] {
+    let e = g.event.clone().unwrap_or_default();
+    let started = match ts(e.started_at) {
+        Value::String(s) => s,
+        _ => String::new(),
+    };
+    [
+        e.request_id,
+        started,
+        e.tenant_id,
+        e.team_id,
+        e.key_id,
+        e.user_id,
+        e.model,
+        e.deployment,
+        e.provider,
+        e.input_tokens.to_string(),
+        e.cached_input_tokens.to_string(),
+        e.cache_write_tokens.to_string(),
+        e.output_tokens.to_string(),
+        e.reasoning_tokens.to_string(),
+        g.cost_usd.clone(),
+        g.price_version.to_string(),
+        e.http_status.to_string(),
+        e.outcome,
+    ]
+}
+
+/// One page of ledger rows, as JSON or CSV (`x-next-page-token` names the next page).
+async fn usage(
+    State(s): State<AppState>,
+    Path(tenant): Path<String>,
+    q: Result<Query<UsageParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text(), None))?;
+    let csv = match q.format.as_deref().unwrap_or("json") {
+        "json" => false,
+        "csv" => true,
+        other => {
+            return Err(ApiError::bad_request(
+                format!("format `{other}` is not one of json, csv"),
+                Some("format".into()),
+            ));
+        }
+    };
+    let r = s
+        .billing
+        .clone()
+        .list_usage(bill::ListUsageRequest {
+            tenant_id: tenant,
+            from: q.from.map(to_ts),
+            to: q.to.map(to_ts),
+            key_id: q.key_id.unwrap_or_default(),
+            model: q.model.unwrap_or_default(),
+            page_token: q.page_token.unwrap_or_default(),
+            limit: q.limit.unwrap_or(1000),
+        })
+        .await
+        .map_err(|e| admin_status(&e))?
+        .into_inner();
+    let next = r.next_page_token.clone();
+    let mut resp = if csv {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(USAGE_COLUMNS)
+            .map_err(|_| ApiError::Internal)?;
+        for g in &r.rows {
+            w.write_record(usage_cells(g))
+                .map_err(|_| ApiError::Internal)?;
+        }
+        let body = w.into_inner().map_err(|_| ApiError::Internal)?;
+        (
+            [(http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            body,
+        )
+            .into_response()
+    } else {
+        let rows: Vec<Value> = r
+            .rows
+            .iter()
+            .map(|g| {
+                let cells = usage_cells(g);
+                Value::Object(
+                    USAGE_COLUMNS
+                        .iter()
+                        .zip(cells)
+                        .map(|(k, v)| ((*k).to_owned(), Value::String(v)))
+                        .collect(),
+                )
+            })
+            .collect();
+        Json(json!({"data": rows, "next_page_token": next})).into_response()
+    };
+    if !next.is_empty()
+        && let Ok(v) = http::HeaderValue::from_str(&next)
+    {
+        resp.headers_mut().insert("x-next-page-token", v);
+    }
+    Ok(resp)
 }

@@ -85,6 +85,7 @@ pub async fn admit(
         tenant_id: &caller.identity.tenant_id,
         request_id: &rid,
         scopes: &scopes,
+        budgets: &[],
     };
     match state.limiter.admit(&req).await {
         Decision::Admitted {
@@ -109,7 +110,9 @@ pub async fn admit(
         } => {
             let (code, what) = match kind {
                 LimitKind::Rpm => ("rate_limit_exceeded", "requests"),
-                LimitKind::Concurrency => ("concurrency_limit_exceeded", "concurrent requests"),
+                LimitKind::Concurrency | LimitKind::Budget => {
+                    ("concurrency_limit_exceeded", "concurrent requests")
+                }
             };
             metrics::counter!("tollgate_admission_refused_total", "reason" => code).increment(1);
             Err(ApiError::RateLimited {

@@ -18,7 +18,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::chat::RequestIdExt;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{admin, auth, chat, health, models};
+use crate::{admin, auth, chat, health, models, openrouter};
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -26,6 +26,11 @@ pub fn router(state: AppState, max_body: usize) -> Router {
     let api = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/models", get(models::list_models))
+        // OpenRouter clients use the `/api/v1` base URL.
+        .route("/api/v1/chat/completions", post(chat::chat_completions))
+        .route("/api/v1/models", get(models::list_models))
+        .route("/api/v1/key", get(openrouter::key))
+        .route("/api/v1/generation", get(openrouter::generation))
         .merge(admin::routes())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -3,6 +3,9 @@
 //! API key → checksum check (no lookup for garbage) → `key_id` lookup in the snapshot →
 //! constant-time compare of the keyed hash. No Postgres on this path. Admin routes need the admin
 //! token instead. An infrastructure problem (snapshot never loaded) is a 503, never a 401.
+//!
+//! When JWT issuers are configured, a bearer that is not a `tg-` key and has the three-part JWS
+//! shape is verified as a JWT instead (see `jwt.rs`); it yields the same `Caller`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -105,6 +108,13 @@ pub async fn require_credential(
         if !bool::from(presented.as_bytes().ct_eq(token.as_bytes())) {
             return Err(ApiError::AdminUnauthorized);
         }
+        return Ok(next.run(req).await);
+    }
+    if let Some(jwt) = &state.jwt
+        && let Some(token) = presented_key(req.headers()).filter(|t| crate::jwt::looks_like_jwt(t))
+    {
+        let entry = jwt.authenticate(token).await?;
+        req.extensions_mut().insert(Caller(entry));
         return Ok(next.run(req).await);
     }
     let snap = state.keys.load();

@@ -12,6 +12,10 @@ pub enum ApiError {
     MissingKey,
     #[error("Incorrect API key provided.")]
     InvalidKey,
+    #[error("Invalid bearer token: {0}.")]
+    InvalidToken(&'static str),
+    #[error("The bearer token lacks a role this gateway requires.")]
+    InsufficientRole,
     #[error("{message}")]
     BadRequest {
         message: String,
@@ -80,6 +84,16 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED,
                 "invalid_request_error",
                 "invalid_api_key",
+            ),
+            InvalidToken(_) => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_request_error",
+                "invalid_token",
+            ),
+            InsufficientRole => (
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "insufficient_role",
             ),
             BadRequest { code, .. } => (StatusCode::BAD_REQUEST, "invalid_request_error", *code),
             BodyTooLarge { .. } => (
@@ -180,6 +194,13 @@ impl IntoResponse for ApiError {
         );
         if let Some(s) = self.retry_after() {
             h.insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        if matches!(self, ApiError::InvalidToken(_)) {
+            // RFC 6750 §3: bearer-token clients look for this.
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
         }
         resp
     }

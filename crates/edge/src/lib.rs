@@ -15,6 +15,7 @@ mod health;
 mod jwt;
 mod logs;
 mod models;
+mod openrouter;
 mod prices;
 mod settle;
 mod snapshot;

@@ -27,6 +27,8 @@ pub struct AppState {
     pub keys: SharedSnapshot,
     pub hasher: Arc<KeyHasher>,
     pub admin_token: Option<Arc<str>>,
+    /// Configured JWT issuers; `None` when bearers are API keys only.
+    pub jwt: Option<Arc<crate::jwt::JwtAuth>>,
     pub limiter: Limiter,
     pub limits: Arc<LimitsConfig>,
     pub routing: RoutingClient<Traced>,

@@ -39,14 +39,34 @@ impl Scope<'_> {
     }
 }
 
-/// One request to admit. Every scope is checked; all are reserved or none is. List each
-/// (kind, id) once: a repeated scope is counted once per listing.
+/// A spending limit to check and reserve against, in nano-dollars: Lua numbers are doubles, and
+/// nano-USD stay exact in them up to ~9 million USD. (The ledger stays exact in pico-dollars;
+/// this is enforcement only.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BudgetCheck<'a> {
+    pub kind: ScopeKind,
+    pub id: &'a str,
+    /// The period's start (unix seconds). Part of the Redis key: a new period is a new counter.
+    pub period: i64,
+    pub limit_nanos: i64,
+    /// What the ledger already holds for this period; seeds the counter when Redis has none
+    /// (first use, or Redis lost its data).
+    pub seed_nanos: i64,
+    /// This request's estimated cost, held until settlement replaces it with the real cost.
+    pub reserve_nanos: i64,
+    /// Time until the period ends: the counter's lifetime, and Retry-After when refused.
+    pub resets_in: Duration,
+}
+
+/// One request to admit. Every scope and budget is checked; all are reserved or none is. List
+/// each (kind, id) once: a repeated scope is counted once per listing.
 #[derive(Clone, Copy, Debug)]
 pub struct AdmitRequest<'a> {
     pub tenant_id: &'a str,
     /// Unique per request (UUIDv7); names the concurrency lease so release can remove it.
     pub request_id: &'a str,
     pub scopes: &'a [Scope<'a>],
+    pub budgets: &'a [BudgetCheck<'a>],
 }
 
 /// Which limit refused a request.
@@ -54,6 +74,8 @@ pub struct AdmitRequest<'a> {
 pub enum LimitKind {
     Rpm,
     Concurrency,
+    /// A budget would be exceeded by this request's estimated cost.
+    Budget,
 }
 
 impl LimitKind {
@@ -61,6 +83,7 @@ impl LimitKind {
         match self {
             LimitKind::Rpm => "rpm",
             LimitKind::Concurrency => "concurrency",
+            LimitKind::Budget => "budget",
         }
     }
 }
@@ -90,6 +113,8 @@ pub enum Decision {
         limit: u32,
         retry_after: Duration,
         headers: RateHeaders,
+        /// For [`LimitKind::Budget`]: the index of the refusing budget in the request.
+        budget: Option<usize>,
     },
     /// Redis is unreachable and the failure mode is [`crate::FailureMode::Closed`].
     Unavailable { retry_after: Duration },
@@ -105,18 +130,24 @@ pub struct Ticket {
     pub(crate) slots: Vec<(ScopeKind, Box<str>)>,
     /// Held in the local fallback limiter rather than in Redis.
     pub(crate) local: bool,
+    /// Budget counters this request reserved in: (Redis key, nano-dollars reserved).
+    pub(crate) budgets: Vec<(Box<str>, i64)>,
 }
 
 impl Ticket {
     /// A ticket holding slots in `scopes` with a concurrency limit; allocates only if there is one.
-    pub(crate) fn for_scopes(req: &AdmitRequest<'_>, local: bool) -> Ticket {
+    pub(crate) fn for_scopes(
+        req: &AdmitRequest<'_>,
+        local: bool,
+        budgets: Vec<(Box<str>, i64)>,
+    ) -> Ticket {
         let slots: Vec<(ScopeKind, Box<str>)> = req
             .scopes
             .iter()
             .filter(|s| s.concurrency > 0)
             .map(|s| (s.kind, Box::from(s.id)))
             .collect();
-        if slots.is_empty() {
+        if slots.is_empty() && budgets.is_empty() {
             return Ticket {
                 local,
                 ..Ticket::default()
@@ -127,12 +158,18 @@ impl Ticket {
             request_id: req.request_id.into(),
             slots,
             local,
+            budgets,
         }
     }
 
     /// True when the request holds concurrency slots that [`crate::Limiter::release`] must free.
     pub fn holds_slots(&self) -> bool {
         !self.slots.is_empty()
+    }
+
+    /// True when the request reserved in budgets that settlement must correct.
+    pub fn holds_budget(&self) -> bool {
+        !self.budgets.is_empty()
     }
 
     /// True when the slots are held by this replica's local limiter (Redis was unreachable).

@@ -15,6 +15,8 @@ pub(crate) enum Family {
     Rpm,
     /// Concurrency leases (zset of request id -> expiry).
     Conc,
+    /// A budget's spend in one period (integer nano-dollars), suffixed `:<period start>`.
+    Budget,
 }
 
 impl Family {
@@ -22,6 +24,7 @@ impl Family {
         match self {
             Family::Rpm => "rpm",
             Family::Conc => "conc",
+            Family::Budget => "budget",
         }
     }
 }
@@ -44,6 +47,15 @@ pub(crate) fn write_key(
     out.write_all(kind.as_str().as_bytes())?;
     out.write_all(b":")?;
     out.write_all(id.as_bytes())
+}
+
+/// A budget counter's key: `<prefix>:{t:<tenant>}:budget:<kind>:<id>:<period start>`.
+pub(crate) fn budget_key(prefix: &str, tenant_id: &str, kind: ScopeKind, id: &str, period: i64) -> String {
+    let mut out = Vec::with_capacity(prefix.len() + tenant_id.len() + id.len() + 40);
+    // Writing into a Vec cannot fail.
+    let _ = write_key(&mut out, prefix, tenant_id, Family::Budget, kind, id);
+    out.extend_from_slice(format!(":{period}").as_bytes());
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// True when `prefix` can start a key without stealing the tenant's hash tag.

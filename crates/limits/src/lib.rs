@@ -39,6 +39,8 @@ mod local;
 mod script;
 
 pub use config::{FailureMode, LimiterConfig};
-pub use decision::{AdmitRequest, Decision, LimitKind, RateHeaders, Scope, ScopeKind, Ticket};
+pub use decision::{
+    AdmitRequest, BudgetCheck, Decision, LimitKind, RateHeaders, Scope, ScopeKind, Ticket,
+};
 pub use error::LimitsError;
 pub use limiter::Limiter;

@@ -13,10 +13,11 @@ use redis::{Client, ErrorKind, Script, ServerErrorKind, Value};
 
 use crate::config::{FailureMode, LimiterConfig};
 use crate::decision::{AdmitRequest, Decision, LimitKind, RateHeaders, Scope, Ticket};
+use crate::keys::budget_key;
 use crate::error::{CallError, LimitsError};
 use crate::keys::prefix_is_valid;
 use crate::local::LocalLimiter;
-use crate::script::{ADMIT_LUA, Reply, admit_cmd, parse_reply, release_pipe};
+use crate::script::{ADMIT_LUA, Reply, admit_cmd, parse_reply, release_pipe, settle_budgets};
 
 /// How often the background probe pings Redis while admission is degraded.
 const PROBE_INTERVAL: Duration = Duration::from_millis(500);
@@ -98,18 +99,28 @@ impl Limiter {
         Ok(limiter)
     }
 
-    /// Checks every scope and reserves in all of them or in none, in one Redis round trip.
+    /// Checks every scope and budget and reserves in all of them or in none, in one Redis round
+    /// trip. Budgets never fall back to the local limiter: with Redis away, a request that has a
+    /// budget is refused as unavailable (spending cannot be bounded without the shared counter).
     pub async fn admit(&self, req: &AdmitRequest<'_>) -> Decision {
-        if !req.scopes.iter().any(Scope::is_limited) {
+        if !req.scopes.iter().any(Scope::is_limited) && req.budgets.is_empty() {
             return Decision::Admitted {
                 ticket: Ticket::default(),
                 headers: RateHeaders::default(),
                 degraded: false,
             };
         }
+        let budget_keys: Vec<(Box<str>, i64)> = req
+            .budgets
+            .iter()
+            .map(|b| {
+                let key = budget_key(&self.inner.prefix, req.tenant_id, b.kind, b.id, b.period);
+                (key.into_boxed_str(), b.reserve_nanos)
+            })
+            .collect();
         let reason = if self.inner.healthy.load(Ordering::Acquire) {
-            match self.inner.call_admit(req).await {
-                Ok(reply) => return decide(req, reply),
+            match self.inner.call_admit(req, &budget_keys).await {
+                Ok(reply) => return decide(req, reply, budget_keys),
                 Err(err) => {
                     if matches!(err, CallError::Timeout) {
                         self.forget_timed_out(req);
@@ -122,6 +133,11 @@ impl Limiter {
             "down"
         };
         metrics::counter!("tollgate_limits_degraded_total", "reason" => reason).increment(1);
+        if !req.budgets.is_empty() {
+            return Decision::Unavailable {
+                retry_after: UNAVAILABLE_RETRY,
+            };
+        }
         match self.inner.failure {
             FailureMode::Open => self.inner.local.admit(req),
             FailureMode::Closed => Decision::Unavailable {
@@ -130,17 +146,26 @@ impl Limiter {
         }
     }
 
-    /// Frees the concurrency slots a ticket holds. Idempotent. If Redis cannot be reached the
-    /// slot frees itself when its lease (`slot_lease`) runs out.
+    /// Frees the concurrency slots a ticket holds and keeps its budget reservations as spent
+    /// (the cautious choice when the real cost is unknown). Idempotent for slots.
     pub async fn release(&self, ticket: &Ticket) {
-        if !ticket.holds_slots() {
+        self.settle(ticket, None).await;
+    }
+
+    /// Frees the concurrency slots a ticket holds and replaces its budget reservations with the
+    /// real cost (`actual_nanos`; `None` keeps the reservation). Call once per ticket: slot
+    /// removal is idempotent, budget corrections are not. If Redis cannot be reached the slots
+    /// free themselves when their lease runs out; the budget keeps the reservation.
+    pub async fn settle(&self, ticket: &Ticket, actual_nanos: Option<i64>) {
+        let budgets = actual_nanos.is_some() && ticket.holds_budget();
+        if !ticket.holds_slots() && !budgets {
             return;
         }
         if ticket.local {
             self.inner.local.release(ticket);
             return;
         }
-        if let Err(err) = self.inner.call_release(ticket).await {
+        if let Err(err) = self.inner.call_release(ticket, actual_nanos).await {
             metrics::counter!("tollgate_limits_release_failed_total").increment(1);
             tracing::debug!(error = %err, "concurrency release failed; the lease will expire instead");
             self.mark_down(&err);
@@ -175,19 +200,23 @@ impl Limiter {
     /// release; remove them best-effort instead of waiting for the lease. The ZREMs follow the
     /// script on the same connection, so Redis sees them after it.
     fn forget_timed_out(&self, req: &AdmitRequest<'_>) {
-        let ticket = Ticket::for_scopes(req, false);
+        let ticket = Ticket::for_scopes(req, false, Vec::new());
         if ticket.holds_slots() {
             let inner = Arc::clone(&self.inner);
             tokio::spawn(async move {
-                let _ = inner.call_release(&ticket).await;
+                let _ = inner.call_release(&ticket, None).await;
             });
         }
     }
 }
 
 impl Inner {
-    async fn call_admit(&self, req: &AdmitRequest<'_>) -> Result<Reply, CallError> {
-        let cmd = admit_cmd(&self.script, &self.prefix, req, self.lease);
+    async fn call_admit(
+        &self,
+        req: &AdmitRequest<'_>,
+        budget_keys: &[(Box<str>, i64)],
+    ) -> Result<Reply, CallError> {
+        let cmd = admit_cmd(&self.script, &self.prefix, req, budget_keys, self.lease);
         let mut conn = self.conn.clone();
         let started = Instant::now();
         let result = tokio::time::timeout(self.timeout, async {
@@ -207,8 +236,11 @@ impl Inner {
         parse_reply(&value, req)
     }
 
-    async fn call_release(&self, ticket: &Ticket) -> Result<(), CallError> {
-        let pipe = release_pipe(&self.prefix, ticket);
+    async fn call_release(&self, ticket: &Ticket, actual_nanos: Option<i64>) -> Result<(), CallError> {
+        let mut pipe = release_pipe(&self.prefix, ticket);
+        if let Some(actual) = actual_nanos {
+            settle_budgets(&mut pipe, ticket, actual);
+        }
         let mut conn = self.conn.clone();
         let started = Instant::now();
         let result = tokio::time::timeout(self.timeout, pipe.exec_async(&mut conn)).await;
@@ -230,12 +262,25 @@ impl Inner {
     }
 }
 
-fn decide(req: &AdmitRequest<'_>, reply: Reply) -> Decision {
+fn decide(req: &AdmitRequest<'_>, reply: Reply, budget_keys: Vec<(Box<str>, i64)>) -> Decision {
     match reply {
         Reply::Admitted { headers } => Decision::Admitted {
-            ticket: Ticket::for_scopes(req, false),
+            ticket: Ticket::for_scopes(req, false, budget_keys),
             headers,
             degraded: false,
+        },
+        Reply::Refused {
+            headers,
+            scope,
+            kind: LimitKind::Budget,
+            retry_after,
+        } => Decision::Limited {
+            kind: LimitKind::Budget,
+            scope: req.budgets[scope].kind,
+            limit: 0,
+            retry_after,
+            headers,
+            budget: Some(scope),
         },
         Reply::Refused {
             headers,
@@ -249,10 +294,11 @@ fn decide(req: &AdmitRequest<'_>, reply: Reply) -> Decision {
                 scope: s.kind,
                 limit: match kind {
                     LimitKind::Rpm => s.rpm,
-                    LimitKind::Concurrency => s.concurrency,
+                    LimitKind::Concurrency | LimitKind::Budget => s.concurrency,
                 },
                 retry_after,
                 headers,
+                budget: None,
             }
         }
     }

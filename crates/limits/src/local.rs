@@ -165,7 +165,7 @@ impl LocalLimiter {
         let headers = self.headers(req, &entries, now_ms);
         match refused {
             None => Decision::Admitted {
-                ticket: Ticket::for_scopes(req, true),
+                ticket: Ticket::for_scopes(req, true, Vec::new()),
                 headers,
                 degraded: true,
             },
@@ -175,6 +175,7 @@ impl LocalLimiter {
                 limit,
                 retry_after,
                 headers,
+                budget: None,
             },
         }
     }
@@ -234,6 +235,7 @@ mod tests {
             tenant_id: "t",
             request_id: rid,
             scopes,
+            budgets: &[],
         })
     }
 

@@ -26,19 +26,21 @@ pub(crate) enum Reply {
     },
     Refused {
         headers: RateHeaders,
-        /// Index into the request's scopes.
+        /// Index into the request's scopes (into its budgets for [`LimitKind::Budget`]).
         scope: usize,
         kind: LimitKind,
         retry_after: Duration,
     },
 }
 
-/// `EVALSHA <sha> <2n> <keys of the n limited scopes> <request id> <lease ms> <stride> <limits>`.
-/// Scopes with no limit are left out: they have nothing to count.
+/// `EVALSHA <sha> <2n+m> <keys of the n limited scopes> <m budget keys> <request id> <lease ms>
+/// <stride> <m> <limits> <budget numbers>`. Scopes with no limit are left out: they have nothing
+/// to count. `budget_keys` are the budgets' counter keys, in the request's order.
 pub(crate) fn admit_cmd(
     script: &Script,
     prefix: &str,
     req: &AdmitRequest<'_>,
+    budget_keys: &[(Box<str>, i64)],
     lease: Duration,
 ) -> Cmd {
     let limited = req.scopes.iter().filter(|s| s.is_limited());
@@ -51,7 +53,9 @@ pub(crate) fn admit_cmd(
         6 + 2 * n + STRIDE * n,
         64 + key_bytes + req.request_id.len() + 12 * n,
     );
-    cmd.arg("EVALSHA").arg(script.get_hash()).arg(2 * n);
+    cmd.arg("EVALSHA")
+        .arg(script.get_hash())
+        .arg(2 * n + budget_keys.len());
     for scope in limited.clone() {
         for family in [Family::Rpm, Family::Conc] {
             // Writing into the command's Vec cannot fail.
@@ -65,12 +69,37 @@ pub(crate) fn admit_cmd(
             );
         }
     }
+    for (key, _) in budget_keys {
+        cmd.arg(&**key);
+    }
     let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).max(1);
-    cmd.arg(req.request_id).arg(lease_ms).arg(STRIDE);
+    cmd.arg(req.request_id)
+        .arg(lease_ms)
+        .arg(STRIDE)
+        .arg(req.budgets.len());
     for scope in limited {
         cmd.arg(scope.rpm).arg(scope.concurrency);
     }
+    for b in req.budgets {
+        let resets_ms = u64::try_from(b.resets_in.as_millis()).unwrap_or(u64::MAX).max(1);
+        cmd.arg(b.limit_nanos)
+            .arg(b.seed_nanos)
+            .arg(b.reserve_nanos)
+            // The counter outlives its period by an hour, so late settlements still find it.
+            .arg(resets_ms.saturating_add(3_600_000))
+            .arg(resets_ms);
+    }
     cmd
+}
+
+/// `INCRBY key (actual - reserved)` for every budget a ticket holds, appended to `pipe`.
+pub(crate) fn settle_budgets(pipe: &mut Pipeline, ticket: &Ticket, actual_nanos: i64) {
+    for (key, reserved) in &ticket.budgets {
+        let delta = actual_nanos - reserved;
+        if delta != 0 {
+            pipe.cmd("INCRBY").arg(&**key).arg(delta).ignore();
+        }
+    }
 }
 
 /// One `ZREM` per held slot, sent as one pipeline. Removing an absent member is a no-op, so
@@ -112,7 +141,19 @@ pub(crate) fn parse_reply(value: &Value, req: &AdmitRequest<'_>) -> Result<Reply
     if int(0)? == 1 {
         return Ok(Reply::Admitted { headers });
     }
-    let nth_limited = usize::try_from(int(4)? - 1).map_err(|_| CallError::BadReply)?;
+    let nth = usize::try_from(int(4)? - 1).map_err(|_| CallError::BadReply)?;
+    if int(5)? == 3 {
+        if nth >= req.budgets.len() {
+            return Err(CallError::BadReply);
+        }
+        return Ok(Reply::Refused {
+            headers,
+            scope: nth,
+            kind: LimitKind::Budget,
+            retry_after: millis(int(6)?),
+        });
+    }
+    let nth_limited = nth;
     let scope = req
         .scopes
         .iter()
@@ -177,9 +218,10 @@ mod tests {
             tenant_id: "acme",
             request_id: "r1",
             scopes: &scopes,
+            budgets: &[],
         };
         let script = Script::new(ADMIT_LUA);
-        let cmd = admit_cmd(&script, "tg", &req, Duration::from_secs(900));
+        let cmd = admit_cmd(&script, "tg", &req, &[], Duration::from_secs(900));
         let args: Vec<String> = cmd
             .args_iter()
             .map(|a| match a {
@@ -200,6 +242,7 @@ mod tests {
                 "r1",
                 "900000",
                 "2",
+                "0",
                 "10",
                 "0",
                 "0",
@@ -215,6 +258,7 @@ mod tests {
             tenant_id: "acme",
             request_id: "r1",
             scopes: &scopes,
+            budgets: &[],
         };
         let reply = Value::Array([0, 10, 0, 1500, 2, 2, 1000].map(Value::Int).to_vec());
         assert_eq!(

@@ -66,6 +66,7 @@ async fn admit(l: &Limiter, request_id: &str, scopes: &[Scope<'_>]) -> Decision 
         tenant_id: "acme",
         request_id,
         scopes,
+        budgets: &[],
     })
     .await
 }
@@ -94,6 +95,7 @@ async fn rpm_admits_exactly_the_limit_then_limits_with_retry_after() {
             limit,
             retry_after,
             headers,
+            budget: None,
         } => {
             assert_eq!((kind, scope, limit), (LimitKind::Rpm, ScopeKind::Key, 10));
             // All ten landed within the last second or two, so they leave the window in ~60 s.

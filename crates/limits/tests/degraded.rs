@@ -52,6 +52,7 @@ async fn admit(l: &Limiter, request_id: &str, scopes: &[Scope<'_>]) -> Decision 
         tenant_id: "acme",
         request_id,
         scopes,
+        budgets: &[],
     })
     .await
 }

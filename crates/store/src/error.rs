@@ -36,7 +36,9 @@ fn entity(constraint: &str) -> &'static str {
         "tenants_pkey"
         | "tenants_name_key"
         | "teams_tenant_id_fkey"
-        | "api_keys_tenant_id_fkey" => "tenant",
+        | "api_keys_tenant_id_fkey"
+        | "budgets_tenant_fkey" => "tenant",
+        "budgets_pkey" | "budgets_scope_unique" => "budget",
         "teams_pkey" | "teams_tenant_id_name_key" | "api_keys_team_fkey" => "team",
         "api_keys_pkey" => "key",
         "prices_pkey" => "price",
@@ -90,6 +92,9 @@ fn constraint_field(constraint: &str) -> &'static str {
         "api_keys_limits_check" => "limits",
         "usage_ledger_outcome_check" => "outcome",
         "prices_nonnegative_check" | "prices_version_check" => "price",
+        "budgets_scope_check" => "scope",
+        "budgets_period_check" => "period",
+        "budgets_limit_check" => "limit",
         _ => "value",
     }
 }

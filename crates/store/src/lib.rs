@@ -10,6 +10,7 @@
 //! It must not be called on a request's hot path: the edge reads keys and prices from snapshots
 //! built here at start and refreshed on change ([`keys::KeyChanges`]).
 
+pub mod budgets;
 pub mod databases;
 mod error;
 pub mod keys;

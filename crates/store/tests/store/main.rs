@@ -2,6 +2,7 @@
 //! project's migrations applied. `DATABASE_URL` defaults to the local tollgate role (`.env`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod budgets;
 mod keys;
 mod ledger;
 mod logs;
