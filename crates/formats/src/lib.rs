@@ -9,9 +9,11 @@
 //! `serde_json::Value` (that reorders keys and loses number precision). Every function here is
 //! pure and total: arbitrary bytes give an error, never a panic.
 
+pub mod anthropic;
 mod error;
 mod json;
 pub mod openai;
 pub mod sse;
+pub mod translate;
 
 pub use error::FormatError;

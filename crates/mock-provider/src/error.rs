@@ -1,4 +1,4 @@
-//! Errors: `MockError` for the crate's own failures, `ApiError` for the OpenAI-shaped error
+//! Errors: `MockError` for the crate's own failures, `ApiError` (OpenAI) and `AnthropicError` for the error
 //! responses the mock sends on purpose (bad input, bad key, injected faults).
 
 use std::borrow::Cow;
@@ -152,6 +152,111 @@ impl IntoResponse for ApiError {
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (self.status, bytes).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+/// One Anthropic error response: `{"type":"error","error":{"type","message"}}`.
+#[derive(Debug)]
+pub(crate) struct AnthropicError {
+    status: StatusCode,
+    kind: &'static str,
+    message: Cow<'static, str>,
+}
+
+impl AnthropicError {
+    pub(crate) fn invalid_request(message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            kind: "invalid_request_error",
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn invalid_api_key() -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            kind: "authentication_error",
+            message: "invalid x-api-key".into(),
+        }
+    }
+
+    pub(crate) fn internal(e: &MockError) -> Self {
+        tracing::error!(error = %e, "mock provider failed to build a response");
+        Self::injected(500)
+    }
+
+    /// An error as Anthropic words it for `status` (529 is Anthropic's "overloaded").
+    pub(crate) fn injected(status: u16) -> Self {
+        let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let (kind, message): (_, &'static str) = match code.as_u16() {
+            401 => return Self::invalid_api_key(),
+            403 => (
+                "permission_error",
+                "Your API key does not have permission to use the specified resource.",
+            ),
+            404 => (
+                "not_found_error",
+                "The requested resource could not be found.",
+            ),
+            413 => (
+                "request_too_large",
+                "Request exceeds the maximum allowed number of bytes.",
+            ),
+            429 => (
+                "rate_limit_error",
+                "This request would exceed the rate limit for your organization.",
+            ),
+            500 => ("api_error", "Internal server error"),
+            503 | 529 => ("overloaded_error", "Overloaded"),
+            s if s < 500 => ("invalid_request_error", "Invalid request."),
+            _ => ("api_error", "Internal server error"),
+        };
+        Self {
+            status: code,
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The JSON body.
+    pub(crate) fn body_json(&self) -> Vec<u8> {
+        let body = AnthropicEnvelope {
+            kind: "error",
+            error: AnthropicBody {
+                kind: self.kind,
+                message: &self.message,
+            },
+        };
+        serde_json::to_vec(&body).unwrap_or_default()
+    }
+}
+
+#[derive(Serialize)]
+struct AnthropicEnvelope<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    error: AnthropicBody<'a>,
+}
+
+#[derive(Serialize)]
+struct AnthropicBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    message: &'a str,
+}
+
+impl IntoResponse for AnthropicError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, self.body_json()).into_response();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

@@ -1,6 +1,8 @@
 //! Tollgate's mock LLM provider: a real HTTP server that speaks OpenAI's documented wire format
-//! (Chat Completions, streaming included, Embeddings, Models) with deterministic token accounting
-//! and injectable faults (latency, slow streams, error statuses, hangs, mid-stream disconnects).
+//! (Chat Completions, streaming included, Embeddings, Models) and Anthropic's (Messages, streaming
+//! included, with prompt-cache accounting and tool use; token counting) with deterministic token
+//! accounting and injectable faults (latency, slow streams, error statuses, hangs, mid-stream
+//! disconnects).
 //!
 //! It is the only fake in the project: the routing service calls it exactly as it would call
 //! OpenAI, and the benchmark uses it as the "straight to the provider" baseline, so the request
@@ -13,6 +15,9 @@ mod chat;
 pub mod cli;
 mod embeddings;
 mod error;
+mod messages;
+mod messages_answer;
+mod messages_stream;
 mod options;
 mod router;
 mod server;

@@ -98,10 +98,20 @@ pub struct MockStats {
     pub requests: u64,
     /// Every `POST /v1/chat/completions`, faulted or not.
     pub chat_requests: u64,
-    /// Prompt tokens of every chat or embeddings answer that was started.
+    /// Every `POST /v1/messages` (Anthropic), faulted or not.
+    #[serde(default)]
+    pub messages_requests: u64,
+    /// Prompt tokens of every chat, messages or embeddings answer that was started (for
+    /// Anthropic answers, all of them: uncached, cache reads and cache writes).
     pub prompt_tokens: u64,
     /// Completion tokens handed to the connection.
     pub completion_tokens: u64,
+    /// Of `prompt_tokens`, those reported as read from the prompt cache (Anthropic path).
+    #[serde(default)]
+    pub cache_read_tokens: u64,
+    /// Of `prompt_tokens`, those reported as written to the prompt cache (Anthropic path).
+    #[serde(default)]
+    pub cache_write_tokens: u64,
 }
 
 fn parse_millis(s: &str) -> Result<Duration, String> {

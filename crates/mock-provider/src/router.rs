@@ -1,7 +1,9 @@
 //! Routes and the fault gate every `/v1` request passes first.
 //!
-//! `/v1/*` speaks OpenAI; `/_mock/*` is the runtime control API (options and stats). The control
-//! API takes no key: the mock only ever listens where tests and benchmarks reach it.
+//! `/v1/*` speaks OpenAI, except `/v1/messages*` which speaks Anthropic (`x-api-key` and
+//! `anthropic-version` headers, Anthropic error bodies); `/_mock/*` is the runtime control API
+//! (options and stats). The control API takes no key: the mock only ever listens where tests and
+//! benchmarks reach it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +18,10 @@ use serde::Serialize;
 
 use crate::chat::{self, Plan};
 use crate::embeddings;
-use crate::error::ApiError;
+use crate::error::{AnthropicError, ApiError};
+use crate::messages;
+use crate::messages_answer::{self, Answer};
+use crate::messages_stream;
 use crate::options::MockOptions;
 use crate::state::{Shared, unix_now};
 use crate::stream::{self, StreamSpec};
@@ -30,6 +35,8 @@ const MODELS_CREATED: u64 = 1_700_000_000;
 pub(crate) fn build(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/messages", post(anthropic_messages))
+        .route("/v1/messages/count_tokens", post(count_tokens))
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{id}", get(get_model))
@@ -39,11 +46,32 @@ pub(crate) fn build(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
+/// Why the gate refused a request.
+enum Denied {
+    BadKey,
+    MissingVersion,
+    Status(u16),
+}
+
+/// How the caller presents its key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    /// `Authorization: Bearer <key>`.
+    OpenAi,
+    /// `x-api-key: <key>` and a required `anthropic-version`.
+    Anthropic,
+}
+
 /// Faults and auth, in the order a caller would meet them at a real provider: the request is
 /// accepted (or hangs), time passes, the key is checked, then the provider may fail anyway.
 /// `x-mock-latency-ms` and `x-mock-error-status` override the options for one request
-/// (`x-mock-chunks` does the same for the answer length, in the chat handler).
-async fn gate(shared: &Shared, opts: &MockOptions, headers: &HeaderMap) -> Result<(), ApiError> {
+/// (`x-mock-chunks` does the same for the answer length, in the chat and messages handlers).
+async fn admit(
+    shared: &Shared,
+    opts: &MockOptions,
+    headers: &HeaderMap,
+    dialect: Dialect,
+) -> Result<(), Denied> {
     shared.count_request();
     if opts.hang {
         std::future::pending::<()>().await;
@@ -55,22 +83,54 @@ async fn gate(shared: &Shared, opts: &MockOptions, headers: &HeaderMap) -> Resul
         tokio::time::sleep(latency).await;
     }
     if let Some(key) = &opts.api_key {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+        let presented = match dialect {
+            Dialect::OpenAi => headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer ")),
+            Dialect::Anthropic => headers.get("x-api-key").and_then(|v| v.to_str().ok()),
+        };
         if presented != Some(key.as_str()) {
-            return Err(ApiError::invalid_api_key());
+            return Err(Denied::BadKey);
         }
+    }
+    if dialect == Dialect::Anthropic && !headers.contains_key("anthropic-version") {
+        return Err(Denied::MissingVersion);
     }
     let forced = header_u64(headers, "x-mock-error-status").and_then(|s| u16::try_from(s).ok());
     if let Some(status) = forced {
-        return Err(ApiError::injected(status));
+        return Err(Denied::Status(status));
     }
     if shared.draw_error(opts.error_rate) {
-        return Err(ApiError::injected(opts.error_status));
+        return Err(Denied::Status(opts.error_status));
     }
     Ok(())
+}
+
+async fn gate(shared: &Shared, opts: &MockOptions, headers: &HeaderMap) -> Result<(), ApiError> {
+    admit(shared, opts, headers, Dialect::OpenAi)
+        .await
+        .map_err(|d| match d {
+            Denied::BadKey => ApiError::invalid_api_key(),
+            Denied::MissingVersion => ApiError::injected(400),
+            Denied::Status(s) => ApiError::injected(s),
+        })
+}
+
+async fn anthropic_gate(
+    shared: &Shared,
+    opts: &MockOptions,
+    headers: &HeaderMap,
+) -> Result<(), AnthropicError> {
+    admit(shared, opts, headers, Dialect::Anthropic)
+        .await
+        .map_err(|d| match d {
+            Denied::BadKey => AnthropicError::invalid_api_key(),
+            Denied::MissingVersion => {
+                AnthropicError::invalid_request("anthropic-version: header is required")
+            }
+            Denied::Status(s) => AnthropicError::injected(s),
+        })
 }
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
@@ -109,6 +169,66 @@ async fn chat_completions(
         })
     };
     result.unwrap_or_else(|e| ApiError::internal(&e).into_response())
+}
+
+async fn anthropic_messages(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    shared.count_messages_request();
+    let opts = shared.options();
+    if let Err(e) = anthropic_gate(&shared, &opts, &headers).await {
+        return e.into_response();
+    }
+    let req = match messages::parse(&body, true) {
+        Ok(req) => req,
+        Err(e) => return e.into_response(),
+    };
+    let chunks = header_u64(&headers, "x-mock-chunks").map_or(opts.chunks, |n| n as usize);
+    let suffix = shared.next_id();
+    let id = format!("msg_mock_{suffix}");
+    let answer = Answer::new(chunks, &req, &suffix);
+    let hit = req.tokens.cacheable > 0 && shared.prompt_cache_hit(req.tokens.prefix_hash);
+    let usage = messages_answer::Usage::new(req.tokens, hit, answer.output_tokens());
+    shared.count_prompt(req.tokens.total);
+    shared.count_cache(
+        usage.cache_read_input_tokens,
+        usage.cache_creation_input_tokens,
+    );
+    let result = if req.stream {
+        let spec = messages_stream::StreamSpec {
+            chunk_delay: opts.chunk_delay,
+            disconnect_after: opts.disconnect_after,
+        };
+        messages_stream::respond(shared.clone(), &id, &req.model, &answer, usage, spec)
+    } else {
+        shared.count_completion(answer.output_tokens());
+        Ok(axum::Json(messages_answer::message_body(
+            &id, &req.model, &answer, usage,
+        ))
+        .into_response())
+    };
+    result.unwrap_or_else(|e| AnthropicError::internal(&e).into_response())
+}
+
+/// `POST /v1/messages/count_tokens`: `{"input_tokens": N}` by the documented rule (no cache
+/// split, nothing counted in the stats).
+async fn count_tokens(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let opts = shared.options();
+    if let Err(e) = anthropic_gate(&shared, &opts, &headers).await {
+        return e.into_response();
+    }
+    match messages::parse(&body, false) {
+        Ok(req) => {
+            axum::Json(serde_json::json!({"input_tokens": req.tokens.total})).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn embeddings(

@@ -1,8 +1,9 @@
 //! State shared by every request: the current options (swapped atomically, never locked) and the
 //! counters behind `MockStats`.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
@@ -10,12 +11,21 @@ use tokio_util::sync::CancellationToken;
 
 use crate::options::{MockOptions, MockStats};
 
+/// Bound on the prompt-prefix set.
+const PROMPT_CACHE_ENTRIES: usize = 100_000;
+
 pub(crate) struct Shared {
     options: ArcSwap<MockOptions>,
     requests: AtomicU64,
     chat_requests: AtomicU64,
+    messages_requests: AtomicU64,
     prompt_tokens: AtomicU64,
     completion_tokens: AtomicU64,
+    cache_read_tokens: AtomicU64,
+    cache_write_tokens: AtomicU64,
+    /// Prompt prefixes written to the mock's "prompt cache" (hashes), bounded by
+    /// [`PROMPT_CACHE_ENTRIES`]; only requests with `cache_control` touch it.
+    prompt_cache: Mutex<HashSet<u64>>,
     /// How many requests have drawn against `error_rate` so far.
     fault_draws: AtomicU64,
     next_id: AtomicU64,
@@ -31,8 +41,12 @@ impl Shared {
             options: ArcSwap::from_pointee(options),
             requests: AtomicU64::new(0),
             chat_requests: AtomicU64::new(0),
+            messages_requests: AtomicU64::new(0),
             prompt_tokens: AtomicU64::new(0),
             completion_tokens: AtomicU64::new(0),
+            cache_read_tokens: AtomicU64::new(0),
+            cache_write_tokens: AtomicU64::new(0),
+            prompt_cache: Mutex::new(HashSet::new()),
             fault_draws: AtomicU64::new(0),
             next_id: AtomicU64::new(0),
             id_epoch: unix_now(),
@@ -52,8 +66,11 @@ impl Shared {
         MockStats {
             requests: self.requests.load(Ordering::Relaxed),
             chat_requests: self.chat_requests.load(Ordering::Relaxed),
+            messages_requests: self.messages_requests.load(Ordering::Relaxed),
             prompt_tokens: self.prompt_tokens.load(Ordering::Relaxed),
             completion_tokens: self.completion_tokens.load(Ordering::Relaxed),
+            cache_read_tokens: self.cache_read_tokens.load(Ordering::Relaxed),
+            cache_write_tokens: self.cache_write_tokens.load(Ordering::Relaxed),
         }
     }
 
@@ -63,6 +80,34 @@ impl Shared {
 
     pub(crate) fn count_chat_request(&self) {
         self.chat_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_messages_request(&self) {
+        self.messages_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_cache(&self, read: u64, written: u64) {
+        self.cache_read_tokens.fetch_add(read, Ordering::Relaxed);
+        self.cache_write_tokens
+            .fetch_add(written, Ordering::Relaxed);
+    }
+
+    /// Whether the prompt prefix `hash` was cached before; caches it if not. Deterministic: the
+    /// first request with a prefix writes, every later one reads (until the bounded set is
+    /// cleared, which tests never reach).
+    pub(crate) fn prompt_cache_hit(&self, hash: u64) -> bool {
+        let mut cache = match self.prompt_cache.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if cache.contains(&hash) {
+            return true;
+        }
+        if cache.len() >= PROMPT_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(hash);
+        false
     }
 
     pub(crate) fn count_prompt(&self, tokens: u64) {
@@ -86,7 +131,7 @@ impl Shared {
         ((k + 1.0) * rate).floor() > (k * rate).floor()
     }
 
-    /// A fresh `chatcmpl-…` style id suffix.
+    /// A fresh id suffix (`chatcmpl-…`, `msg_mock_…`).
     pub(crate) fn next_id(&self) -> String {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         format!("{:x}{n:010x}", self.id_epoch)

@@ -2,11 +2,16 @@
 
 mod error;
 mod peek;
+mod prefs;
 mod rewrite;
 pub mod usage;
 
 pub use error::{error_body, format_error_body, stream_error_event};
 pub use peek::{ChatPeek, peek_chat};
+pub use prefs::{
+    DataCollectionPref, MaxPrice, Needs, ProviderPrefs, RoutingPrefs, Sort, peek_routing_prefs,
+    strip_router_fields,
+};
 pub use rewrite::{
     encode_chunk_event, put_chunk_event, replace_model, rewrite_chat_request,
     rewrite_chat_response_model,

@@ -4,9 +4,11 @@
 
 mod chat;
 mod faults;
+mod messages;
 mod misc;
 mod sse;
 mod stream;
+mod translate;
 
 use serde_json::{Value, json};
 use tollgate_mock_provider::{MockOptions, MockServer};
