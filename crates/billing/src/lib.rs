@@ -8,6 +8,7 @@
 //! errors.
 
 mod admin;
+mod budgets;
 mod convert;
 mod error;
 mod generations;

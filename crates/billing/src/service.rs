@@ -6,7 +6,7 @@ use tollgate_proto::billing::v1 as pb;
 use tonic::{Request, Response, Status};
 use tracing::field::Empty;
 
-use crate::{State, admin, generations, usage};
+use crate::{State, admin, budgets, generations, usage};
 
 pub(crate) struct BillingService {
     pub(crate) state: Arc<State>,
@@ -66,6 +66,36 @@ impl pb::billing_server::Billing for BillingService {
     ) -> Result<Response<pb::ListUsageResponse>, Status> {
         Ok(Response::new(
             generations::list(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %req.get_ref().tenant_id, scope = %req.get_ref().scope))]
+    async fn create_budget(
+        &self,
+        req: Request<pb::CreateBudgetRequest>,
+    ) -> Result<Response<pb::Budget>, Status> {
+        Ok(Response::new(
+            budgets::create(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %req.get_ref().tenant_id))]
+    async fn list_budgets(
+        &self,
+        req: Request<pb::ListBudgetsRequest>,
+    ) -> Result<Response<pb::ListBudgetsResponse>, Status> {
+        Ok(Response::new(
+            budgets::list(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %req.get_ref().tenant_id))]
+    async fn delete_budget(
+        &self,
+        req: Request<pb::DeleteBudgetRequest>,
+    ) -> Result<Response<pb::Budget>, Status> {
+        Ok(Response::new(
+            budgets::delete(&self.state, req.into_inner()).await?,
         ))
     }
 

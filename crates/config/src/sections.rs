@@ -79,6 +79,8 @@ pub struct LimitsConfig {
     pub on_redis_failure: RedisFailure,
     /// Edge replicas sharing Redis; the local fallback limiter allows limit / replicas.
     pub replicas: u32,
+    /// Output tokens assumed when reserving budget for a request that sets no `max_tokens`.
+    pub budget_output_tokens: u32,
 }
 
 impl Default for LimitsConfig {
@@ -89,6 +91,7 @@ impl Default for LimitsConfig {
             slot_lease: Duration::from_secs(900),
             on_redis_failure: RedisFailure::Open,
             replicas: 1,
+            budget_output_tokens: 4096,
         }
     }
 }

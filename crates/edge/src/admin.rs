@@ -27,6 +27,14 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/v1/tenants/{tenant}/spend", get(spend))
         .route("/admin/v1/tenants/{tenant}/logs", get(logs))
         .route("/admin/v1/tenants/{tenant}/usage", get(usage))
+        .route(
+            "/admin/v1/tenants/{tenant}/budgets",
+            post(create_budget).get(list_budgets),
+        )
+        .route(
+            "/admin/v1/tenants/{tenant}/budgets/{budget}",
+            delete(delete_budget),
+        )
 }
 
 fn ts(t: Option<prost_types::Timestamp>) -> Value {
@@ -452,4 +460,80 @@ async fn usage(
         resp.headers_mut().insert("x-next-page-token", v);
     }
     Ok(resp)
+}
+
+fn budget_json(b: bill::Budget) -> Value {
+    json!({
+        "id": b.id, "tenant_id": b.tenant_id, "scope": b.scope, "scope_id": b.scope_id,
+        "period": b.period, "timezone": b.timezone, "limit_usd": b.limit_usd,
+        "created_at": ts(b.created_at),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewBudget {
+    scope: String,
+    #[serde(default)]
+    scope_id: String,
+    period: String,
+    #[serde(default)]
+    timezone: String,
+    /// Decimal string, e.g. "25.00" (a JSON number is refused: money is never a float here).
+    limit_usd: String,
+}
+
+async fn create_budget(
+    State(s): State<AppState>,
+    Path(tenant): Path<String>,
+    body: Result<Json<NewBudget>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(b) = body.map_err(bad_json)?;
+    let created = s
+        .billing
+        .clone()
+        .create_budget(bill::CreateBudgetRequest {
+            tenant_id: tenant,
+            scope: b.scope,
+            scope_id: b.scope_id,
+            period: b.period,
+            timezone: b.timezone,
+            limit_usd: b.limit_usd,
+        })
+        .await
+        .map_err(|e| admin_status(&e))?
+        .into_inner();
+    Ok((StatusCode::CREATED, Json(budget_json(created))))
+}
+
+async fn list_budgets(
+    State(s): State<AppState>,
+    Path(tenant): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let r = s
+        .billing
+        .clone()
+        .list_budgets(bill::ListBudgetsRequest { tenant_id: tenant })
+        .await
+        .map_err(|e| admin_status(&e))?
+        .into_inner();
+    let data: Vec<Value> = r.budgets.into_iter().map(budget_json).collect();
+    Ok(Json(json!({ "data": data })))
+}
+
+async fn delete_budget(
+    State(s): State<AppState>,
+    Path((tenant, budget)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let b = s
+        .billing
+        .clone()
+        .delete_budget(bill::DeleteBudgetRequest {
+            tenant_id: tenant,
+            budget_id: budget,
+        })
+        .await
+        .map_err(|e| admin_status(&e))?
+        .into_inner();
+    Ok(Json(budget_json(b)))
 }

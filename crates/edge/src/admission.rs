@@ -1,14 +1,15 @@
-//! Admission: one Redis round trip that checks and reserves every limit of the caller, and the
-//! usage spool's high-water mark (a request whose usage could not be kept is not served).
+//! Admission: one Redis round trip that checks and reserves every limit and budget of the caller,
+//! and the usage spool's high-water mark (a request whose usage could not be kept is not served).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue};
-use tollgate_domain::RequestId;
+use tollgate_domain::{Money, RequestId};
 use tollgate_limits::{AdmitRequest, Decision, LimitKind, RateHeaders, Scope, ScopeKind, Ticket};
 
 use crate::auth::KeyEntry;
+use crate::budgets::{self, BudgetEntry};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -58,6 +59,7 @@ pub async fn admit(
     state: &AppState,
     caller: &Arc<KeyEntry>,
     rid: RequestId,
+    estimate: Money,
 ) -> Result<Admitted, ApiError> {
     if state.usage.is_full() {
         metrics::counter!("tollgate_admission_refused_total", "reason" => "usage_spool_full")
@@ -81,11 +83,22 @@ pub async fn admit(
         rpm,
         concurrency,
     }];
+    // Budgets come from the same snapshot the key did; most callers have none (no allocation).
+    let snapshot = state.keys.load();
+    let now = chrono::Utc::now();
+    let covering: Vec<&BudgetEntry> = snapshot
+        .as_ref()
+        .map(|s| s.budgets.covering(&caller.identity).collect())
+        .unwrap_or_default();
+    let budget_checks: Vec<_> = covering
+        .iter()
+        .map(|b| budgets::check(b, estimate, now))
+        .collect();
     let req = AdmitRequest {
         tenant_id: &caller.identity.tenant_id,
         request_id: &rid,
         scopes: &scopes,
-        budgets: &[],
+        budgets: &budget_checks,
     };
     match state.limiter.admit(&req).await {
         Decision::Admitted {
@@ -99,6 +112,29 @@ pub async fn admit(
             Ok(Admitted {
                 ticket,
                 headers: LimitHeaders(Some(headers)),
+            })
+        }
+        Decision::Limited {
+            kind: LimitKind::Budget,
+            scope,
+            retry_after,
+            budget,
+            ..
+        } => {
+            metrics::counter!("tollgate_admission_refused_total", "reason" => "budget_exceeded")
+                .increment(1);
+            let b = budget.and_then(|i| covering.get(i));
+            let period = b
+                .map(|b| period_name(b.period_end - b.period_start))
+                .unwrap_or("period");
+            Err(ApiError::BudgetExceeded {
+                scope: scope.as_str(),
+                limit: b
+                    .map(|b| b.limit.to_usd().normalize().to_string())
+                    .unwrap_or_default(),
+                period,
+                resets_at: b.map(|b| b.period_end.to_rfc3339()).unwrap_or_default(),
+                retry_after_s: retry_after.as_secs_f64().ceil() as u64,
             })
         }
         Decision::Limited {
@@ -128,10 +164,28 @@ pub async fn admit(
                 retry_after_s: retry_after.as_secs_f64().ceil() as u64,
             })
         }
+        Decision::Unavailable { .. } if !budget_checks.is_empty() => {
+            metrics::counter!("tollgate_admission_refused_total", "reason" => "budget_unavailable")
+                .increment(1);
+            // Budgets fail closed: without the shared counter, spending cannot be bounded.
+            Err(ApiError::Unavailable("budgets cannot be checked right now"))
+        }
         Decision::Unavailable { .. } => {
             metrics::counter!("tollgate_admission_refused_total", "reason" => "limiter_unavailable").increment(1);
             Err(ApiError::Unavailable("the rate limiter is unreachable"))
         }
+    }
+}
+
+/// A period's name from its length (months vary, days may be 23 or 25 hours at DST changes).
+fn period_name(d: chrono::Duration) -> &'static str {
+    let hours = d.num_hours();
+    if hours <= 25 {
+        "day"
+    } else if hours <= 169 {
+        "week"
+    } else {
+        "month"
     }
 }
 

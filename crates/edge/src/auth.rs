@@ -35,10 +35,11 @@ pub struct KeyEntry {
     pub log_content: bool,
 }
 
-/// Every active key, by public `key_id`. Replaced whole on each refresh.
+/// Every active key, by public `key_id`, and every budget. Replaced whole on each refresh.
 #[derive(Debug, Default)]
 pub struct KeySnapshot {
     pub keys: HashMap<String, Arc<KeyEntry>>,
+    pub budgets: crate::budgets::Budgets,
 }
 
 /// The authenticated caller, put in the request's extensions for handlers.
@@ -143,7 +144,10 @@ mod tests {
                 log_content: false,
             }),
         );
-        KeySnapshot { keys }
+        KeySnapshot {
+            keys,
+            ..KeySnapshot::default()
+        }
     }
 
     fn bearer(s: &str) -> HeaderMap {

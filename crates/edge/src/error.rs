@@ -39,6 +39,14 @@ pub enum ApiError {
         limit: u32,
         retry_after_s: u64,
     },
+    #[error("The {scope} budget of ${limit} for this {period} is spent. It resets at {resets_at}.")]
+    BudgetExceeded {
+        scope: &'static str,
+        limit: String,
+        period: &'static str,
+        resets_at: String,
+        retry_after_s: u64,
+    },
     #[error("The provider is rate limiting this model. Try again later.")]
     UpstreamRateLimited { retry_after: Option<Duration> },
     #[error("{0}")]
@@ -112,6 +120,11 @@ impl ApiError {
                 "model_not_allowed",
             ),
             RateLimited { code, .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", *code),
+            BudgetExceeded { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "insufficient_quota",
+                "budget_exceeded",
+            ),
             UpstreamRateLimited { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limit_error",
@@ -155,7 +168,8 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::RateLimited { retry_after_s, .. } => Some((*retry_after_s).max(1)),
+            ApiError::RateLimited { retry_after_s, .. }
+            | ApiError::BudgetExceeded { retry_after_s, .. } => Some((*retry_after_s).max(1)),
             ApiError::UpstreamRateLimited { retry_after } => {
                 Some(retry_after.map(|d| d.as_secs().max(1)).unwrap_or(1))
             }

@@ -9,6 +9,7 @@ mod admin;
 mod admission;
 mod app;
 mod auth;
+mod budgets;
 mod chat;
 mod error;
 mod health;

@@ -31,6 +31,17 @@ impl PriceBook {
         self.by_name.contains_key(model)
     }
 
+    /// What a request may cost at most, as far as the edge can tell before it runs: the prompt
+    /// estimate plus the output allowance, at the model's price.
+    pub fn estimate(&self, model: &str, prompt_tokens: u64, output_tokens: u64) -> Money {
+        let usage = Usage {
+            input_tokens: prompt_tokens,
+            output_tokens,
+            ..Usage::default()
+        };
+        self.cost(model, &usage)
+    }
+
     pub fn cost(&self, model: &str, usage: &Usage) -> Money {
         self.by_name
             .get(model)

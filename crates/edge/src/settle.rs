@@ -190,7 +190,11 @@ impl Settlement {
             .record(self.started.elapsed().as_secs_f64());
         state.tracker.clone().spawn(async move {
             if let Some(t) = ticket {
-                state.limiter.release(&t).await;
+                // The real cost replaces the budget reservation made at admission.
+                state
+                    .limiter
+                    .settle(&t, Some(crate::budgets::nanos(cost)))
+                    .await;
             }
             state.logs.push(log);
             state.usage.record(ev).await;

@@ -18,7 +18,10 @@ use crate::auth::{KeyEntry, KeySnapshot};
 pub type SharedSnapshot = Arc<ArcSwapOption<KeySnapshot>>;
 
 /// Build a snapshot from the store's rows.
-pub fn from_rows(rows: Vec<tollgate_store::keys::SnapshotKey>) -> KeySnapshot {
+pub fn from_rows(
+    rows: Vec<tollgate_store::keys::SnapshotKey>,
+    budgets: Vec<tollgate_store::budgets::BudgetState>,
+) -> KeySnapshot {
     let keys = rows
         .into_iter()
         .map(|r| {
@@ -37,14 +40,23 @@ pub fn from_rows(rows: Vec<tollgate_store::keys::SnapshotKey>) -> KeySnapshot {
             (r.key_id, Arc::new(entry))
         })
         .collect::<HashMap<_, _>>();
-    KeySnapshot { keys }
+    KeySnapshot {
+        keys,
+        budgets: crate::budgets::Budgets::from_rows(budgets),
+    }
 }
 
 async fn reload(pool: &PgPool, target: &SharedSnapshot) -> bool {
-    match tollgate_store::keys::snapshot(pool).await {
-        Ok(rows) => {
+    let loaded = match tollgate_store::keys::snapshot(pool).await {
+        Ok(keys) => tollgate_store::budgets::snapshot(pool)
+            .await
+            .map(|budgets| (keys, budgets)),
+        Err(e) => Err(e),
+    };
+    match loaded {
+        Ok((rows, budgets)) => {
             let n = rows.len();
-            target.store(Some(Arc::new(from_rows(rows))));
+            target.store(Some(Arc::new(from_rows(rows, budgets))));
             metrics::gauge!("tollgate_edge_keys").set(n as f64);
             tracing::debug!(keys = n, "key snapshot refreshed");
             true
@@ -96,10 +108,26 @@ pub async fn keep_fresh(
                         break;
                     }
                 },
-                () = tokio::time::sleep(poll) => {
+                () = tokio::time::sleep(next_poll(&target, poll)) => {
                     reload(&pool, &target).await;
                 }
             }
         }
+    }
+}
+
+/// The fallback poll, or sooner when a budget period ends (the new period needs its own start
+/// and a fresh spend figure).
+fn next_poll(target: &SharedSnapshot, poll: Duration) -> Duration {
+    let end = target.load().as_ref().and_then(|s| s.budgets.earliest_end);
+    match end {
+        Some(end) => {
+            let until = (end - chrono::Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO);
+            // Just past the boundary, so Postgres' now() is in the new period.
+            poll.min(until + Duration::from_millis(50))
+        }
+        None => poll,
     }
 }
