@@ -270,3 +270,30 @@ mod tests {
         assert!(row(Value::Bool(true)).is_err());
     }
 }
+
+/// `POST /admin/v1/tenants/{tenant}/budgets`.
+#[derive(Clone, Debug, Serialize)]
+pub struct CreateBudget {
+    pub scope: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope_id: String,
+    pub period: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub timezone: String,
+    /// Decimal string: money never travels as a float.
+    pub limit_usd: String,
+}
+
+/// A budget as the server describes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Budget {
+    pub id: String,
+    pub tenant_id: String,
+    pub scope: String,
+    pub scope_id: String,
+    pub period: String,
+    pub timezone: String,
+    pub limit_usd: String,
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+}

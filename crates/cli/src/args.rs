@@ -68,6 +68,9 @@ pub enum AdminCmd {
     /// API keys (`tg-...`).
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Spending limits per tenant, team or key over calendar periods.
+    #[command(subcommand)]
+    Budgets(BudgetsCmd),
     /// What a tenant spent, grouped and filtered.
     Spend(SpendArgs),
     /// A tenant's recent request logs.
@@ -95,6 +98,44 @@ pub enum TeamsCmd {
         #[arg(long)]
         tenant: String,
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BudgetsCmd {
+    /// Set a budget: requests that would exceed it get 429 `budget_exceeded` until it resets.
+    Create {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// What it covers: the whole tenant, one team or one key.
+        #[arg(long, value_parser = ["tenant", "team", "key"])]
+        scope: String,
+        /// The team id or key id (not needed for a tenant budget).
+        #[arg(long)]
+        scope_id: Option<String>,
+        /// Calendar period: day, week (from Monday) or month.
+        #[arg(long, value_parser = ["day", "week", "month"])]
+        period: String,
+        /// IANA time zone the period follows, e.g. Europe/Berlin (default UTC).
+        #[arg(long)]
+        timezone: Option<String>,
+        /// The limit in USD, e.g. 25.00.
+        #[arg(long)]
+        limit_usd: String,
+    },
+    /// List a tenant's budgets.
+    List {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Remove a budget.
+    Delete {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        budget_id: String,
     },
 }
 

@@ -12,8 +12,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::{
-    CreateKey, CreateTeam, CreateTenant, CreatedKey, ErrorBody, Key, List, LogRecord, LogsQuery,
-    SpendQuery, SpendReport, Team, Tenant,
+    Budget, CreateBudget, CreateKey, CreateTeam, CreateTenant, CreatedKey, ErrorBody, Key, List,
+    LogRecord, LogsQuery, SpendQuery, SpendReport, Team, Tenant,
 };
 use crate::error::CliError;
 
@@ -109,6 +109,42 @@ impl AdminClient {
         self.send(
             Method::DELETE,
             &["tenants", tenant_id, "keys", key_id],
+            &[],
+            NO_BODY,
+        )
+        .await
+    }
+
+    pub async fn create_budget(
+        &self,
+        tenant_id: &str,
+        req: &CreateBudget,
+    ) -> Result<Budget, CliError> {
+        self.send(
+            Method::POST,
+            &["tenants", tenant_id, "budgets"],
+            &[],
+            Some(req),
+        )
+        .await
+    }
+
+    pub async fn list_budgets(&self, tenant_id: &str) -> Result<Vec<Budget>, CliError> {
+        let list: List<Budget> = self
+            .send(
+                Method::GET,
+                &["tenants", tenant_id, "budgets"],
+                &[],
+                NO_BODY,
+            )
+            .await?;
+        Ok(list.data)
+    }
+
+    pub async fn delete_budget(&self, tenant_id: &str, id: &str) -> Result<Budget, CliError> {
+        self.send(
+            Method::DELETE,
+            &["tenants", tenant_id, "budgets", id],
             &[],
             NO_BODY,
         )

@@ -2,9 +2,10 @@
 
 use serde::Serialize;
 
-use crate::api::{CreateKey, CreateTeam, CreateTenant, List, LogsQuery, SpendQuery};
+use crate::api::{CreateBudget, CreateKey, CreateTeam, CreateTenant, List, LogsQuery, SpendQuery};
 use crate::args::{
-    AdminCmd, Cli, Command, ConfigCmd, KeysCmd, LogsArgs, SpendArgs, TeamsCmd, TenantsCmd,
+    AdminCmd, BudgetsCmd, Cli, Command, ConfigCmd, KeysCmd, LogsArgs, SpendArgs, TeamsCmd,
+    TenantsCmd,
 };
 use crate::client::AdminClient;
 use crate::error::CliError;
@@ -101,6 +102,32 @@ async fn admin(client: &AdminClient, command: AdminCmd, as_json: bool) -> Result
         AdminCmd::Keys(KeysCmd::Revoke { tenant, key_id }) => {
             let k = client.revoke_key(&tenant, &key_id).await?;
             show(as_json, &k, render::key_revoked)
+        }
+        AdminCmd::Budgets(BudgetsCmd::Create {
+            tenant,
+            scope,
+            scope_id,
+            period,
+            timezone,
+            limit_usd,
+        }) => {
+            let req = CreateBudget {
+                scope,
+                scope_id: scope_id.unwrap_or_default(),
+                period,
+                timezone: timezone.unwrap_or_default(),
+                limit_usd,
+            };
+            let b = client.create_budget(&tenant, &req).await?;
+            show(as_json, &b, |b| render::budgets(std::slice::from_ref(b)))
+        }
+        AdminCmd::Budgets(BudgetsCmd::List { tenant }) => {
+            let data = client.list_budgets(&tenant).await?;
+            show(as_json, &List { data }, |l| render::budgets(&l.data))
+        }
+        AdminCmd::Budgets(BudgetsCmd::Delete { tenant, budget_id }) => {
+            let b = client.delete_budget(&tenant, &budget_id).await?;
+            show(as_json, &b, |b| render::budgets(std::slice::from_ref(b)))
         }
         AdminCmd::Spend(args) => {
             let (tenant, q) = spend_query(args)?;

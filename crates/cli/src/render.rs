@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::api::{CreatedKey, Key, LogRecord, SpendReport, SpendRow, Team, Tenant};
+use crate::api::{Budget, CreatedKey, Key, LogRecord, SpendReport, SpendRow, Team, Tenant};
 use crate::table::Table;
 
 fn time(t: &Option<DateTime<Utc>>) -> String {
@@ -180,6 +180,31 @@ pub fn logs(list: &[LogRecord]) -> String {
     }
     if t.is_empty() {
         return "No request logs.\n".into();
+    }
+    t.render()
+}
+
+pub fn budgets(list: &[Budget]) -> String {
+    let mut t = Table::new(&[
+        ("ID", false),
+        ("SCOPE", false),
+        ("SCOPE_ID", false),
+        ("PERIOD", false),
+        ("TIMEZONE", false),
+        ("LIMIT_USD", true),
+    ]);
+    for b in list {
+        t.row(vec![
+            b.id.clone(),
+            b.scope.clone(),
+            b.scope_id.clone(),
+            b.period.clone(),
+            b.timezone.clone(),
+            b.limit_usd.clone(),
+        ]);
+    }
+    if t.is_empty() {
+        return "No budgets.\n".into();
     }
     t.render()
 }
