@@ -19,6 +19,7 @@ async fn openrouter_clients_see_exact_costs_and_exports_add_up() {
 
     // Chat through the OpenRouter base URL.
     let mut ids = Vec::new();
+    let mut shown_costs = Vec::new();
     for stream in [false, true, false] {
         let r = stack
             .http()
@@ -30,7 +31,25 @@ async fn openrouter_clients_see_exact_costs_and_exports_add_up() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         ids.push(r.headers()["x-request-id"].to_str().unwrap().to_owned());
-        let _ = r.text().await.unwrap();
+        let header = r
+            .headers()
+            .get("x-tollgate-cost")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let text = r.text().await.unwrap();
+        if !stream {
+            // A whole answer carries its cost in a header and in `usage.cost`, like OpenRouter.
+            let v: Value = serde_json::from_str(&text).unwrap();
+            let header = header.expect("x-tollgate-cost on a non-streamed answer");
+            assert_eq!(
+                v["usage"]["cost"].as_f64().unwrap(),
+                header.parse::<f64>().unwrap()
+            );
+            assert!(
+                v["usage"]["prompt_tokens"].as_u64().unwrap() > 0,
+                "usage kept intact"
+            );
+            shown_costs.push((ids.len() - 1, header));
+        }
     }
     let spend = stack.wait_ledger(&tenant, 3).await;
 
@@ -60,6 +79,29 @@ async fn openrouter_clients_see_exact_costs_and_exports_add_up() {
             tollgate_domain::Money::from_picos(picos).to_usd_string()
         );
         sum_picos += picos;
+    }
+    // What the caller was shown is what the ledger holds.
+    for (i, shown) in &shown_costs {
+        let g: Value = stack
+            .http()
+            .get(format!(
+                "{}/api/v1/generation?id={}",
+                stack.edge_url(),
+                ids[*i]
+            ))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let exact: f64 = g["data"]["total_cost_usd"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(exact, shown.parse::<f64>().unwrap());
     }
     assert_eq!(
         spend["total"]["cost_usd"].as_str().unwrap(),

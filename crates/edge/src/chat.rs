@@ -142,12 +142,36 @@ pub async fn chat_completions(
     tracing::Span::current().record("deployment", start.deployment.as_str());
 
     let status = http::StatusCode::from_u16(start.status as u16).unwrap_or(http::StatusCode::OK);
-    let relay = Relay {
-        frames,
-        settle: Some(settle),
-        stream: peek.stream,
+    let mut resp = if peek.stream {
+        let relay = Relay {
+            frames,
+            settle: Some(settle),
+            stream: true,
+        };
+        Response::new(Body::from_stream(relay.instrument_stream()))
+    } else {
+        // A whole body arrives as one frame, with its usage right behind it: wait for both, so
+        // the answer can carry its cost.
+        let body = match collect(&mut frames, &mut settle).await {
+            Ok(b) => b.freeze(),
+            Err(e) => {
+                settle.finish(false);
+                return Err(e);
+            }
+        };
+        let cost = settle.reported_cost();
+        settle.finish(false);
+        let mut resp = match cost {
+            Some(c) => Response::new(Body::from(crate::cost::inject(&body, c))),
+            None => Response::new(Body::from(body)),
+        };
+        if let Some(c) = cost
+            && let Ok(v) = HeaderValue::from_str(&crate::cost::decimal(c))
+        {
+            resp.headers_mut().insert("x-tollgate-cost", v);
+        }
+        resp
     };
-    let mut resp = Response::new(Body::from_stream(relay.instrument_stream()));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     let ct = if start.content_type.is_empty() {
@@ -174,6 +198,36 @@ pub async fn chat_completions(
     }
     headers.apply(h);
     Ok(resp.into_response())
+}
+
+/// Read a non-streamed answer to its end, feeding the settlement.
+async fn collect(
+    frames: &mut tonic::Streaming<rpc::ChatFrame>,
+    settle: &mut Settlement,
+) -> Result<bytes::BytesMut, ApiError> {
+    let mut body = bytes::BytesMut::new();
+    loop {
+        match frames.message().await {
+            Ok(Some(rpc::ChatFrame { kind: Some(k) })) => match k {
+                rpc::chat_frame::Kind::Data(b) => {
+                    settle.on_data(&b);
+                    body.extend_from_slice(&b);
+                }
+                rpc::chat_frame::Kind::Progress(p) => settle.on_progress(p),
+                rpc::chat_frame::Kind::Usage(u) => settle.on_usage(u),
+                rpc::chat_frame::Kind::Start(_) | rpc::chat_frame::Kind::Failure(_) => {}
+            },
+            Ok(Some(rpc::ChatFrame { kind: None })) => {}
+            Ok(None) => return Ok(body),
+            Err(status) => {
+                tracing::warn!(code = ?status.code(), "routing stream broke inside a whole response");
+                settle.fail(502, "upstream_stream_interrupted");
+                return Err(ApiError::Upstream(
+                    "the response was interrupted inside the gateway".into(),
+                ));
+            }
+        }
+    }
 }
 
 fn failure_to_error(f: &rpc::Failure, model: &str) -> ApiError {

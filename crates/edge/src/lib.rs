@@ -11,6 +11,7 @@ mod app;
 mod auth;
 mod budgets;
 mod chat;
+mod cost;
 mod error;
 mod health;
 mod jwt;

@@ -122,6 +122,14 @@ impl Settlement {
         self.error_code = code;
     }
 
+    /// The cost of the provider-reported usage, once the final Usage frame arrived.
+    pub fn reported_cost(&self) -> Option<tollgate_domain::Money> {
+        let (usage, _, _) = self.final_numbers(false);
+        self.final_usage
+            .as_ref()
+            .map(|_| self.state.prices.cost(&self.served_model, &usage))
+    }
+
     /// End the request: hand the side effects to a tracked task.
     pub fn finish(mut self, client_gone: bool) {
         self.done = true;
