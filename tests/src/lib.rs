@@ -17,6 +17,8 @@ use tokio::task::JoinHandle;
 use tollgate_config::{Config, SecretRef};
 use tollgate_mock_provider::{MockOptions, MockServer};
 
+pub mod proxy;
+
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 /// A service running in this process, stoppable like a process.
@@ -103,7 +105,7 @@ pub struct StackOptions {
     pub default_rpm: u32,
     pub default_concurrency: u32,
     pub max_body_bytes: usize,
-    /// Extra mock deployments for the `mock` model (routing spreads by weight).
+    /// The edges' usage spool high-water mark.
     pub spool_max_events: usize,
 }
 
@@ -127,6 +129,9 @@ pub struct Stack {
     pub logging: Option<Running>,
     pub edges: Vec<Running>,
     pub pool: sqlx::PgPool,
+    /// Billing reaches Postgres through this proxy, so a test can take the database away from
+    /// it (cut every connection, refuse new ones) without disturbing anything else.
+    pub billing_db: proxy::Proxy,
     db_name: String,
     spool_root: PathBuf,
     http: reqwest::Client,
@@ -184,6 +189,7 @@ impl Stack {
 
         let spool_root = std::env::temp_dir().join(format!("tg-it-{}", uuid::Uuid::now_v7()));
         let pool = sqlx::PgPool::connect(&db_url).await.unwrap();
+        let billing_db = proxy::Proxy::start(postgres_addr(&db_url)).await;
         let mut stack = Stack {
             cfg,
             mock,
@@ -192,6 +198,7 @@ impl Stack {
             logging: None,
             edges: Vec::new(),
             pool,
+            billing_db,
             db_name,
             spool_root,
             http: reqwest::Client::new(),
@@ -212,7 +219,14 @@ impl Stack {
     }
 
     async fn start_billing(&self, l: TcpListener) -> Running {
-        let cfg = self.cfg.clone();
+        let mut cfg = self.cfg.clone();
+        let url = cfg.database.url.expose().to_owned();
+        let proxied = url.replacen(
+            &postgres_addr(&url).to_string(),
+            &self.billing_db.addr.to_string(),
+            1,
+        );
+        cfg.database.url = SecretRef::literal(&proxied);
         spawn("billing", l, |l, rx| {
             tollgate_billing::run(cfg, l, shutdown(rx))
         })
@@ -424,6 +438,21 @@ impl Stack {
         }
         let _ = std::fs::remove_dir_all(&self.spool_root);
     }
+}
+
+/// `host:port` of a `postgres://user:pass@host:port/db` URL, as an address.
+fn postgres_addr(url: &str) -> SocketAddr {
+    let after_at = url.rsplit_once('@').map_or(url, |(_, r)| r);
+    let hostport = after_at.split('/').next().unwrap_or(after_at);
+    let hostport = if hostport.contains(':') {
+        hostport.to_owned()
+    } else {
+        format!("{hostport}:5432")
+    };
+    let hostport = hostport.replace("localhost", "127.0.0.1");
+    hostport
+        .parse()
+        .expect("DATABASE_URL host is an IP address")
 }
 
 async fn bind_retry(addr: SocketAddr) -> TcpListener {

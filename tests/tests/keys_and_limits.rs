@@ -68,10 +68,10 @@ async fn requests_per_minute_hold_across_two_replicas() {
     let second = stack.add_edge().await;
     let first = stack.edge_url();
     let tenant = stack.tenant("rpm", false).await;
-    let (_, key) = stack.key(&tenant, 20, 0).await;
+    let (_, key) = stack.key(&tenant, 100, 0).await;
     let body = serde_json::to_vec(&chat_body("mock", false)).unwrap();
     let mut tasks = Vec::new();
-    for i in 0..60 {
+    for i in 0..300 {
         let url = format!(
             "{}/v1/chat/completions",
             if i % 2 == 0 { &first } else { &second }
@@ -97,9 +97,9 @@ async fn requests_per_minute_hold_across_two_replicas() {
             s => panic!("unexpected status {s}"),
         }
     }
-    assert_eq!(ok, 20, "exactly the limit is admitted across both replicas");
-    assert_eq!(limited, 40);
-    stack.wait_ledger(&tenant, 20).await;
+    assert_eq!(ok, 100, "exactly the limit is admitted across both replicas");
+    assert_eq!(limited, 200);
+    stack.wait_ledger(&tenant, 100).await;
     stack.shutdown().await;
 }
 
