@@ -165,3 +165,54 @@ async fn content_is_logged_only_for_tenants_that_allow_it() {
     }
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_is_billed_for_the_prompt_and_what_was_delivered() {
+    let stack = Stack::start_with(StackOptions {
+        mock: MockOptions {
+            chunks: 40,
+            chunk_delay: Duration::from_millis(50),
+            ..MockOptions::default()
+        },
+        ..StackOptions::default()
+    })
+    .await;
+    let tenant = stack.tenant("hangup", false).await;
+    let (_, key) = stack.key(&tenant, 0, 0).await;
+    let r = stack
+        .http()
+        .post(format!("{}/v1/chat/completions", stack.edge_url()))
+        .bearer_auth(&key)
+        .json(&chat_body("mock", true))
+        .send()
+        .await
+        .unwrap();
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let mut body = r.bytes_stream();
+    // Read until five content tokens have arrived, then hang up.
+    let mut seen = String::new();
+    while seen.matches("\"content\":\"").count() < 6 {
+        use futures::StreamExt;
+        seen.push_str(std::str::from_utf8(&body.next().await.unwrap().unwrap()).unwrap());
+    }
+    drop(body);
+    stack.wait_ledger(&tenant, 1).await;
+    let g: serde_json::Value = stack
+        .http()
+        .get(format!("{}/api/v1/generation?id={id}", stack.edge_url()))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let d = &g["data"];
+    assert_eq!(d["outcome"], "client_cancelled", "{g}");
+    let out = d["tokens_completion"].as_u64().unwrap();
+    // Five were read; at most a couple more were on the wire when the client left; far fewer
+    // than the 40 the provider would have sent.
+    assert!((5..=8).contains(&out), "billed {out} output tokens: {g}");
+    assert!(d["tokens_prompt"].as_u64().unwrap() > 0, "the prompt is billed: {g}");
+    stack.shutdown().await;
+}
