@@ -182,7 +182,10 @@ price = { input = "1", output = "2" }
         assert_eq!(m.fallbacks[1].on, vec![FallbackOn::RateLimit]);
         let d = &m.deployments[0];
         assert_eq!((d.priority, d.api_keys.len()), (2, 2));
-        assert_eq!(d.first_token_timeout, Some(std::time::Duration::from_secs(2)));
+        assert_eq!(
+            d.first_token_timeout,
+            Some(std::time::Duration::from_secs(2))
+        );
         assert_eq!(cfg.models[1].deployments[0].weight, 1);
         assert_eq!(cfg.routing.circuit_failures, 5);
         assert_eq!(cfg.routing.default_strategy, RoutingStrategy::Weighted);

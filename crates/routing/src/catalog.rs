@@ -1,15 +1,24 @@
 //! The model catalog routing serves: public names and aliases → model → deployments, each
-//! deployment bound to its provider. Built once from the config; read without locks per request.
+//! deployment bound to its provider, keys, timeouts and health. Built from the config (again on
+//! every reload, carrying health over by deployment id); read without locks per request.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::HeaderValue;
-use tollgate_config::{Config, ProviderKind, SecretRef};
+use tollgate_config::{
+    Capability, Config, DataCollection, FallbackOn, ProviderKind, RoutingConfig, RoutingStrategy,
+    SecretRef,
+};
+use tollgate_domain::money::Price;
 use tollgate_proto::routing::v1::ModelInfo;
 
 use crate::RoutingError;
+use crate::health::{CircuitPolicy, Health};
+pub use crate::keys::Key;
+use crate::upstream;
 
 /// A provider endpoint, with what is needed to call it precomputed.
 pub struct Provider {
@@ -17,19 +26,16 @@ pub struct Provider {
     pub kind: ProviderKind,
     /// `{base_url}/chat/completions`.
     pub chat_url: String,
-    /// `Bearer <key>`, marked sensitive so it never shows in debug output.
-    pub auth: Option<HeaderValue>,
+    /// `{base_url}/models`, for active health checks.
+    pub models_url: String,
     /// Accepts `stream_options.include_usage`.
     pub stream_usage: bool,
-    /// Kept only to scrub it from provider messages should a provider ever echo it.
-    pub api_key: Option<SecretRef>,
 }
 
-impl Provider {
-    pub fn secret(&self) -> Option<&str> {
-        self.api_key.as_ref().map(SecretRef::expose)
-    }
-}
+/// Capability bits, so a decision compares integers.
+pub(crate) const TOOLS: u8 = 1;
+pub(crate) const VISION: u8 = 2;
+pub(crate) const JSON_SCHEMA: u8 = 4;
 
 pub struct Deployment {
     pub id: String,
@@ -37,6 +43,37 @@ pub struct Deployment {
     /// The model name the provider knows.
     pub upstream_model: String,
     pub weight: u32,
+    pub priority: u32,
+    pub region: Option<String>,
+    /// What the deployment costs us (the model's price unless set).
+    pub price: Price,
+    pub context_window: Option<u64>,
+    /// Capability bits; all set when the config declares none.
+    pub(crate) capabilities: u8,
+    pub data_collection: DataCollection,
+    /// Empty: the provider takes no key.
+    pub keys: Vec<Key>,
+    pub(crate) next_key: AtomicUsize,
+    /// Rate limited until this time (ms) when the deployment has no key to rest instead.
+    pub(crate) cooldown_until: AtomicU64,
+    pub(crate) client: reqwest::Client,
+    pub first_token_timeout: Duration,
+    pub stream_idle_timeout: Duration,
+    pub timeout: Option<Duration>,
+    pub health: Arc<Health>,
+}
+
+impl Deployment {
+    /// Whether `name` (from a client's provider preferences) designates this deployment.
+    pub fn is_named(&self, name: &str) -> bool {
+        self.provider.name == name || self.id == name
+    }
+}
+
+/// A fallback model, by public name, with the error classes that lead to it.
+pub struct Fallback {
+    pub model: String,
+    pub on: Vec<FallbackOn>,
 }
 
 pub struct Model {
@@ -44,37 +81,107 @@ pub struct Model {
     pub name: String,
     pub owned_by: String,
     pub deployments: Vec<Deployment>,
+    pub strategy: RoutingStrategy,
+    pub fallbacks: Vec<Fallback>,
+    pub context_window: Option<u64>,
+}
+
+/// Retry, circuit and timeout settings in force for this catalog.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Policy {
+    pub max_attempts: u32,
+    pub backoff: Duration,
+    pub backoff_max: Duration,
+    pub budget_ratio: f64,
+    pub budget_min: u32,
+    pub circuit: CircuitPolicy,
+    pub request_timeout: Duration,
+}
+
+/// HTTP clients by connect timeout (reqwest sets it per client), kept across reloads so their
+/// connection pools survive.
+#[derive(Default)]
+pub(crate) struct Clients(Mutex<HashMap<Duration, reqwest::Client>>);
+
+impl Clients {
+    fn get(&self, cfg: &RoutingConfig, connect: Duration) -> Result<reqwest::Client, RoutingError> {
+        // Only taken while building a catalog, never on a request.
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = map.get(&connect) {
+            return Ok(c.clone());
+        }
+        let c = upstream::client(cfg, connect)?;
+        map.insert(connect, c.clone());
+        Ok(c)
+    }
 }
 
 pub struct Catalog {
     by_name: HashMap<String, Arc<Model>>,
     listed: Vec<ModelInfo>,
+    pub(crate) policy: Policy,
+    /// Some decision depends on the prompt's size (context windows, the cost strategy), so
+    /// requests must be measured before routing.
+    pub(crate) needs_tokens: bool,
+    /// Some deployment declares capabilities, so requests must be read for the features they use.
+    pub(crate) needs_features: bool,
+}
+
+fn config_error(field: String, message: &str) -> RoutingError {
+    RoutingError::Config {
+        field,
+        message: message.into(),
+    }
+}
+
+fn bearer(key: &SecretRef, field: impl FnOnce() -> String) -> Result<Key, RoutingError> {
+    let mut auth = HeaderValue::try_from(format!("Bearer {}", key.expose()))
+        .map_err(|_| config_error(field(), "contains characters not allowed in an HTTP header"))?;
+    auth.set_sensitive(true);
+    Ok(Key {
+        auth,
+        secret: key.clone(),
+        cooldown_until: AtomicU64::new(0),
+    })
 }
 
 impl Catalog {
+    /// A catalog with fresh health and its own HTTP clients (tools, benchmarks).
     pub fn from_config(cfg: &Config) -> Result<Catalog, RoutingError> {
+        Self::build(cfg, None, &Clients::default())
+    }
+
+    /// Build from `cfg`, keeping the health of deployments `previous` already knew.
+    pub(crate) fn build(
+        cfg: &Config,
+        previous: Option<&Catalog>,
+        clients: &Clients,
+    ) -> Result<Catalog, RoutingError> {
+        let r = &cfg.routing;
+        let mut old_health: HashMap<&str, &Arc<Health>> = HashMap::new();
+        if let Some(prev) = previous {
+            for m in prev.by_name.values() {
+                for d in &m.deployments {
+                    old_health.insert(d.id.as_str(), &d.health);
+                }
+            }
+        }
         let mut providers = HashMap::new();
+        let mut provider_keys = HashMap::new();
         for (i, p) in cfg.providers.iter().enumerate() {
-            let auth = match &p.api_key {
+            let key = match &p.api_key {
                 Some(key) if !key.is_empty() => {
-                    let mut v = HeaderValue::try_from(format!("Bearer {}", key.expose())).map_err(
-                        |_| RoutingError::Config {
-                            field: format!("providers[{i}].api_key"),
-                            message: "contains characters not allowed in an HTTP header".into(),
-                        },
-                    )?;
-                    v.set_sensitive(true);
-                    Some(v)
+                    Some(bearer(key, || format!("providers[{i}].api_key"))?)
                 }
                 _ => None,
             };
+            provider_keys.insert(p.name.as_str(), (key, p.api_key.clone()));
             let provider = Provider {
                 name: p.name.clone(),
                 kind: p.kind,
                 chat_url: format!("{}/chat/completions", p.base_url.trim_end_matches('/')),
-                auth,
+                models_url: format!("{}/models", p.base_url.trim_end_matches('/')),
                 stream_usage: p.stream_usage,
-                api_key: p.api_key.clone(),
             };
             providers.insert(p.name.as_str(), Arc::new(provider));
         }
@@ -87,23 +194,81 @@ impl Catalog {
         for (i, m) in cfg.models.iter().enumerate() {
             let mut deployments = Vec::with_capacity(m.deployments.len());
             for (j, d) in m.deployments.iter().enumerate() {
-                let provider = providers.get(d.provider.as_str()).cloned().ok_or_else(|| {
-                    RoutingError::Config {
-                        field: format!("models[{i}].deployments[{j}].provider"),
-                        message: format!("no provider named `{}`", d.provider),
+                let field = |f: &str| format!("models[{i}].deployments[{j}].{f}");
+                let provider = providers
+                    .get(d.provider.as_str())
+                    .cloned()
+                    .ok_or_else(|| config_error(field("provider"), "no such provider"))?;
+                let keys = if d.api_keys.is_empty() {
+                    match provider_keys.get(d.provider.as_str()) {
+                        Some((Some(_), Some(secret))) => {
+                            vec![bearer(secret, || {
+                                format!("providers.{}.api_key", d.provider)
+                            })?]
+                        }
+                        _ => Vec::new(),
                     }
-                })?;
+                } else {
+                    let mut keys = Vec::with_capacity(d.api_keys.len());
+                    for (k, key) in d.api_keys.iter().enumerate() {
+                        keys.push(bearer(key, || field(&format!("api_keys[{k}]")))?);
+                    }
+                    keys
+                };
+                let price = match &d.price {
+                    Some(p) => p
+                        .parse()
+                        .map_err(|(f, msg)| config_error(field(&format!("price.{f}")), &msg))?,
+                    None => m.price(),
+                };
+                let capabilities = d.capabilities.as_ref().map_or(u8::MAX, |caps| {
+                    caps.iter().fold(0, |bits, c| {
+                        bits | match c {
+                            Capability::Tools => TOOLS,
+                            Capability::Vision => VISION,
+                            Capability::JsonSchema => JSON_SCHEMA,
+                        }
+                    })
+                });
+                let id = d.id();
+                let health = old_health
+                    .get(id.as_str())
+                    .map_or_else(|| Arc::new(Health::new(&id)), |h| Arc::clone(h));
                 deployments.push(Deployment {
-                    id: d.id(),
                     provider,
                     upstream_model: d.model.clone(),
                     weight: d.weight,
+                    priority: d.priority,
+                    region: d.region.clone(),
+                    price,
+                    context_window: d.context_window.or(m.context_window),
+                    capabilities,
+                    data_collection: d.data_collection,
+                    keys,
+                    next_key: AtomicUsize::new(0),
+                    cooldown_until: AtomicU64::new(0),
+                    client: clients.get(r, d.connect_timeout.unwrap_or(r.connect_timeout))?,
+                    first_token_timeout: d.first_token_timeout.unwrap_or(r.first_token_timeout),
+                    stream_idle_timeout: d.stream_idle_timeout.unwrap_or(r.stream_idle_timeout),
+                    timeout: d.timeout,
+                    health,
+                    id,
                 });
             }
             let model = Arc::new(Model {
                 name: m.name.clone(),
                 owned_by: m.owned_by.clone().unwrap_or_else(|| "tollgate".into()),
                 deployments,
+                strategy: m.strategy.unwrap_or(r.default_strategy),
+                fallbacks: m
+                    .fallbacks
+                    .iter()
+                    .map(|f| Fallback {
+                        model: f.model.clone(),
+                        on: f.on.clone(),
+                    })
+                    .collect(),
+                context_window: m.context_window,
             });
             for name in std::iter::once(&m.name).chain(&m.aliases) {
                 by_name.insert(name.clone(), model.clone());
@@ -115,7 +280,34 @@ impl Catalog {
             }
         }
         listed.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(Catalog { by_name, listed })
+        let models = || by_name.values();
+        let needs_tokens = models().any(|m: &Arc<Model>| {
+            m.strategy == RoutingStrategy::Cost
+                || m.context_window.is_some()
+                || m.deployments.iter().any(|d| d.context_window.is_some())
+        });
+        let needs_features =
+            models().any(|m: &Arc<Model>| m.deployments.iter().any(|d| d.capabilities != u8::MAX));
+        let policy = Policy {
+            max_attempts: r.max_attempts.max(1),
+            backoff: r.retry_backoff,
+            backoff_max: r.retry_backoff_max,
+            budget_ratio: r.retry_budget_ratio,
+            budget_min: r.retry_budget_min,
+            circuit: CircuitPolicy {
+                failures: r.circuit_failures.max(1),
+                ejection: r.circuit_ejection,
+                ejection_max: r.circuit_ejection_max,
+            },
+            request_timeout: r.request_timeout,
+        };
+        Ok(Catalog {
+            by_name,
+            listed,
+            policy,
+            needs_tokens,
+            needs_features,
+        })
     }
 
     /// The model a client's name (public or alias) refers to.
@@ -130,6 +322,14 @@ impl Catalog {
             || allowed
                 .iter()
                 .any(|a| self.get(a).is_some_and(|m| m.name == model.name))
+    }
+
+    /// Every model once (aliases share their model).
+    pub fn models(&self) -> impl Iterator<Item = &Arc<Model>> {
+        self.by_name
+            .iter()
+            .filter(|(n, m)| **n == m.name)
+            .map(|(_, m)| m)
     }
 
     /// Every public name and alias, sorted, for `GET /v1/models`.
@@ -155,7 +355,7 @@ api_key = "sk-test"
 name = "big"
 aliases = ["large"]
 owned_by = "acme"
-deployments = [{ provider = "p", model = "big-2024" }, { name = "b2", provider = "p", model = "big-2025", weight = 3 }]
+deployments = [{ provider = "p", model = "big-2024" }, { name = "b2", provider = "p", model = "big-2025", weight = 3, api_keys = ["k1", "k2"], capabilities = ["tools"], price = { input = "0.5", output = "1" } }]
 price = { input = "1", output = "2" }
 
 [[models]]
@@ -173,22 +373,31 @@ price = { input = "1", output = "2" }
         let m = c.get("large").unwrap();
         assert_eq!(m.name, "big");
         assert_eq!(m.deployments.len(), 2);
-        assert_eq!(m.deployments[0].id, "p/big-2024");
-        assert_eq!(m.deployments[1].id, "b2");
-        assert_eq!(m.deployments[1].weight, 3);
+        let (d0, d1) = (&m.deployments[0], &m.deployments[1]);
+        assert_eq!(d0.id, "p/big-2024");
+        assert_eq!(d1.id, "b2");
+        assert_eq!(d1.weight, 3);
         assert_eq!(
-            m.deployments[0].provider.chat_url,
+            d0.provider.chat_url,
             "http://127.0.0.1:1/v1/chat/completions"
         );
-        assert!(
-            m.deployments[0]
-                .provider
-                .auth
-                .as_ref()
-                .unwrap()
-                .is_sensitive()
-        );
+        assert_eq!(d0.keys.len(), 1);
+        assert!(d0.keys[0].auth.is_sensitive());
+        assert_eq!(d1.keys.len(), 2, "deployment keys replace the provider's");
+        assert_eq!(d1.capabilities, TOOLS);
+        assert_eq!(d0.capabilities, u8::MAX);
+        assert_eq!(d1.price.input.micros(), 500_000);
+        assert_eq!(d0.price.input.micros(), 1_000_000);
         assert!(c.get("nope").is_none());
+    }
+
+    #[test]
+    fn health_survives_a_rebuild_by_deployment_id() {
+        let clients = Clients::default();
+        let a = Catalog::build(&cfg(), None, &clients).unwrap();
+        let b = Catalog::build(&cfg(), Some(&a), &clients).unwrap();
+        let h = |c: &Catalog| c.get("big").unwrap().deployments[1].health.clone();
+        assert!(Arc::ptr_eq(&h(&a), &h(&b)));
     }
 
     #[test]

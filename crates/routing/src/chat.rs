@@ -1,34 +1,35 @@
-//! One `ChatCall`, start to end: resolve the model, check the policy, choose a deployment, call
-//! the provider (one retry on another deployment before the first byte), hand the answer to the
-//! relay, and always finish with exactly one `Usage` frame unless the edge went away.
+//! One `ChatCall`, start to end: resolve the model and its fallback chain, then for each model
+//! choose deployments and attempt calls (retries only while nothing reached the client, within
+//! the retry budget), and always finish with exactly one `Usage` frame unless the edge went away.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use bytes::Bytes;
+use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tollgate_config::RoutingStrategy;
 use tollgate_domain::Usage;
-use tollgate_formats::openai;
+use tollgate_formats::openai::{self, RoutingPrefs, Sort};
 use tollgate_proto::routing::v1::chat_frame::Kind;
 use tollgate_proto::routing::v1::{self as rpc, ChatCall, ChatFrame, FailureKind, WireFormat};
 use tonic::Status;
 use tracing::{Span, field, instrument};
 
-use crate::catalog::{Catalog, Deployment, Model};
-use crate::failure::{self, Scrub};
-use crate::strategy::Strategy;
-use crate::{relay, upstream};
+use crate::attempt::{Attempt, Failed};
+use crate::budget::{self, RetryBudget};
+use crate::catalog::{Catalog, Clients, Deployment, Model};
+use crate::failure::{self, Class};
+use crate::fallback::{blocked_failure, chain};
+use crate::health::now_ms;
+use crate::relay;
+use crate::select::{self, Request};
 
-/// Largest provider error body read to find its message.
-const MAX_ERROR_BODY: usize = 64 * 1024;
-
-/// What every call shares: built once at start.
+/// What every call shares; the catalog is swapped whole on reload (calls in flight keep theirs).
 pub(crate) struct Shared {
-    pub catalog: Catalog,
-    pub http: reqwest::Client,
-    pub strategy: Box<dyn Strategy>,
-    pub default_timeout: Duration,
+    pub catalog: ArcSwap<Catalog>,
+    pub clients: Clients,
+    pub budget: RetryBudget,
 }
 
 /// The edge went away: nothing more can be sent.
@@ -58,19 +59,41 @@ impl Out {
     }
 }
 
-/// The call as the relay sees it once a deployment answered.
+/// One attempt as the relay sees it once a deployment answered.
 pub(crate) struct Call<'a> {
     pub out: &'a Out,
     pub call: &'a ChatCall,
-    pub model: &'a Model,
+    /// Public name of the model serving the call (Start, Usage, billing).
+    pub served: &'a str,
+    /// The name written into the answer's `model`: what the client asked for (an alias stays
+    /// an alias) unless a fallback model serves.
+    pub shown: &'a str,
     pub deployment: &'a Deployment,
+    /// This attempt's total deadline.
     pub deadline: Instant,
+    /// Streams: the first body byte must arrive by then.
+    pub first_byte_by: Instant,
+    pub idle: Duration,
     /// When the request to this deployment was sent.
     pub sent_at: Instant,
     pub ttfb: Option<Duration>,
+    /// The body sent (without router fields), and its prompt size once measured.
+    pub body: &'a [u8],
+    pub prompt: &'a OnceLock<u64>,
+}
+
+/// Prompt tokens estimated from a chat body (text / 4, images, framing).
+pub(crate) fn prompt_tokens(body: &[u8]) -> u64 {
+    openai::peek_chat(body).map_or(body.len() as u64 / 4, |p| p.prompt_tokens_estimate)
 }
 
 impl Call<'_> {
+    /// Prompt tokens estimated from the request, for when the provider does not say; measured
+    /// at most once per call, and only when needed.
+    pub(crate) fn prompt_estimate(&self) -> u64 {
+        *self.prompt.get_or_init(|| prompt_tokens(self.body))
+    }
+
     /// The final Usage frame for this call.
     pub(crate) fn usage(&self, usage: Usage, reported: bool, outcome: rpc::Outcome) -> Kind {
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
@@ -82,172 +105,13 @@ impl Call<'_> {
             reasoning_tokens: usage.reasoning_tokens,
             deployment: self.deployment.id.clone(),
             provider: self.deployment.provider.name.clone(),
-            model: self.model.name.clone(),
+            model: self.served.to_owned(),
             upstream_model: self.deployment.upstream_model.clone(),
             provider_latency_ms: ms(self.sent_at.elapsed()),
             ttfb_ms: self.ttfb.map_or(0, ms),
             outcome: outcome as i32,
             reported_by_provider: reported,
         })
-    }
-
-    /// A failure before anything reached the client: one Failure frame, then Usage.
-    pub(crate) async fn fail(&self, f: rpc::Failure) {
-        tracing::warn!(
-            kind = f.kind,
-            upstream_status = f.upstream_status,
-            "{}",
-            f.message
-        );
-        if self.out.send(Kind::Failure(f)).await.is_ok() {
-            let _ = self
-                .out
-                .send(self.usage(Usage::default(), false, rpc::Outcome::Failed))
-                .await;
-        }
-    }
-
-    /// Prompt tokens estimated from the request, when the provider has not said.
-    pub(crate) fn input_estimate(&self) -> u64 {
-        openai::peek_chat(&self.call.body).map_or(self.call.body.len() as u64 / 4, |p| {
-            p.prompt_tokens_estimate
-        })
-    }
-}
-
-/// A refusal before any deployment was chosen.
-async fn reject(out: &Out, model: &str, f: rpc::Failure) {
-    tracing::info!(kind = f.kind, "{}", f.message);
-    if out.send(Kind::Failure(f)).await.is_ok() {
-        let _ = out
-            .send(Kind::Usage(rpc::Usage {
-                model: model.to_owned(),
-                outcome: rpc::Outcome::Rejected as i32,
-                ..rpc::Usage::default()
-            }))
-            .await;
-    }
-}
-
-#[instrument(skip_all, fields(request_id = %call.request_id, model = %call.model, deployment = field::Empty))]
-pub(crate) async fn handle(shared: Arc<Shared>, call: ChatCall, out: Out) {
-    let budget = match call.deadline_ms {
-        0 => shared.default_timeout,
-        ms => Duration::from_millis(ms),
-    };
-    let deadline = Instant::now() + budget;
-
-    let Some(model) = shared.catalog.get(&call.model).cloned() else {
-        return reject(&out, &call.model, failure::unknown_model(&call.model)).await;
-    };
-    let allowed = call
-        .policy
-        .as_ref()
-        .map_or(&[][..], |p| p.allowed_models.as_slice());
-    if !shared.catalog.allows(allowed, &model) {
-        return reject(&out, &model.name, failure::not_allowed(&call.model)).await;
-    }
-    if !matches!(
-        call.format(),
-        WireFormat::OpenaiChat | WireFormat::Unspecified
-    ) {
-        let f = failure::failure(
-            FailureKind::InvalidRequest,
-            "This wire format is not supported by the routing service yet.",
-        );
-        return reject(&out, &model.name, f).await;
-    }
-
-    let mut tried: Vec<usize> = Vec::with_capacity(2);
-    loop {
-        let Some(index) = shared.strategy.choose(&model.deployments, &tried) else {
-            // Unreachable with a validated config (every model has a deployment).
-            return reject(&out, &model.name, failure::unreachable()).await;
-        };
-        tried.push(index);
-        let Some(dep) = model.deployments.get(index) else {
-            return reject(&out, &model.name, failure::unreachable()).await;
-        };
-        Span::current().record("deployment", dep.id.as_str());
-        // One retry on another deployment, and only while nothing reached the client.
-        let may_retry = tried.len() == 1 && model.deployments.len() > 1;
-
-        let force_usage = call.stream && dep.provider.stream_usage;
-        let body = match openai::rewrite_chat_request(&call.body, &dep.upstream_model, force_usage)
-        {
-            Ok(b) => b,
-            Err(e) => {
-                let f = failure::failure(FailureKind::InvalidRequest, e.to_string());
-                return reject(&out, &model.name, f).await;
-            }
-        };
-        let mut cx = Call {
-            out: &out,
-            call: &call,
-            model: &model,
-            deployment: dep,
-            deadline,
-            sent_at: Instant::now(),
-            ttfb: None,
-        };
-        let sent = tokio::select! {
-            biased;
-            () = out.closed() => return cancelled(&cx),
-            r = tokio::time::timeout_at(deadline, upstream::send(&shared.http, dep, body, &call.request_id, call.stream)) => r,
-        };
-        let resp = match sent {
-            Err(_) => {
-                upstream::count(dep, "timeout");
-                return cx.fail(failure::timeout()).await;
-            }
-            Ok(Err(e)) => {
-                let class = upstream::error_class(&e);
-                upstream::count(dep, class);
-                tracing::warn!(error = %e.without_url(), class, "upstream request failed");
-                if class == "connect_error" && may_retry {
-                    continue;
-                }
-                return cx
-                    .fail(match class {
-                        "connect_error" => failure::unreachable(),
-                        "timeout" => failure::timeout(),
-                        _ => failure::transport(),
-                    })
-                    .await;
-            }
-            Ok(Ok(resp)) => resp,
-        };
-        let status = resp.status();
-        upstream::count(dep, upstream::status_class(status));
-        if status.is_success() {
-            let tail = relay::relay(&mut cx, resp).await;
-            drop(out);
-            if let Some(resp) = tail {
-                relay::drain(resp).await;
-            }
-            return;
-        }
-        if failure::retryable(status) && may_retry {
-            tracing::warn!(
-                status = status.as_u16(),
-                "upstream error; retrying on another deployment"
-            );
-            continue;
-        }
-        let headers = resp.headers().clone();
-        let body = tokio::select! {
-            biased;
-            () = out.closed() => return cancelled(&cx),
-            b = tokio::time::timeout_at(deadline, read_limited(resp, MAX_ERROR_BODY)) => b.unwrap_or_default(),
-        };
-        let scrub = Scrub {
-            upstream_model: &dep.upstream_model,
-            public_model: &call.model,
-            secret: dep.provider.secret(),
-        };
-        return cx
-            .fail(failure::from_status(status, &headers, &body, &scrub))
-            .await;
     }
 }
 
@@ -258,15 +122,273 @@ pub(crate) fn cancelled(cx: &Call<'_>) {
     tracing::info!("the edge cancelled the call; upstream request dropped");
 }
 
-/// Up to `limit` bytes of a response body (enough to find an error message).
-async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Bytes {
-    let mut buf = Vec::new();
-    while let Ok(Some(chunk)) = resp.chunk().await {
-        let room = limit.saturating_sub(buf.len());
-        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if buf.len() >= limit {
-            break;
+/// A refusal or a final failure: one Failure frame, then Usage (nothing was delivered).
+async fn finish_failed(out: &Out, model: &str, f: Failed) {
+    let rejected = f.at.is_none();
+    if rejected {
+        tracing::info!(kind = f.failure.kind, "{}", f.failure.message);
+    } else {
+        tracing::warn!(
+            kind = f.failure.kind,
+            class = f.class.label(),
+            upstream_status = f.failure.upstream_status,
+            "{}",
+            f.failure.message
+        );
+    }
+    if out.send(Kind::Failure(f.failure)).await.is_ok() {
+        let at = f.at.unwrap_or_default();
+        let outcome = if rejected {
+            rpc::Outcome::Rejected
+        } else {
+            rpc::Outcome::Failed
+        };
+        let _ = out
+            .send(Kind::Usage(rpc::Usage {
+                model: if f.served.is_empty() {
+                    model.to_owned()
+                } else {
+                    f.served
+                },
+                deployment: at.deployment,
+                provider: at.provider,
+                upstream_model: at.upstream_model,
+                outcome: outcome as i32,
+                ..rpc::Usage::default()
+            }))
+            .await;
+    }
+}
+
+fn refuse(f: rpc::Failure) -> Failed {
+    Failed::new(f, Class::Request, None)
+}
+
+pub(crate) fn strategy_label(s: RoutingStrategy) -> &'static str {
+    match s {
+        RoutingStrategy::Weighted => "weighted",
+        RoutingStrategy::Priority => "priority",
+        RoutingStrategy::LeastBusy => "least_busy",
+        RoutingStrategy::Latency => "latency",
+        RoutingStrategy::Cost => "cost",
+    }
+}
+
+/// State of one call across its attempts.
+pub(crate) struct Run<'a> {
+    pub shared: &'a Shared,
+    pub catalog: &'a Catalog,
+    pub call: &'a ChatCall,
+    pub out: &'a Out,
+    /// The client's body without router-only fields.
+    pub body: &'a [u8],
+    pub prompt: &'a OnceLock<u64>,
+    pub req: Request<'a>,
+    pub deadline: Instant,
+    pub attempts: u32,
+}
+
+/// How trying one model ended, when it did not serve the call.
+enum Stop {
+    Failed(Failed),
+    /// No retry budget left (or no time): give up with what we have.
+    Spent,
+}
+
+#[instrument(skip_all, fields(request_id = %call.request_id, model = %call.model, strategy = field::Empty, deployment = field::Empty, served_model = field::Empty, attempts = field::Empty))]
+pub(crate) async fn handle(shared: Arc<Shared>, call: ChatCall, out: Out) {
+    let catalog = shared.catalog.load_full();
+    let limit = match call.deadline_ms {
+        0 => catalog.policy.request_timeout,
+        ms => Duration::from_millis(ms),
+    };
+    let deadline = Instant::now() + limit;
+
+    let Some(model) = catalog.get(&call.model).cloned() else {
+        return finish_failed(
+            &out,
+            &call.model,
+            refuse(failure::unknown_model(&call.model)),
+        )
+        .await;
+    };
+    let allowed = call
+        .policy
+        .as_ref()
+        .map_or(&[][..], |p| p.allowed_models.as_slice());
+    if !catalog.allows(allowed, &model) {
+        return finish_failed(&out, &model.name, refuse(failure::not_allowed(&call.model))).await;
+    }
+    if !matches!(
+        call.format(),
+        WireFormat::OpenaiChat | WireFormat::Unspecified
+    ) {
+        let f = failure::failure(
+            FailureKind::InvalidRequest,
+            "This wire format is not supported by the routing service yet.",
+        );
+        return finish_failed(&out, &model.name, refuse(f)).await;
+    }
+    let invalid = |e: tollgate_formats::FormatError| {
+        refuse(failure::failure(FailureKind::InvalidRequest, e.to_string()))
+    };
+    // The full read of preferences and features is skipped when neither can matter: no
+    // router key in the body, and no deployment declaring capabilities.
+    let router_keys = [&b"\"models\""[..], b"\"provider\"", b"\"route\""]
+        .iter()
+        .any(|k| memchr::memmem::find(&call.body, k).is_some());
+    let prefs = if router_keys || catalog.needs_features {
+        match openai::peek_routing_prefs(&call.body) {
+            Ok(p) => p,
+            Err(e) => return finish_failed(&out, &model.name, invalid(e)).await,
+        }
+    } else {
+        RoutingPrefs::default()
+    };
+    let body = if prefs.has_router_fields {
+        match openai::strip_router_fields(&call.body) {
+            Ok(b) => b,
+            Err(e) => return finish_failed(&out, &model.name, invalid(e)).await,
+        }
+    } else {
+        call.body.clone()
+    };
+    // Measure the prompt up front only when a routing decision depends on it.
+    let prompt = OnceLock::new();
+    let mut max_tokens = None;
+    if catalog.needs_tokens || prefs.provider.sort == Some(Sort::Price) {
+        let peek = openai::peek_chat(&body).ok();
+        max_tokens = peek.as_ref().and_then(|p| p.max_tokens);
+        let _ = prompt.set(peek.map_or(body.len() as u64 / 4, |p| p.prompt_tokens_estimate));
+    }
+    let links = chain(&catalog, &model, &prefs, allowed);
+    let mut run = Run {
+        shared: &shared,
+        catalog: &catalog,
+        call: &call,
+        out: &out,
+        body: &body,
+        prompt: &prompt,
+        req: Request::new(&prefs, prompt.get().copied().unwrap_or(0), max_tokens),
+        deadline,
+        attempts: 0,
+    };
+
+    let mut last: Option<Failed> = None;
+    for (k, link) in links.iter().enumerate() {
+        if let Some(prev) = &last {
+            let Some(class) = prev.class.fallback_on() else {
+                break;
+            };
+            if link.on.as_ref().is_some_and(|on| !on.contains(&class)) {
+                continue;
+            }
+            metrics::counter!(
+                "tollgate_routing_fallbacks_total",
+                "from" => model.name.clone(),
+                "to" => link.model.name.clone(),
+                "class" => prev.class.label(),
+            )
+            .increment(1);
+            tracing::info!(to = %link.model.name, class = prev.class.label(), "falling back");
+        }
+        // The client's own name for the model it asked for; a fallback shows its public name.
+        let shown = if k == 0 {
+            call.model.as_str()
+        } else {
+            link.model.name.as_str()
+        };
+        match run.model(&link.model, shown).await {
+            Ok(tail) => {
+                drop(out);
+                if let Some(resp) = tail {
+                    relay::drain(resp).await;
+                }
+                return;
+            }
+            Err(Stop::Failed(f)) => last = Some(f),
+            Err(Stop::Spent) => break,
         }
     }
-    Bytes::from(buf)
+    let f = last.unwrap_or_else(|| Failed::new(failure::unreachable(), Class::ServerError, None));
+    Span::current().record("attempts", run.attempts);
+    finish_failed(&out, &model.name, f).await;
+}
+
+impl Run<'_> {
+    /// Try `model`'s deployments until one serves the call (`Ok`, with a response tail to
+    /// drain), or the model is out of options.
+    async fn model(
+        &mut self,
+        model: &Model,
+        shown: &str,
+    ) -> Result<Option<reqwest::Response>, Stop> {
+        let span = Span::current();
+        span.record("strategy", strategy_label(self.req.strategy(model)));
+        if let Some(w) = model.context_window.filter(|w| self.req.tokens.prompt > *w) {
+            let f = failure::context_too_long(w, self.req.tokens.prompt);
+            return Err(Stop::Failed(
+                Failed::new(f, Class::ContextLength, None).served(&model.name),
+            ));
+        }
+        let policy = self.catalog.policy;
+        let mut tried: Vec<usize> = Vec::with_capacity(2);
+        let mut last: Option<Failed> = None;
+        let mut again = 0;
+        for _ in 0..policy.max_attempts {
+            let now = now_ms();
+            let retry_tried = last.as_ref().is_some_and(|f| f.retry_same);
+            let i = match select::pick(model, &self.req, &tried, retry_tried, now, rand::random()) {
+                Ok(i) => i,
+                Err(blocked) => {
+                    return Err(Stop::Failed(
+                        last.unwrap_or_else(|| blocked_failure(blocked, model, now)),
+                    ));
+                }
+            };
+            if self.attempts == 0 {
+                self.shared
+                    .budget
+                    .deposit(policy.budget_ratio, policy.budget_min);
+            } else if !self.shared.budget.withdraw() {
+                metrics::counter!("tollgate_routing_retry_budget_exhausted_total").increment(1);
+                tracing::warn!("retry budget exhausted; not retrying");
+                return Err(last.map_or(Stop::Spent, Stop::Failed));
+            }
+            if tried.contains(&i) {
+                again += 1;
+                let wait =
+                    budget::backoff(again, policy.backoff, policy.backoff_max, rand::random());
+                let until = (Instant::now() + wait).min(self.deadline);
+                tokio::select! {
+                    biased;
+                    () = self.out.closed() => return Ok(None),
+                    () = tokio::time::sleep_until(until) => {}
+                }
+            } else {
+                tried.push(i);
+            }
+            self.attempts += 1;
+            span.record("attempts", self.attempts);
+            let Some(dep) = model.deployments.get(i) else {
+                break;
+            };
+            match self.attempt(model, shown, dep).await {
+                Attempt::Done(tail) => {
+                    span.record("served_model", model.name.as_str());
+                    return Ok(tail);
+                }
+                Attempt::Failed(f) => {
+                    metrics::counter!("tollgate_routing_attempt_failures_total", "class" => f.class.label())
+                        .increment(1);
+                    let go_on = f.retry && Instant::now() < self.deadline;
+                    last = Some(f);
+                    if !go_on {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(last.map_or(Stop::Spent, Stop::Failed))
+    }
 }

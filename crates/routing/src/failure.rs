@@ -5,6 +5,8 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use tollgate_proto::routing::v1::{Failure, FailureKind};
 
+pub(crate) use crate::class::{Class, request_class};
+
 /// Longest provider message relayed to a client.
 const MAX_MESSAGE: usize = 1_000;
 
@@ -102,10 +104,39 @@ pub(crate) fn from_status(
     f
 }
 
-/// Whether an answer with this status may be retried on another deployment (before any byte
-/// reached the client): the provider failed, not the request.
-pub(crate) fn retryable(status: StatusCode) -> bool {
-    status.is_server_error()
+pub(crate) fn context_too_long(window: u64, prompt: u64) -> Failure {
+    failure(
+        FailureKind::InvalidRequest,
+        format!(
+            "This model's maximum context length is {window} tokens, but the request has about {prompt}."
+        ),
+    )
+}
+
+pub(crate) fn no_match(model: &str) -> Failure {
+    failure(
+        FailureKind::InvalidRequest,
+        format!(
+            "No deployment of `{model}` matches this request's provider preferences or features."
+        ),
+    )
+}
+
+pub(crate) fn ejected() -> Failure {
+    failure(
+        FailureKind::UpstreamUnavailable,
+        "Every provider for this model is failing right now; retry shortly.",
+    )
+}
+
+pub(crate) fn rate_limited(retry_after_ms: u64) -> Failure {
+    let mut f = failure(
+        FailureKind::UpstreamRateLimited,
+        "The upstream provider is rate limiting requests; retry later.",
+    );
+    f.retry_after_ms = retry_after_ms;
+    f.upstream_status = 429;
+    f
 }
 
 /// `Retry-After` (seconds, possibly fractional) or `retry-after-ms`, in milliseconds.
@@ -277,8 +308,6 @@ mod tests {
             f.message,
             "The upstream provider returned an error (HTTP 502)."
         );
-        assert!(retryable(StatusCode::BAD_GATEWAY));
-        assert!(!retryable(StatusCode::TOO_MANY_REQUESTS));
     }
 
     #[test]

@@ -1,29 +1,42 @@
 //! The routing service: implements `routing.v1.Routing` for the edge.
 //!
-//! Owns: the model catalog (public names and aliases → deployments), the choice of deployment
-//! (`Strategy`), the provider adapters (one pooled HTTP client), retries before the first byte,
-//! and turning a provider's answer into frames already encoded in the client's wire format,
-//! ending with exactly one typed `Usage`.
+//! Owns: the model catalog (public names and aliases → deployments, hot-reloaded), the choice
+//! of deployment (strategies, client preferences, health), the provider adapters (pooled HTTP
+//! clients), retries before the first byte within a retry budget, circuit breaking, timeouts,
+//! fallback models, and turning a provider's answer into frames already encoded in the
+//! client's wire format, ending with exactly one typed `Usage`.
 //!
 //! Must not: touch Postgres, Redis, billing or logging (the edge reports usage), log or return a
-//! provider key or URL, or buffer a stream (frames leave as upstream bytes arrive).
+//! provider key or URL, buffer a stream (frames leave as upstream bytes arrive), or retry once a
+//! byte reached the client (that would duplicate content).
 
+mod attempt;
+mod budget;
 mod catalog;
 mod chat;
+mod checks;
+mod class;
 mod failure;
+mod fallback;
+mod health;
+mod keys;
 mod relay;
+mod reload;
+mod select;
 mod service;
 mod strategy;
 mod upstream;
 
 use std::future::Future;
+use std::path::PathBuf;
 
 use tokio::net::TcpListener;
 use tollgate_config::Config;
 
-pub use catalog::{Catalog, Deployment, Model, Provider};
+pub use catalog::{Catalog, Deployment, Fallback, Key, Model, Provider};
+pub use health::{CircuitPolicy, Health};
+pub use select::{Request, decide};
 pub use service::RoutingService;
-pub use strategy::{Strategy, WeightedRandom};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RoutingError {
@@ -42,6 +55,41 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RoutingError> {
     let service = RoutingService::from_config(&cfg)?;
-    tollgate_server::serve_grpc("routing", service.routes(&cfg), listener, shutdown).await?;
+    serve(service, &cfg, None, listener, shutdown).await
+}
+
+/// [`run`], reloading the catalog whenever the file at `path` changes (`routing.reload_interval`).
+/// A bad file is logged with the field named and the running catalog kept.
+pub async fn run_with_reload(
+    path: PathBuf,
+    cfg: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RoutingError> {
+    let service = RoutingService::from_config(&cfg)?;
+    let watcher = tokio::spawn(reload::watch(
+        service.clone(),
+        path,
+        cfg.routing.reload_interval,
+    ));
+    serve(service, &cfg, Some(watcher), listener, shutdown).await
+}
+
+/// Serve with the background loops (health checks, config watcher), which hold nothing that
+/// must be flushed and are stopped once serving ends.
+async fn serve(
+    service: RoutingService,
+    cfg: &Config,
+    watcher: Option<tokio::task::JoinHandle<()>>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RoutingError> {
+    let checks = service.start_health_checks(cfg);
+    let served =
+        tollgate_server::serve_grpc("routing", service.routes(cfg), listener, shutdown).await;
+    for task in [watcher, checks].into_iter().flatten() {
+        task.abort();
+    }
+    served?;
     Ok(())
 }

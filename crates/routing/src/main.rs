@@ -23,7 +23,11 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(cfg.routing.listen)
         .await
         .with_context(|| format!("binding routing.listen {}", cfg.routing.listen))?;
-    tollgate_routing::run(cfg, listener, tollgate_server::shutdown_signal()).await?;
+    let shutdown = tollgate_server::shutdown_signal();
+    match path {
+        Some(path) => tollgate_routing::run_with_reload(path, cfg, listener, shutdown).await?,
+        None => tollgate_routing::run(cfg, listener, shutdown).await?,
+    }
     telemetry.shutdown();
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! Relaying a provider's 2xx answer to the edge as frames.
 //!
-//! Start is sent just before the first Data frame, so anything that fails earlier is still a
-//! clean Failure the edge can answer with a proper status. Model names: the non-streaming body
-//! and every stream chunk get their top-level `model` replaced by the name the client asked for
-//! (a splice at the byte range found while reading the chunk for usage, so no re-serialisation).
+//! Start is sent just before the first Data frame, so anything that fails earlier leaves the
+//! client untouched and the call can still be retried elsewhere (or answered with a clean
+//! Failure). Once a byte went out there is no retry: a cut stream gets an explicit error event
+//! and a Usage for what was delivered. Model names: the non-streaming body and every stream
+//! chunk get their top-level `model` replaced by the name shown to the client (a splice at the
+//! byte range found while reading the chunk for usage, so no re-serialisation).
 
 use bytes::{Bytes, BytesMut};
 use tollgate_domain::Usage;
@@ -13,32 +15,71 @@ use tollgate_proto::routing::v1::chat_frame::Kind;
 use tollgate_proto::routing::v1::{self as rpc};
 
 use crate::chat::{Call, Gone, cancelled};
-use crate::{failure, upstream};
+use crate::upstream;
 
 /// A non-streaming body larger than this is refused rather than buffered.
 const MAX_BODY: usize = 32 * 1024 * 1024;
+/// Output-less events held back before the first output beyond this are sent anyway.
+const MAX_HELD: usize = 64 * 1024;
 /// An SSE event larger than this means the upstream is not speaking SSE.
 const MAX_EVENT: usize = 8 * 1024 * 1024;
 /// After `[DONE]`, how long to wait for the body's end so the connection returns to the pool.
 const DRAIN: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// How reading the upstream body ended early.
-enum Cut {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cut {
     Cancelled,
     /// The provider's first event was an error object: nothing reached the client yet.
     Refused,
+    /// No first byte within the first-token timeout.
+    FirstByte,
+    /// Silence between two reads beyond the idle timeout.
+    Idle,
+    /// The total deadline passed.
     Timeout,
     Broken,
     TooLarge,
 }
 
-/// The next body chunk, racing the deadline and the edge going away.
-async fn next_chunk(cx: &Call<'_>, resp: &mut reqwest::Response) -> Result<Option<Bytes>, Cut> {
+/// How relaying ended.
+pub(crate) enum Relayed {
+    /// The client got its answer (`ok`) or a stream cut by an error event; Usage was sent. The
+    /// response, if any, still has a tail to drain.
+    Finished {
+        ok: bool,
+        tail: Option<reqwest::Response>,
+    },
+    /// Nothing reached the client: the call may go elsewhere.
+    NotStarted(Cut),
+    /// The edge went away.
+    Gone,
+}
+
+/// The next body chunk, racing the timeouts and the edge going away. Until something was sent
+/// to the client (`started`) the first-token deadline applies, then the idle timeout.
+async fn next_chunk(
+    cx: &Call<'_>,
+    resp: &mut reqwest::Response,
+    started: bool,
+) -> Result<Option<Bytes>, Cut> {
+    let (until, cut) = match started {
+        false if cx.first_byte_by < cx.deadline => (cx.first_byte_by, Cut::FirstByte),
+        false => (cx.deadline, Cut::Timeout),
+        true => {
+            let idle = tokio::time::Instant::now() + cx.idle;
+            if idle < cx.deadline {
+                (idle, Cut::Idle)
+            } else {
+                (cx.deadline, Cut::Timeout)
+            }
+        }
+    };
     tokio::select! {
         biased;
         () = cx.out.closed() => Err(Cut::Cancelled),
-        r = tokio::time::timeout_at(cx.deadline, resp.chunk()) => match r {
-            Err(_) => Err(Cut::Timeout),
+        r = tokio::time::timeout_at(until, resp.chunk()) => match r {
+            Err(_) => Err(cut),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e.without_url(), "upstream body failed");
                 Err(Cut::Broken)
@@ -54,23 +95,31 @@ fn start(cx: &Call<'_>, content_type: &str) -> Kind {
         content_type: content_type.to_owned(),
         deployment: cx.deployment.id.clone(),
         provider: cx.deployment.provider.name.clone(),
-        model: cx.model.name.clone(),
+        model: cx.served.to_owned(),
     })
 }
 
-/// Relay the answer; returns a streamed response whose tail is still to be drained (after the
-/// frame stream is closed, so the edge is not kept waiting).
-pub(crate) async fn relay(cx: &mut Call<'_>, resp: reqwest::Response) -> Option<reqwest::Response> {
+/// Relay the answer. A streamed response's tail is drained by the caller after the frame
+/// stream is closed, so the edge is not kept waiting.
+pub(crate) async fn relay(cx: &mut Call<'_>, resp: reqwest::Response) -> Relayed {
     let r = if cx.call.stream {
         relay_stream(cx, resp).await
     } else {
-        relay_body(cx, resp).await.map(|()| None)
+        relay_body(cx, resp).await
     };
     // Gone: the edge left while we were sending; there is nobody to tell.
     r.unwrap_or_else(|Gone| {
         cancelled(cx);
-        None
+        Relayed::Gone
     })
+}
+
+fn first_byte(cx: &mut Call<'_>) {
+    if cx.ttfb.is_none() {
+        let t = cx.sent_at.elapsed();
+        cx.ttfb = Some(t);
+        upstream::record_ttfb(cx.deployment, t);
+    }
 }
 
 /// Read to the end of a body (briefly) so its pooled connection can be reused.
@@ -81,25 +130,22 @@ pub(crate) async fn drain(mut resp: reqwest::Response) {
     .await;
 }
 
-async fn relay_body(cx: &mut Call<'_>, mut resp: reqwest::Response) -> Result<(), Gone> {
+async fn relay_body(cx: &mut Call<'_>, mut resp: reqwest::Response) -> Result<Relayed, Gone> {
     let mut parts: Vec<Bytes> = Vec::with_capacity(1);
     let mut len = 0;
     loop {
-        match next_chunk(cx, &mut resp).await {
+        match next_chunk(cx, &mut resp, false).await {
             Ok(Some(chunk)) => {
-                if cx.ttfb.is_none() {
-                    let t = cx.sent_at.elapsed();
-                    cx.ttfb = Some(t);
-                    upstream::record_ttfb(cx.deployment, t);
-                }
+                first_byte(cx);
                 len += chunk.len();
                 if len > MAX_BODY {
-                    return fail_before_data(cx, Cut::TooLarge).await;
+                    return Ok(Relayed::NotStarted(Cut::TooLarge));
                 }
                 parts.push(chunk);
             }
             Ok(None) => break,
-            Err(cut) => return fail_before_data(cx, cut).await,
+            Err(Cut::Cancelled) => return Err(Gone),
+            Err(cut) => return Ok(Relayed::NotStarted(cut)),
         }
     }
     let body = match parts.len() {
@@ -113,10 +159,7 @@ async fn relay_body(cx: &mut Call<'_>, mut resp: reqwest::Response) -> Result<()
                 meter.add_bytes(info.output_bytes);
                 (estimate(cx, meter), false)
             });
-            (
-                openai::replace_model(&body, info.model, &cx.call.model),
-                usage,
-            )
+            (openai::replace_model(&body, info.model, cx.shown), usage)
         }
         // Not a chat completion (a 2xx with some other body): relay it untouched, estimate.
         Err(_) => (body, (estimate(cx, OutputMeter::default()), false)),
@@ -126,32 +169,31 @@ async fn relay_body(cx: &mut Call<'_>, mut resp: reqwest::Response) -> Result<()
     let (usage, reported) = usage;
     cx.out
         .send(cx.usage(usage, reported, rpc::Outcome::Completed))
-        .await
+        .await?;
+    Ok(Relayed::Finished {
+        ok: true,
+        tail: None,
+    })
 }
 
-async fn relay_stream(
-    cx: &mut Call<'_>,
-    mut resp: reqwest::Response,
-) -> Result<Option<reqwest::Response>, Gone> {
+async fn relay_stream(cx: &mut Call<'_>, mut resp: reqwest::Response) -> Result<Relayed, Gone> {
     let mut decoder = SseDecoder::new();
     let mut meter = OutputMeter::default();
     let mut reported: Option<Usage> = None;
-    let mut input_estimate: Option<u64> = None;
     let mut started = false;
+    // Events without output (the role chunk) wait here until the first output arrives, so a
+    // provider failing before its first token can still be replaced by another deployment.
+    let mut held = BytesMut::new();
     let mut done = false;
     let mut provider_error = false;
     let end = loop {
-        let chunk = match next_chunk(cx, &mut resp).await {
+        let chunk = match next_chunk(cx, &mut resp, started).await {
             Ok(Some(chunk)) => chunk,
             Ok(None) if decoder.has_partial_event() => break Some(Cut::Broken),
             Ok(None) => break None,
             Err(cut) => break Some(cut),
         };
-        if cx.ttfb.is_none() {
-            let t = cx.sent_at.elapsed();
-            cx.ttfb = Some(t);
-            upstream::record_ttfb(cx.deployment, t);
-        }
+        first_byte(cx);
         decoder.push(&chunk);
         if decoder.buffered() > MAX_EVENT {
             break Some(Cut::TooLarge);
@@ -171,7 +213,7 @@ async fn relay_stream(
                     if info.usage.is_some() {
                         reported = info.usage;
                     }
-                    if info.error && !started && buf.is_empty() {
+                    if info.error && !started {
                         refused = true;
                         break;
                     }
@@ -181,27 +223,32 @@ async fn relay_stream(
                     }
                     meter.add_chunk(&info);
                     output |= info.output_deltas > 0;
-                    openai::put_chunk_event(
-                        &mut buf,
-                        ev.data.as_bytes(),
-                        info.model,
-                        &cx.call.model,
-                    );
+                    openai::put_chunk_event(&mut buf, ev.data.as_bytes(), info.model, cx.shown);
                 }
                 // Not JSON (a comment-like payload some servers send): pass it through.
                 Err(_) => buf.extend_from_slice(&sse::encode_data(ev.data.as_bytes())),
             }
         }
-        if !buf.is_empty() {
-            if !started {
+        let data = if started {
+            buf
+        } else if refused {
+            BytesMut::new()
+        } else {
+            held.extend_from_slice(&buf);
+            if output || done || provider_error || held.len() > MAX_HELD {
                 cx.out.send(start(cx, openai::SSE_CONTENT_TYPE)).await?;
                 started = true;
+                held.split()
+            } else {
+                BytesMut::new()
             }
-            cx.out.send(Kind::Data(buf.freeze())).await?;
+        };
+        if !data.is_empty() {
+            cx.out.send(Kind::Data(data.freeze())).await?;
             if output {
                 let input = match reported {
                     Some(u) => u.input_tokens,
-                    None => *input_estimate.get_or_insert_with(|| cx.input_estimate()),
+                    None => cx.prompt_estimate(),
                 };
                 let progress = rpc::Progress {
                     output_tokens: meter.tokens(),
@@ -225,11 +272,15 @@ async fn relay_stream(
             tracing::warn!("the provider sent an error event mid-stream");
             rpc::Outcome::Failed
         }
-        (Some(cut), _) if !started => return fail_before_data(cx, cut).await.map(|()| None),
+        (Some(cut), _) if !started => return Ok(Relayed::NotStarted(cut)),
         (Some(cut), _) => {
             let (message, code) = match cut {
                 Cut::Timeout => (
                     "The upstream provider did not finish in time.",
+                    "upstream_timeout",
+                ),
+                Cut::Idle | Cut::FirstByte => (
+                    "The upstream provider stopped sending (stream idle timeout).",
                     "upstream_timeout",
                 ),
                 _ => (
@@ -244,11 +295,11 @@ async fn relay_stream(
         }
     };
     if !started && outcome == rpc::Outcome::Completed {
-        // An empty but well-formed stream: the client still gets a stream that ends properly.
+        // A stream without output that ended cleanly: the client still gets what there was and
+        // a stream that ends properly.
         cx.out.send(start(cx, openai::SSE_CONTENT_TYPE)).await?;
-        cx.out
-            .send(Kind::Data(Bytes::from_static(sse::DONE)))
-            .await?;
+        held.extend_from_slice(sse::DONE);
+        cx.out.send(Kind::Data(held.freeze())).await?;
     } else if !done && outcome == rpc::Outcome::Completed {
         // The provider closed cleanly without `[DONE]`; clients expect it.
         cx.out
@@ -260,37 +311,17 @@ async fn relay_stream(
         None => (estimate(cx, meter), false),
     };
     cx.out.send(cx.usage(usage, by_provider, outcome)).await?;
-    Ok(done.then_some(resp))
+    Ok(Relayed::Finished {
+        ok: outcome == rpc::Outcome::Completed,
+        tail: done.then_some(resp),
+    })
 }
 
 /// Prompt estimate plus the output delivered, when the provider never reported usage.
 fn estimate(cx: &Call<'_>, meter: OutputMeter) -> Usage {
     Usage {
-        input_tokens: cx.input_estimate(),
+        input_tokens: cx.prompt_estimate(),
         output_tokens: meter.tokens(),
         ..Usage::default()
     }
-}
-
-async fn fail_before_data(cx: &Call<'_>, cut: Cut) -> Result<(), Gone> {
-    match cut {
-        Cut::Cancelled => return Err(Gone),
-        Cut::Timeout => cx.fail(failure::timeout()).await,
-        Cut::Broken => cx.fail(failure::transport()).await,
-        Cut::Refused => {
-            cx.fail(failure::failure(
-                rpc::FailureKind::UpstreamError,
-                "The upstream provider reported an error instead of an answer.",
-            ))
-            .await
-        }
-        Cut::TooLarge => {
-            cx.fail(failure::failure(
-                rpc::FailureKind::UpstreamError,
-                "The upstream provider sent a malformed or oversized answer.",
-            ))
-            .await
-        }
-    }
-    Ok(())
 }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tollgate_config::Config;
@@ -12,10 +13,9 @@ use tonic::service::Routes;
 use tonic::{Request, Response, Status};
 
 use crate::RoutingError;
-use crate::catalog::Catalog;
+use crate::budget::RetryBudget;
+use crate::catalog::{Catalog, Clients};
 use crate::chat::{self, Out, Shared};
-use crate::strategy::WeightedRandom;
-use crate::upstream;
 
 /// Frames buffered between a call's task and the gRPC stream.
 const FRAMES_IN_FLIGHT: usize = 16;
@@ -29,14 +29,36 @@ pub struct RoutingService {
 
 impl RoutingService {
     pub fn from_config(cfg: &Config) -> Result<Self, RoutingError> {
+        let clients = Clients::default();
+        let catalog = Catalog::build(cfg, None, &clients)?;
         Ok(RoutingService {
             shared: Arc::new(Shared {
-                catalog: Catalog::from_config(cfg)?,
-                http: upstream::client(&cfg.routing)?,
-                strategy: Box::new(WeightedRandom),
-                default_timeout: cfg.routing.request_timeout,
+                catalog: ArcSwap::from_pointee(catalog),
+                clients,
+                budget: RetryBudget::new(cfg.routing.retry_budget_min),
             }),
         })
+    }
+
+    /// Swap in the catalog of a new config. Calls in flight finish on the catalog they started
+    /// with; deployment health carries over by id. Listen addresses are not re-bound.
+    pub fn reload(&self, cfg: &Config) -> Result<(), RoutingError> {
+        let old = self.shared.catalog.load();
+        let next = Catalog::build(cfg, Some(&old), &self.shared.clients)?;
+        self.shared.catalog.store(Arc::new(next));
+        Ok(())
+    }
+
+    /// Active health checks, when `routing.health_check_interval` is set. A background loop
+    /// with nothing to flush: the caller aborts it at shutdown.
+    pub fn start_health_checks(&self, cfg: &Config) -> Option<tokio::task::JoinHandle<()>> {
+        let every = cfg.routing.health_check_interval?;
+        Some(tokio::spawn(crate::checks::run(self.shared.clone(), every)))
+    }
+
+    /// The catalog in force now.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.shared.catalog.load_full()
     }
 
     /// The gRPC routes, sized for the edge's largest body.
@@ -67,7 +89,7 @@ impl Routing for RoutingService {
         _request: Request<ListModelsRequest>,
     ) -> Result<Response<ListModelsResponse>, Status> {
         Ok(Response::new(ListModelsResponse {
-            models: self.shared.catalog.list().to_vec(),
+            models: self.shared.catalog.load().list().to_vec(),
         }))
     }
 }

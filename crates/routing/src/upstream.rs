@@ -1,21 +1,26 @@
-//! The OpenAI-compatible adapter's HTTP side: one pooled client, the request to
-//! `{base_url}/chat/completions`, and the upstream metrics.
+//! The OpenAI-compatible adapter's HTTP side: pooled clients (one per connect timeout), the
+//! request to `{base_url}/chat/completions`, the provider's rate-limit headers, and the upstream
+//! metrics.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use tollgate_config::RoutingConfig;
 
 use crate::RoutingError;
 use crate::catalog::Deployment;
 
-/// The one HTTP client every upstream call shares, so connections (and TLS sessions) are reused.
-pub(crate) fn client(cfg: &RoutingConfig) -> Result<reqwest::Client, RoutingError> {
+/// An HTTP client shared by every deployment with this connect timeout, so connections (and
+/// TLS sessions) are reused.
+pub(crate) fn client(
+    cfg: &RoutingConfig,
+    connect_timeout: Duration,
+) -> Result<reqwest::Client, RoutingError> {
     reqwest::Client::builder()
         .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
-        .connect_timeout(cfg.connect_timeout)
+        .connect_timeout(connect_timeout)
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
         // Provider URLs come from admin config; a redirect elsewhere is not followed.
@@ -24,15 +29,16 @@ pub(crate) fn client(cfg: &RoutingConfig) -> Result<reqwest::Client, RoutingErro
         .map_err(RoutingError::HttpClient)
 }
 
-/// POST the rewritten body. Resolves at the response headers.
+/// POST the rewritten body with key `key`. Resolves at the response headers.
 pub(crate) async fn send(
-    http: &reqwest::Client,
     dep: &Deployment,
+    key: Option<usize>,
     body: Bytes,
     request_id: &str,
     stream: bool,
 ) -> Result<reqwest::Response, reqwest::Error> {
-    let mut req = http
+    let mut req = dep
+        .client
         .post(&dep.provider.chat_url)
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
         .header(
@@ -47,10 +53,75 @@ pub(crate) async fn send(
     if let Ok(id) = HeaderValue::from_str(request_id) {
         req = req.header("x-request-id", id);
     }
-    if let Some(auth) = &dep.provider.auth {
-        req = req.header(AUTHORIZATION, auth.clone());
+    if let Some(k) = key.and_then(|i| dep.keys.get(i)) {
+        req = req.header(AUTHORIZATION, k.auth.clone());
     }
     req.send().await
+}
+
+/// Remaining share of the provider's rate limit in ‰ and how long (ms) that holds, from
+/// OpenAI's `x-ratelimit-{remaining,limit,reset}-{requests,tokens}`: the lower of the two.
+pub(crate) fn headroom(headers: &HeaderMap) -> Option<(u32, u64)> {
+    let num = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    let mut best: Option<(u32, u64)> = None;
+    for kind in ["requests", "tokens"] {
+        let (Some(left), Some(limit)) = (
+            num(&format!("x-ratelimit-remaining-{kind}")),
+            num(&format!("x-ratelimit-limit-{kind}")),
+        ) else {
+            continue;
+        };
+        if limit == 0 {
+            continue;
+        }
+        let permille = u32::try_from(left.min(limit) * 1000 / limit).unwrap_or(1000);
+        let reset = headers
+            .get(format!("x-ratelimit-reset-{kind}"))
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_reset)
+            .unwrap_or(Duration::from_secs(1))
+            .min(Duration::from_secs(60));
+        let ms = u64::try_from(reset.as_millis()).unwrap_or(60_000);
+        if best.is_none_or(|(p, _)| permille < p) {
+            best = Some((permille, ms));
+        }
+    }
+    best
+}
+
+/// OpenAI's reset durations: `1s`, `6m0s`, `20ms`, `1h2m3.5s`, or plain seconds.
+fn parse_reset(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).ok();
+    }
+    let mut total = 0.0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..end].parse().ok()?;
+        rest = &rest[end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            _ => return None,
+        };
+        total += value * scale;
+        rest = &rest[unit_end..];
+    }
+    Duration::try_from_secs_f64(total).ok()
 }
 
 /// `tollgate_upstream_requests_total{provider,status_class}`, once per attempt.
@@ -64,7 +135,9 @@ pub(crate) fn count(dep: &Deployment, status_class: &'static str) {
 }
 
 /// `tollgate_upstream_ttfb_seconds{provider}`: request sent to first body byte.
+/// Also feeds the deployment's latency estimate.
 pub(crate) fn record_ttfb(dep: &Deployment, ttfb: Duration) {
+    dep.health.observe_ttft(ttfb, crate::health::now_ms());
     metrics::histogram!("tollgate_upstream_ttfb_seconds", "provider" => dep.provider.name.clone())
         .record(ttfb.as_secs_f64());
 }
@@ -85,5 +158,34 @@ pub(crate) fn error_class(e: &reqwest::Error) -> &'static str {
         "timeout"
     } else {
         "transport_error"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headroom_is_the_tighter_of_requests_and_tokens() {
+        let mut h = HeaderMap::new();
+        assert_eq!(headroom(&h), None);
+        for (k, v) in [
+            ("x-ratelimit-limit-requests", "100"),
+            ("x-ratelimit-remaining-requests", "50"),
+            ("x-ratelimit-reset-requests", "6m0s"),
+            ("x-ratelimit-limit-tokens", "10000"),
+            ("x-ratelimit-remaining-tokens", "100"),
+            ("x-ratelimit-reset-tokens", "1.5s"),
+        ] {
+            h.insert(k, HeaderValue::from_static(v));
+        }
+        assert_eq!(headroom(&h), Some((10, 1_500)));
+        assert_eq!(parse_reset("6m0s"), Some(Duration::from_secs(360)));
+        assert_eq!(parse_reset("20ms"), Some(Duration::from_millis(20)));
+        assert_eq!(
+            parse_reset("1h2m3.5s"),
+            Some(Duration::from_millis(3_723_500))
+        );
+        assert_eq!(parse_reset("soon"), None);
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tollgate_config::Config;
+use tollgate_mock_provider::{MockOptions, MockServer};
 use tollgate_proto::routing::v1::chat_frame::Kind;
 use tollgate_proto::routing::v1::routing_client::RoutingClient;
 use tollgate_proto::routing::v1::{self as rpc, ChatCall, WireFormat};
@@ -104,7 +105,12 @@ pub fn call(model: &str, stream: bool, include_usage: bool) -> ChatCall {
 
 /// Every frame of one call, in order.
 pub async fn frames(r: &mut Routing, call: ChatCall) -> Vec<Kind> {
-    let mut stream = r.client.chat(call).await.unwrap().into_inner();
+    frames_from(&mut r.client, call).await
+}
+
+/// Every frame of one call made with `client`, in order.
+pub async fn frames_from(client: &mut RoutingClient<Channel>, call: ChatCall) -> Vec<Kind> {
+    let mut stream = client.chat(call).await.unwrap().into_inner();
     let mut out = Vec::new();
     while let Some(frame) = tokio::time::timeout(Duration::from_secs(10), stream.message())
         .await
@@ -194,4 +200,87 @@ pub async fn scripted_upstream(pieces: Vec<Vec<u8>>) -> String {
         }
     });
     format!("http://{addr}/v1")
+}
+
+// --- several mock deployments ---
+
+pub fn opts() -> MockOptions {
+    MockOptions {
+        chunks: 3,
+        api_key: Some(PROVIDER_KEY.into()),
+        ..MockOptions::default()
+    }
+}
+
+pub async fn mock(o: MockOptions) -> MockServer {
+    MockServer::start(o).await.unwrap()
+}
+
+pub fn failing(status: u16) -> MockOptions {
+    MockOptions {
+        error_rate: 1.0,
+        error_status: status,
+        ..opts()
+    }
+}
+
+/// Providers `a` and `b` in front of two mocks, and model `m` with `deployments` (TOML inline
+/// tables), plus `extra` TOML (more models, `[routing]`).
+pub fn two(
+    a: &MockServer,
+    b: &MockServer,
+    model_extra: &str,
+    deployments: &str,
+    extra: &str,
+) -> String {
+    format!(
+        "{}{}[[models]]\nname = \"m\"\n{model_extra}\ndeployments = [{deployments}]\nprice = {{ input = \"1\", output = \"2\" }}\n{extra}",
+        provider("a", &a.base_url(), true),
+        provider("b", &b.base_url(), true),
+    )
+}
+
+pub const AB: &str = r#"{ name = "da", provider = "a", model = "up" }, { name = "db", provider = "b", model = "up" }"#;
+
+pub fn start_frame(f: &[Kind]) -> &rpc::Start {
+    match f.first() {
+        Some(Kind::Start(s)) => s,
+        other => panic!("expected Start, got {other:?}"),
+    }
+}
+
+pub fn with_body(mut c: ChatCall, body: &str) -> ChatCall {
+    c.body = body.to_owned().into_bytes().into();
+    c
+}
+
+/// `n` calls from `workers` concurrent clients; every one must succeed. Returns the
+/// deployments that served them.
+pub async fn served(r: &Routing, model: &str, n: usize, workers: usize) -> Vec<String> {
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let mut client = r.client.clone();
+        let model = model.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for _ in (w..n).step_by(workers) {
+                let mut s = client
+                    .chat(call(&model, false, false))
+                    .await
+                    .unwrap()
+                    .into_inner();
+                let mut frames = Vec::new();
+                while let Some(f) = s.message().await.unwrap() {
+                    frames.push(f.kind.unwrap());
+                }
+                got.push(start_frame(&frames).deployment.clone());
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all
 }
