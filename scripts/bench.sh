@@ -99,6 +99,9 @@ mock_opts '{"latency_ms":50,"chunk_delay_ms":5,"chunks":16}'
 TT_D=$(bench ttfb --url "$DIRECT" "${AUTH[@]}" --body "$SBODY" --requests 300 --concurrency 16)
 TT_G=$(bench ttfb --url "$GW" "${AUTH[@]}" --body "$SBODY" --requests 300 --concurrency 16)
 
+echo "bench: routing decision cost (50 deployments)..." >&2
+DECISION=$(cargo run --release --locked -q -p tollgate-routing --example decision_cost 2>/dev/null || echo "decision_cost example failed")
+
 rss() { awk '/VmHWM/ {printf "%.1f MB", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
 python3 - "$SAT_D" "$SAT_G" "$RATE_D" "$RATE_G" "$TT_D" "$TT_G" <<'PY'
@@ -125,6 +128,11 @@ echo
 echo "| service | peak RSS |"
 echo "|---|---|"
 for n in edge routing billing logging mock; do echo "| $n | $(rss "${PID_OF[$n]}") |"; done
+echo
+echo "Routing decision cost with 50 deployments configured:"
+echo '```'
+echo "$DECISION"
+echo '```'
 # Usage and logs were on for every gateway request: show that they arrived.
 sleep 1
 echo

@@ -20,6 +20,9 @@ async fn main() -> anyhow::Result<()> {
     let path = args.config.or_else(Config::path_from_env);
     let cfg = Config::load(path.as_deref())?;
     let telemetry = tollgate_telemetry::init("tollgate-routing", &cfg.telemetry)?;
+    if let Some(addr) = cfg.telemetry.metrics_listen {
+        tollgate_telemetry::metrics::spawn_endpoint(addr).await?;
+    }
     let listener = tokio::net::TcpListener::bind(cfg.routing.listen)
         .await
         .with_context(|| format!("binding routing.listen {}", cfg.routing.listen))?;
