@@ -97,7 +97,10 @@ async fn requests_per_minute_hold_across_two_replicas() {
             s => panic!("unexpected status {s}"),
         }
     }
-    assert_eq!(ok, 100, "exactly the limit is admitted across both replicas");
+    assert_eq!(
+        ok, 100,
+        "exactly the limit is admitted across both replicas"
+    );
     assert_eq!(limited, 200);
     stack.wait_ledger(&tenant, 100).await;
     stack.shutdown().await;

@@ -213,6 +213,9 @@ async fn a_client_that_hangs_up_is_billed_for_the_prompt_and_what_was_delivered(
     // Five were read; at most a couple more were on the wire when the client left; far fewer
     // than the 40 the provider would have sent.
     assert!((5..=8).contains(&out), "billed {out} output tokens: {g}");
-    assert!(d["tokens_prompt"].as_u64().unwrap() > 0, "the prompt is billed: {g}");
+    assert!(
+        d["tokens_prompt"].as_u64().unwrap() > 0,
+        "the prompt is billed: {g}"
+    );
     stack.shutdown().await;
 }

@@ -99,7 +99,7 @@ async fn run(limiter: &Limiter, count: usize, task: usize) -> anyhow::Result<()>
             tenant_id: "bench",
             request_id: &request_id,
             scopes: &scopes,
-        budgets: &[],
+            budgets: &[],
         };
         match limiter.admit(&req).await {
             Decision::Admitted {

@@ -50,7 +50,13 @@ pub(crate) fn write_key(
 }
 
 /// A budget counter's key: `<prefix>:{t:<tenant>}:budget:<kind>:<id>:<period start>`.
-pub(crate) fn budget_key(prefix: &str, tenant_id: &str, kind: ScopeKind, id: &str, period: i64) -> String {
+pub(crate) fn budget_key(
+    prefix: &str,
+    tenant_id: &str,
+    kind: ScopeKind,
+    id: &str,
+    period: i64,
+) -> String {
     let mut out = Vec::with_capacity(prefix.len() + tenant_id.len() + id.len() + 40);
     // Writing into a Vec cannot fail.
     let _ = write_key(&mut out, prefix, tenant_id, Family::Budget, kind, id);

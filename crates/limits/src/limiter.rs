@@ -13,8 +13,8 @@ use redis::{Client, ErrorKind, Script, ServerErrorKind, Value};
 
 use crate::config::{FailureMode, LimiterConfig};
 use crate::decision::{AdmitRequest, Decision, LimitKind, RateHeaders, Scope, Ticket};
-use crate::keys::budget_key;
 use crate::error::{CallError, LimitsError};
+use crate::keys::budget_key;
 use crate::keys::prefix_is_valid;
 use crate::local::LocalLimiter;
 use crate::script::{ADMIT_LUA, Reply, admit_cmd, parse_reply, release_pipe, settle_budgets};
@@ -236,7 +236,11 @@ impl Inner {
         parse_reply(&value, req)
     }
 
-    async fn call_release(&self, ticket: &Ticket, actual_nanos: Option<i64>) -> Result<(), CallError> {
+    async fn call_release(
+        &self,
+        ticket: &Ticket,
+        actual_nanos: Option<i64>,
+    ) -> Result<(), CallError> {
         let mut pipe = release_pipe(&self.prefix, ticket);
         if let Some(actual) = actual_nanos {
             settle_budgets(&mut pipe, ticket, actual);

@@ -81,7 +81,9 @@ pub(crate) fn admit_cmd(
         cmd.arg(scope.rpm).arg(scope.concurrency);
     }
     for b in req.budgets {
-        let resets_ms = u64::try_from(b.resets_in.as_millis()).unwrap_or(u64::MAX).max(1);
+        let resets_ms = u64::try_from(b.resets_in.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
         cmd.arg(b.limit_nanos)
             .arg(b.seed_nanos)
             .arg(b.reserve_nanos)

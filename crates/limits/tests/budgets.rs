@@ -72,7 +72,11 @@ async fn twenty_concurrent_requests_against_a_budget_that_fits_four_admit_four()
                 budget: Some(0),
                 ..
             } => {
-                assert_eq!(retry_after, Duration::from_secs(3600), "retry when the period resets");
+                assert_eq!(
+                    retry_after,
+                    Duration::from_secs(3600),
+                    "retry when the period resets"
+                );
                 refused += 1;
             }
             other => panic!("unexpected {other:?}"),
@@ -85,11 +89,20 @@ async fn twenty_concurrent_requests_against_a_budget_that_fits_four_admit_four()
         l.settle(t, Some(100)).await;
     }
     // Spent 400 of 1000: two more reservations of 250 fit, the third does not.
-    assert!(matches!(admit(&l, budget(0, 250)).await, Decision::Admitted { .. }));
-    assert!(matches!(admit(&l, budget(0, 250)).await, Decision::Admitted { .. }));
     assert!(matches!(
         admit(&l, budget(0, 250)).await,
-        Decision::Limited { kind: LimitKind::Budget, .. }
+        Decision::Admitted { .. }
+    ));
+    assert!(matches!(
+        admit(&l, budget(0, 250)).await,
+        Decision::Admitted { .. }
+    ));
+    assert!(matches!(
+        admit(&l, budget(0, 250)).await,
+        Decision::Limited {
+            kind: LimitKind::Budget,
+            ..
+        }
     ));
 }
 
@@ -99,13 +112,22 @@ async fn the_ledgers_figure_seeds_a_missing_counter() {
     // The ledger already holds 900 of 1000 for this period.
     assert!(matches!(
         admit(&l, budget(900, 200)).await,
-        Decision::Limited { kind: LimitKind::Budget, .. }
+        Decision::Limited {
+            kind: LimitKind::Budget,
+            ..
+        }
     ));
-    assert!(matches!(admit(&l, budget(900, 100)).await, Decision::Admitted { .. }));
+    assert!(matches!(
+        admit(&l, budget(900, 100)).await,
+        Decision::Admitted { .. }
+    ));
     // Once the counter exists, a (stale) seed does not reset it.
     assert!(matches!(
         admit(&l, budget(0, 1)).await,
-        Decision::Limited { kind: LimitKind::Budget, .. }
+        Decision::Limited {
+            kind: LimitKind::Budget,
+            ..
+        }
     ));
 }
 
@@ -120,12 +142,18 @@ async fn a_cost_above_the_estimate_is_charged_in_full() {
     // 950 spent: a 100 reservation no longer fits.
     assert!(matches!(
         admit(&l, budget(0, 100)).await,
-        Decision::Limited { kind: LimitKind::Budget, .. }
+        Decision::Limited {
+            kind: LimitKind::Budget,
+            ..
+        }
     ));
 }
 
 #[tokio::test]
 async fn without_redis_budgeted_requests_are_refused_even_when_limits_fail_open() {
     let l = limiter("redis://127.0.0.1:1".into()).await;
-    assert!(matches!(admit(&l, budget(0, 1)).await, Decision::Unavailable { .. }));
+    assert!(matches!(
+        admit(&l, budget(0, 1)).await,
+        Decision::Unavailable { .. }
+    ));
 }

@@ -62,7 +62,7 @@ async fn starts_degraded_and_recovers_when_redis_appears() {
         tenant_id: "acme",
         request_id: "r0",
         scopes: &scopes,
-    budgets: &[],
+        budgets: &[],
     };
     assert!(matches!(
         l.admit(&req).await,
@@ -81,7 +81,7 @@ async fn starts_degraded_and_recovers_when_redis_appears() {
         tenant_id: "acme",
         request_id: "r1",
         scopes: &scopes,
-    budgets: &[],
+        budgets: &[],
     };
     match l.admit(&req).await {
         // 100 and not 99: the degraded admission was counted locally, not in Redis.
