@@ -12,6 +12,7 @@ mod jwt;
 mod secret;
 mod sections;
 mod validate;
+pub mod watch;
 
 use std::path::Path;
 

@@ -54,16 +54,16 @@ pub async fn chat_completions(
     span.record("model", peek.model.as_str());
     span.record("stream", peek.stream);
 
-    if !state.prices.knows(&peek.model) {
-        return Err(ApiError::UnknownModel(peek.model));
-    }
     let output_allowance = peek
         .max_tokens
         .unwrap_or(u64::from(state.limits.budget_output_tokens));
-    let estimate =
-        state
-            .prices
-            .estimate(&peek.model, peek.prompt_tokens_estimate, output_allowance);
+    let estimate = {
+        let prices = state.prices.load();
+        if !prices.knows(&peek.model) {
+            return Err(ApiError::UnknownModel(peek.model));
+        }
+        prices.estimate(&peek.model, peek.prompt_tokens_estimate, output_allowance)
+    };
     let Admitted { ticket, headers } = admission::admit(&state, &caller.0, rid.0, estimate).await?;
     let mut settle = Settlement::new(
         state.clone(),

@@ -84,6 +84,26 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), EdgeError> {
+    serve(cfg, None, listener, shutdown).await
+}
+
+/// [`run`], also reloading the model catalog and prices when the config file at `path` changes
+/// (routing reloads the same file, so both agree on which models exist).
+pub async fn run_with_reload(
+    path: std::path::PathBuf,
+    cfg: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), EdgeError> {
+    serve(cfg, Some(path), listener, shutdown).await
+}
+
+async fn serve(
+    cfg: Config,
+    reload_from: Option<std::path::PathBuf>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), EdgeError> {
     let edge = &cfg.edge;
     let jwt = jwt::JwtAuth::from_config(&cfg.jwt)?.map(Arc::new);
     let pool = tollgate_store::connect(&cfg.database).await?;
@@ -132,7 +152,9 @@ pub async fn run(
         logging: LoggingClient::with_interceptor(logging_ch, TraceInterceptor),
         usage: usage_sink,
         logs: log_sink,
-        prices: Arc::new(prices::PriceBook::from_config(&cfg)),
+        prices: Arc::new(arc_swap::ArcSwap::from_pointee(
+            prices::PriceBook::from_config(&cfg),
+        )),
         tracker: TaskTracker::new(),
         metrics: tollgate_telemetry::metrics::install_prometheus(),
         ready: Arc::new(AtomicBool::new(true)),
@@ -149,6 +171,21 @@ pub async fn run(
     ));
     if let Some(j) = &jwt {
         j.spawn_refresh(&cfg.jwt, &background, &stop);
+    }
+    if let Some(path) = reload_from {
+        let prices = state.prices.clone();
+        let stopped = stop.clone();
+        let every = cfg.routing.reload_interval;
+        background.spawn(async move {
+            let watch = tollgate_config::watch::watch(path, every, "edge", move |new| {
+                prices.store(Arc::new(prices::PriceBook::from_config(&new)));
+                Ok(())
+            });
+            tokio::select! {
+                () = watch => {}
+                () = stopped.cancelled() => {}
+            }
+        });
     }
     background.spawn(health::watch_routing(
         routing_ch,

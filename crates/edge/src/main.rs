@@ -16,7 +16,11 @@ async fn main() -> anyhow::Result<()> {
     let cfg = tollgate_config::Config::load(path.as_deref())?;
     let telemetry = tollgate_telemetry::init("tollgate-edge", &cfg.telemetry)?;
     let listener = tokio::net::TcpListener::bind(cfg.edge.listen).await?;
-    tollgate_edge::run(cfg, listener, tollgate_server::shutdown_signal()).await?;
+    let shutdown = tollgate_server::shutdown_signal();
+    match path {
+        Some(path) => tollgate_edge::run_with_reload(path, cfg, listener, shutdown).await?,
+        None => tollgate_edge::run(cfg, listener, shutdown).await?,
+    }
     telemetry.shutdown();
     Ok(())
 }

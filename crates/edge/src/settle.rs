@@ -127,7 +127,7 @@ impl Settlement {
         let (usage, _, _) = self.final_numbers(false);
         self.final_usage
             .as_ref()
-            .map(|_| self.state.prices.cost(&self.served_model, &usage))
+            .map(|_| self.state.prices.load().cost(&self.served_model, &usage))
     }
 
     /// End the request: hand the side effects to a tracked task.
@@ -136,7 +136,7 @@ impl Settlement {
         let ticket = self.ticket.take();
         let (usage, outcome, reported) = self.final_numbers(client_gone);
         let state = self.state.clone();
-        let cost = state.prices.cost(&self.served_model, &usage);
+        let cost = state.prices.load().cost(&self.served_model, &usage);
         let latency_ms = self.started.elapsed().as_millis() as u64;
         let id = &self.caller.identity;
         let started_at = Some(prost_types::Timestamp::from(self.started_at));

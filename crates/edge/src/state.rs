@@ -36,7 +36,8 @@ pub struct AppState {
     pub logging: LoggingClient<Traced>,
     pub usage: UsageSink,
     pub logs: LogSink,
-    pub prices: Arc<PriceBook>,
+    /// The model catalog and prices; swapped whole when the config file is reloaded.
+    pub prices: Arc<arc_swap::ArcSwap<PriceBook>>,
     /// Side effects that must outlive the request (settlement, usage, logs); shutdown waits.
     pub tracker: TaskTracker,
     pub metrics: PrometheusHandle,
