@@ -38,8 +38,12 @@ pub fn start(
     let task = async move {
         let mut buf = Vec::with_capacity(batch);
         loop {
+            let mut full = false;
             let stopping = tokio::select! {
-                n = rx.recv_many(&mut buf, batch) => n == 0,
+                n = rx.recv_many(&mut buf, batch) => {
+                    full = n >= batch;
+                    n == 0
+                }
                 () = stop.cancelled() => true,
             };
             if stopping {
@@ -68,8 +72,12 @@ pub fn start(
             if stopping {
                 break;
             }
-            // Let a batch build up rather than one RPC per record under load.
-            tokio::time::sleep(interval).await;
+            // Caught up: let the next batch build up rather than send one RPC per record. Behind
+            // (a full batch came): go straight on, or the interval would cap throughput at
+            // batch_size / flush_interval.
+            if !full {
+                tokio::time::sleep(interval).await;
+            }
         }
     };
     (LogSink { tx: Arc::new(tx) }, task)
