@@ -107,6 +107,8 @@ pub struct StackOptions {
     pub max_body_bytes: usize,
     /// The edges' usage spool high-water mark.
     pub spool_max_events: usize,
+    /// Applied to `cfg.edge.limits` after the fields above (team, tenant, tpm, per-model limits).
+    pub limits: fn(&mut tollgate_config::LimitsConfig),
 }
 
 impl Default for StackOptions {
@@ -117,6 +119,7 @@ impl Default for StackOptions {
             default_concurrency: 1_000,
             max_body_bytes: 1024 * 1024,
             spool_max_events: 1_000_000,
+            limits: |_| {},
         }
     }
 }
@@ -165,6 +168,17 @@ impl Stack {
             aliases = ["gpt-4o-mini"]
             deployments = [{{ name = "mock-primary", provider = "mock", model = "mock-1" }}]
             price = {{ input = "0.15", output = "0.60" }}
+
+            # The same mock, speaking Anthropic's Messages API at {base}/messages.
+            [[providers]]
+            name = "mock-anthropic"
+            kind = "anthropic"
+            base_url = "{base}"
+
+            [[models]]
+            name = "claude-mock"
+            deployments = [{{ name = "claude-primary", provider = "mock-anthropic", model = "claude-mock-1" }}]
+            price = {{ input = "3.00", output = "15.00", cached_input = "0.30", cache_write = "3.75" }}
             "#,
             base = mock.base_url()
         ))
@@ -178,6 +192,7 @@ impl Stack {
         cfg.edge.logging_url = format!("http://{}", logging_l.local_addr().unwrap());
         cfg.edge.limits.default_rpm = opts.default_rpm;
         cfg.edge.limits.default_concurrency = opts.default_concurrency;
+        (opts.limits)(&mut cfg.edge.limits);
         cfg.edge.max_body_bytes = opts.max_body_bytes;
         cfg.edge.snapshot_refresh = Duration::from_secs(30);
         cfg.edge.drain_timeout = Duration::from_secs(5);

@@ -156,4 +156,24 @@ impl pb::billing_server::Billing for BillingService {
             admin::revoke_key(&self.state, req.into_inner()).await?,
         ))
     }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %req.get_ref().tenant_id, key_id = %req.get_ref().key_id))]
+    async fn get_key(
+        &self,
+        req: Request<pb::GetKeyRequest>,
+    ) -> Result<Response<pb::ApiKey>, Status> {
+        Ok(Response::new(
+            admin::get_key(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %req.get_ref().tenant_id, key_id = %req.get_ref().key_id))]
+    async fn rotate_key(
+        &self,
+        req: Request<pb::RotateKeyRequest>,
+    ) -> Result<Response<pb::RotatedKey>, Status> {
+        Ok(Response::new(
+            admin::rotate_key(&self.state, req.into_inner()).await?,
+        ))
+    }
 }

@@ -3,6 +3,8 @@
 //! Ids are kept as strings: the CLI only passes them back to the server, so it does not need to
 //! know their format. Money is a decimal string on the wire and a `Decimal` here, never a float.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -92,6 +94,19 @@ pub struct CreateKey {
     pub rpm_limit: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub concurrency_limit: Option<u32>,
+    /// A span from now, like `30d`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_models: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RotateKey {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overlap: Option<String>,
 }
 
 /// A key as the server describes it: never its secret.
@@ -111,8 +126,38 @@ pub struct Key {
     pub rpm_limit: Option<u32>,
     #[serde(default)]
     pub concurrency_limit: Option<u32>,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub expired: bool,
+    /// Empty: every model.
+    #[serde(default)]
+    pub allowed_models: Vec<String>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    pub rotated_from: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// The answer to rotating a key: the new key's secret, seen only here, and the old key with
+/// its new expiry.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct RotatedKey {
+    pub key: Key,
+    pub secret: String,
+    pub old_key: Key,
+}
+
+impl std::fmt::Debug for RotatedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RotatedKey")
+            .field("key", &self.key)
+            .field("secret", &"***")
+            .field("old_key", &self.old_key)
+            .finish()
+    }
 }
 
 /// The answer to creating a key: the only time the secret is ever seen.

@@ -158,6 +158,35 @@ pub enum KeysCmd {
         /// Concurrent requests for this key (server default when unset).
         #[arg(long)]
         concurrency: Option<u32>,
+        /// The key stops working this long from now (`90m`, `12h`, `30d`, `2w`); never when unset.
+        #[arg(long)]
+        expires_in: Option<String>,
+        /// A model (public name or alias) the key may use; repeat for several. All when unset.
+        #[arg(long = "allow-model")]
+        allow_model: Vec<String>,
+        /// A `key=value` label shown in list/get (never used for auth); repeat, at most 16.
+        #[arg(long = "meta")]
+        meta: Vec<String>,
+    },
+    /// Show one key (never its secret).
+    Get {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The key's id.
+        key_id: String,
+    },
+    /// Replace a key: a new key with the same team, limits, models and metadata (its secret is
+    /// printed once); the old key keeps working for the overlap, then expires.
+    Rotate {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The key's id.
+        key_id: String,
+        /// How long the old key keeps working (`0` = stop now); server default 1h.
+        #[arg(long)]
+        overlap: Option<String>,
     },
     /// List a tenant's keys (never their secrets).
     List {

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use crate::api::{
     Budget, CreateBudget, CreateKey, CreateTeam, CreateTenant, CreatedKey, ErrorBody, Key, List,
-    LogRecord, LogsQuery, SpendQuery, SpendReport, Team, Tenant,
+    LogRecord, LogsQuery, RotateKey, RotatedKey, SpendQuery, SpendReport, Team, Tenant,
 };
 use crate::error::CliError;
 
@@ -103,6 +103,31 @@ impl AdminClient {
             .send(Method::GET, &["tenants", tenant_id, "keys"], &[], NO_BODY)
             .await?;
         Ok(list.data)
+    }
+
+    pub async fn get_key(&self, tenant_id: &str, key_id: &str) -> Result<Key, CliError> {
+        self.send(
+            Method::GET,
+            &["tenants", tenant_id, "keys", key_id],
+            &[],
+            NO_BODY,
+        )
+        .await
+    }
+
+    pub async fn rotate_key(
+        &self,
+        tenant_id: &str,
+        key_id: &str,
+        req: &RotateKey,
+    ) -> Result<RotatedKey, CliError> {
+        self.send(
+            Method::POST,
+            &["tenants", tenant_id, "keys", key_id, "rotate"],
+            &[],
+            Some(req),
+        )
+        .await
     }
 
     pub async fn revoke_key(&self, tenant_id: &str, key_id: &str) -> Result<Key, CliError> {

@@ -2,10 +2,9 @@
 
 use serde::Serialize;
 
-use crate::api::{CreateBudget, CreateKey, CreateTeam, CreateTenant, List, LogsQuery, SpendQuery};
+use crate::api::{CreateBudget, CreateTeam, CreateTenant, List, LogsQuery, SpendQuery};
 use crate::args::{
-    AdminCmd, BudgetsCmd, Cli, Command, ConfigCmd, KeysCmd, LogsArgs, SpendArgs, TeamsCmd,
-    TenantsCmd,
+    AdminCmd, BudgetsCmd, Cli, Command, ConfigCmd, LogsArgs, SpendArgs, TeamsCmd, TenantsCmd,
 };
 use crate::client::AdminClient;
 use crate::error::CliError;
@@ -19,7 +18,7 @@ pub struct Output {
 }
 
 impl Output {
-    fn out(stdout: String) -> Output {
+    pub(crate) fn out(stdout: String) -> Output {
         Output {
             stdout,
             stderr: String::new(),
@@ -27,7 +26,7 @@ impl Output {
     }
 }
 
-fn json<T: Serialize>(v: &T) -> String {
+pub(crate) fn json<T: Serialize>(v: &T) -> String {
     // The API types are plain structs with string keys: serialising them cannot fail.
     let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
     s.push('\n');
@@ -35,7 +34,7 @@ fn json<T: Serialize>(v: &T) -> String {
 }
 
 /// Pick the table or the JSON rendering.
-fn show<T: Serialize>(as_json: bool, v: &T, table: impl FnOnce(&T) -> String) -> Output {
+pub(crate) fn show<T: Serialize>(as_json: bool, v: &T, table: impl FnOnce(&T) -> String) -> Output {
     Output::out(if as_json { json(v) } else { table(v) })
 }
 
@@ -71,38 +70,7 @@ async fn admin(client: &AdminClient, command: AdminCmd, as_json: bool) -> Result
             let t = client.create_team(&tenant, &CreateTeam { name }).await?;
             show(as_json, &t, render::team_created)
         }
-        AdminCmd::Keys(KeysCmd::Create {
-            tenant,
-            team,
-            name,
-            rpm,
-            concurrency,
-        }) => {
-            let req = CreateKey {
-                name,
-                team_id: team,
-                rpm_limit: rpm,
-                concurrency_limit: concurrency,
-            };
-            let created = client.create_key(&tenant, &req).await?;
-            if as_json {
-                // Keep stdout pure JSON for scripts; the warning still reaches the person.
-                Output {
-                    stdout: json(&created),
-                    stderr: format!("{}\n", render::SECRET_NOTE),
-                }
-            } else {
-                Output::out(render::key_created(&created))
-            }
-        }
-        AdminCmd::Keys(KeysCmd::List { tenant }) => {
-            let data = client.list_keys(&tenant).await?;
-            show(as_json, &List { data }, |l| render::keys(&l.data))
-        }
-        AdminCmd::Keys(KeysCmd::Revoke { tenant, key_id }) => {
-            let k = client.revoke_key(&tenant, &key_id).await?;
-            show(as_json, &k, render::key_revoked)
-        }
+        AdminCmd::Keys(cmd) => crate::keys::run(client, cmd, as_json).await?,
         AdminCmd::Budgets(BudgetsCmd::Create {
             tenant,
             scope,

@@ -7,7 +7,7 @@
 //! grpc_health_probe).
 //!
 //! It must not print the admin token or the database URL anywhere (they are `SecretString`s and
-//! hidden from `--help`), and prints a key's secret exactly once, when the key is created. It
+//! hidden from `--help`), and prints a key's secret exactly once, when the key is created or rotated. It
 //! holds no business logic: the server decides, the CLI asks and shows.
 
 pub mod api;
@@ -17,6 +17,7 @@ pub mod client;
 pub mod commands;
 pub mod error;
 mod health;
+mod keys;
 mod migrate;
 mod render;
 mod table;

@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::api::{Budget, CreatedKey, Key, LogRecord, SpendReport, SpendRow, Team, Tenant};
+use crate::api::{
+    Budget, CreatedKey, Key, LogRecord, RotatedKey, SpendReport, SpendRow, Team, Tenant,
+};
 use crate::table::Table;
 
 fn time(t: &Option<DateTime<Utc>>) -> String {
@@ -75,6 +77,8 @@ pub fn keys(list: &[Key]) -> String {
         ("STATUS", false),
         ("RPM", true),
         ("CONCURRENCY", true),
+        ("MODELS", false),
+        ("EXPIRES", false),
         ("CREATED", false),
     ]);
     for k in list {
@@ -85,6 +89,8 @@ pub fn keys(list: &[Key]) -> String {
             status(k).into(),
             limit(k.rpm_limit),
             limit(k.concurrency_limit),
+            models(k),
+            time(&k.expires_at),
             time(&k.created_at),
         ]);
     }
@@ -95,7 +101,64 @@ pub fn keys(list: &[Key]) -> String {
 }
 
 fn status(k: &Key) -> &'static str {
-    if k.revoked { "revoked" } else { "active" }
+    if k.revoked {
+        "revoked"
+    } else if k.expired {
+        "expired"
+    } else {
+        "active"
+    }
+}
+
+fn models(k: &Key) -> String {
+    if k.allowed_models.is_empty() {
+        "all".to_owned()
+    } else {
+        k.allowed_models.join(",")
+    }
+}
+
+/// One key, field by field (`keys get`).
+pub fn key_detail(k: &Key) -> String {
+    let mut out = format!(
+        "id:             {}\nname:           {}\ntenant:         {}\nteam:           {}\n\
+         status:         {}\nrpm:            {}\nconcurrency:    {}\nmodels:         {}\n\
+         expires:        {}\ncreated:        {}\nrotated from:   {}\n",
+        k.id,
+        k.name,
+        k.tenant_id,
+        text(&k.team_id),
+        status(k),
+        limit(k.rpm_limit),
+        limit(k.concurrency_limit),
+        models(k),
+        time(&k.expires_at),
+        time(&k.created_at),
+        text(&k.rotated_from),
+    );
+    if k.metadata.is_empty() {
+        out.push_str("metadata:       -\n");
+    } else {
+        out.push_str("metadata:\n");
+        for (name, value) in &k.metadata {
+            out.push_str(&format!("  {name} = {value}\n"));
+        }
+    }
+    out
+}
+
+/// The rotation's new secret, printed once, and when the old key stops.
+pub fn key_rotated(r: &RotatedKey) -> String {
+    format!(
+        "Rotated key {old} into {id} ({name})\n\n    {secret}\n\n{note}\n\
+         The old key {old} works until {until}.\n",
+        old = r.old_key.id,
+        id = r.key.id,
+        name = r.key.name,
+        secret = r.secret,
+        note = SECRET_NOTE,
+        until = time(&r.old_key.expires_at),
+    )
 }
 
 /// The one place the secret is printed, with the warning that it is the only time.

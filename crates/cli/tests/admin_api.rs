@@ -117,8 +117,8 @@ async fn a_key_secret_is_shown_once_with_a_warning_and_never_listed() {
     assert!(!out.stdout.contains(KEY_SECRET));
     assert_eq!(
         out.stdout,
-        "ID            NAME  TEAM    STATUS  RPM  CONCURRENCY  CREATED\n\
-         AbCdEf012345  ci    team_1  active   60            4  2026-11-24 09:31:00\n"
+        "ID            NAME  TEAM    STATUS  RPM  CONCURRENCY  MODELS  EXPIRES  CREATED\n\
+         AbCdEf012345  ci    team_1  active   60            4  all     -        2026-11-24 09:31:00\n"
     );
 
     let out = ctl(

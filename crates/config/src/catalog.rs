@@ -12,6 +12,8 @@ use crate::secret::SecretRef;
 pub enum ProviderKind {
     /// Any OpenAI-compatible Chat Completions API (OpenAI, vLLM, the built-in mock, ...).
     Openai,
+    /// Anthropic's Messages API (`{base_url}/messages`, `x-api-key`, `anthropic-version`).
+    Anthropic,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -23,7 +25,8 @@ pub struct ProviderConfig {
     pub base_url: String,
     #[serde(default)]
     pub api_key: Option<SecretRef>,
-    /// Whether the provider accepts `stream_options.include_usage` (most do).
+    /// Whether the provider accepts `stream_options.include_usage` (most do; ignored for
+    /// `anthropic`, whose streams always report usage).
     #[serde(default = "yes")]
     pub stream_usage: bool,
 }

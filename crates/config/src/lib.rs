@@ -28,7 +28,8 @@ pub use jwt::{JwtConfig, JwtIssuerConfig, StaticKeyConfig, is_uuid};
 pub use secret::SecretRef;
 pub use sections::{
     BillingConfig, DatabaseConfig, EdgeConfig, LimitsConfig, LogFormat, LogQueueConfig,
-    LoggingConfig, RedisConfig, RedisFailure, RoutingConfig, TelemetryConfig, UsageSpoolConfig,
+    LoggingConfig, ModelLimits, RedisConfig, RedisFailure, RoutingConfig, TelemetryConfig,
+    UsageSpoolConfig,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,6 @@
 //! Per-service sections. Defaults are the local single-machine setup the quickstart runs.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -81,6 +82,29 @@ pub struct LimitsConfig {
     pub replicas: u32,
     /// Output tokens assumed when reserving budget for a request that sets no `max_tokens`.
     pub budget_output_tokens: u32,
+    /// Tokens per minute for every key (prompt estimate + `max_tokens` reserved at admission,
+    /// settled to the actual total). 0 = unlimited.
+    pub default_tpm: u32,
+    /// Limits shared by all keys of one team (keys without a team are not limited here).
+    /// 0 = unlimited.
+    pub team_rpm: u32,
+    pub team_tpm: u32,
+    pub team_concurrency: u32,
+    /// Limits shared by all keys of one tenant. 0 = unlimited.
+    pub tenant_rpm: u32,
+    pub tenant_tpm: u32,
+    pub tenant_concurrency: u32,
+    /// Per-model limits applied within each key: `per_model = { "gpt-4o" = { rpm = 60 } }`
+    /// limits every key to that many requests (tokens) per minute of that model.
+    pub per_model: BTreeMap<String, ModelLimits>,
+}
+
+/// Limits of one model within one key. 0 = unlimited.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelLimits {
+    pub rpm: u32,
+    pub tpm: u32,
 }
 
 impl Default for LimitsConfig {
@@ -92,6 +116,14 @@ impl Default for LimitsConfig {
             on_redis_failure: RedisFailure::Open,
             replicas: 1,
             budget_output_tokens: 4096,
+            default_tpm: 0,
+            team_rpm: 0,
+            team_tpm: 0,
+            team_concurrency: 0,
+            tenant_rpm: 0,
+            tenant_tpm: 0,
+            tenant_concurrency: 0,
+            per_model: BTreeMap::new(),
         }
     }
 }

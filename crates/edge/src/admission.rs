@@ -1,9 +1,15 @@
 //! Admission: one Redis round trip that checks and reserves every limit and budget of the caller,
 //! and the usage spool's high-water mark (a request whose usage could not be kept is not served).
+//!
+//! Scopes checked together: the key (its own rpm and concurrency, or the configured defaults;
+//! `default_tpm`), the key's team and tenant (`team_*` / `tenant_*` from `edge.limits`, 0 =
+//! unlimited) and the key's use of the requested model (`edge.limits.per_model`). Tokens per
+//! minute reserve the prompt estimate plus the output allowance; settlement corrects them.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue};
 use tollgate_domain::{Money, RequestId};
 use tollgate_limits::{AdmitRequest, Decision, LimitKind, RateHeaders, Scope, ScopeKind, Ticket};
@@ -24,6 +30,7 @@ pub struct LimitHeaders(Option<RateHeaders>);
 impl LimitHeaders {
     pub fn apply(&self, h: &mut HeaderMap) {
         let Some(r) = &self.0 else { return };
+        Self::apply_tokens(r, h);
         if r.limit_requests == 0 {
             return;
         }
@@ -39,6 +46,61 @@ impl LimitHeaders {
             h.insert("x-ratelimit-reset-requests", v);
         }
     }
+
+    fn apply_tokens(r: &RateHeaders, h: &mut HeaderMap) {
+        if r.limit_tokens == 0 {
+            return;
+        }
+        h.insert(
+            "x-ratelimit-limit-tokens",
+            HeaderValue::from(r.limit_tokens),
+        );
+        h.insert(
+            "x-ratelimit-remaining-tokens",
+            HeaderValue::from(r.remaining_tokens),
+        );
+        if let Ok(v) = HeaderValue::from_str(&format_reset(r.reset_tokens)) {
+            h.insert("x-ratelimit-reset-tokens", v);
+        }
+    }
+}
+
+/// A refused admission: the error, and the `x-ratelimit-*` headers that explain it (OpenAI sends
+/// them on its 429s too). Turns into the plain [`ApiError`] where headers cannot be carried.
+pub struct Refused {
+    pub error: ApiError,
+    pub headers: LimitHeaders,
+}
+
+impl From<Refused> for ApiError {
+    fn from(r: Refused) -> ApiError {
+        r.error
+    }
+}
+
+impl From<ApiError> for Refused {
+    fn from(error: ApiError) -> Refused {
+        Refused {
+            error,
+            headers: LimitHeaders(None),
+        }
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let mut resp = self.error.into_response();
+        self.headers.apply(resp.headers_mut());
+        resp
+    }
+}
+
+/// What a request asks of the token limits: the model (for `per_model` limits; empty for none)
+/// and the tokens to reserve (prompt estimate + `max_tokens` or `budget_output_tokens`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ask<'a> {
+    pub model: &'a str,
+    pub tokens: u64,
 }
 
 /// OpenAI's reset format: `1s`, `6m0s`, `250ms`.
@@ -55,17 +117,21 @@ fn format_reset(d: Duration) -> String {
     }
 }
 
-pub async fn admit(
+/// Checks and reserves every scope and budget of the caller in one round trip; a refusal carries
+/// the rate-limit headers for the 429.
+pub async fn admit_for(
     state: &AppState,
     caller: &Arc<KeyEntry>,
     rid: RequestId,
     estimate: Money,
-) -> Result<Admitted, ApiError> {
+    ask: Ask<'_>,
+) -> Result<Admitted, Refused> {
     if state.usage.is_full() {
         metrics::counter!("tollgate_admission_refused_total", "reason" => "usage_spool_full")
             .increment(1);
-        return Err(ApiError::Unavailable("usage cannot be recorded right now"));
+        return Err(ApiError::Unavailable("usage cannot be recorded right now").into());
     }
+    let limits = &state.limits;
     let rpm = if caller.rpm_limit > 0 {
         caller.rpm_limit
     } else {
@@ -77,12 +143,59 @@ pub async fn admit(
         state.limits.default_concurrency
     };
     let rid = rid.to_string();
-    let scopes = [Scope {
-        kind: ScopeKind::Key,
-        id: &caller.identity.key_id,
-        rpm,
-        concurrency,
-    }];
+    let id = &caller.identity;
+    // Per-model limits are keyed by the public model name, so an alias cannot escape them.
+    let book = (!limits.per_model.is_empty()).then(|| state.prices.load_full());
+    let model = book.as_ref().map_or(ask.model, |b| b.model_of(ask.model));
+    let model_limits = limits.per_model.get(model).copied().unwrap_or_default();
+    // Allocated only when the model has limits of its own.
+    let model_scope_id =
+        (model_limits.rpm > 0 || model_limits.tpm > 0).then(|| format!("{}/{}", id.key_id, model));
+    let unlimited = |kind, id| Scope {
+        kind,
+        id,
+        rpm: 0,
+        concurrency: 0,
+        tpm: 0,
+    };
+    // Fixed slots, unlimited ones skipped by the limiter: no allocation for the scope list.
+    let scopes = [
+        Scope {
+            kind: ScopeKind::Key,
+            id: &id.key_id,
+            rpm,
+            concurrency,
+            tpm: limits.default_tpm,
+        },
+        if id.team_id.is_empty() {
+            unlimited(ScopeKind::Team, "")
+        } else {
+            Scope {
+                kind: ScopeKind::Team,
+                id: &id.team_id,
+                rpm: limits.team_rpm,
+                concurrency: limits.team_concurrency,
+                tpm: limits.team_tpm,
+            }
+        },
+        Scope {
+            kind: ScopeKind::Tenant,
+            id: &id.tenant_id,
+            rpm: limits.tenant_rpm,
+            concurrency: limits.tenant_concurrency,
+            tpm: limits.tenant_tpm,
+        },
+        match &model_scope_id {
+            Some(mid) => Scope {
+                kind: ScopeKind::KeyModel,
+                id: mid,
+                rpm: model_limits.rpm,
+                concurrency: 0,
+                tpm: model_limits.tpm,
+            },
+            None => unlimited(ScopeKind::KeyModel, ""),
+        },
+    ];
     // Budgets come from the same snapshot the key did; most callers have none (no allocation).
     let snapshot = state.keys.load();
     let now = chrono::Utc::now();
@@ -99,6 +212,7 @@ pub async fn admit(
         request_id: &rid,
         scopes: &scopes,
         budgets: &budget_checks,
+        tokens: ask.tokens,
     };
     match state.limiter.admit(&req).await {
         Decision::Admitted {
@@ -127,7 +241,7 @@ pub async fn admit(
             let period = b
                 .map(|b| period_name(b.period_end - b.period_start))
                 .unwrap_or("period");
-            Err(ApiError::BudgetExceeded {
+            Err(Refused::from(ApiError::BudgetExceeded {
                 scope: scope.as_str(),
                 limit: b
                     .map(|b| b.limit.to_usd().normalize().to_string())
@@ -135,44 +249,54 @@ pub async fn admit(
                 period,
                 resets_at: b.map(|b| b.period_end.to_rfc3339()).unwrap_or_default(),
                 retry_after_s: retry_after.as_secs_f64().ceil() as u64,
-            })
+            }))
         }
         Decision::Limited {
             kind,
             scope,
             limit,
             retry_after,
+            headers,
             ..
         } => {
             let (code, what) = match kind {
                 LimitKind::Rpm => ("rate_limit_exceeded", "requests"),
+                LimitKind::Tpm => ("tokens_limit_exceeded", "tokens"),
                 LimitKind::Concurrency | LimitKind::Budget => {
                     ("concurrency_limit_exceeded", "concurrent requests")
                 }
             };
             metrics::counter!("tollgate_admission_refused_total", "reason" => code).increment(1);
-            Err(ApiError::RateLimited {
-                code,
-                what,
-                per: if matches!(kind, LimitKind::Rpm) {
-                    "minute"
-                } else {
-                    "moment"
+            Err(Refused {
+                error: ApiError::RateLimited {
+                    code,
+                    what,
+                    per: if matches!(kind, LimitKind::Rpm | LimitKind::Tpm) {
+                        "minute"
+                    } else {
+                        "moment"
+                    },
+                    // Reads "... per minute for this model on this key".
+                    scope: if scope == ScopeKind::KeyModel {
+                        "model on this key"
+                    } else {
+                        scope.as_str()
+                    },
+                    limit,
+                    retry_after_s: retry_after.as_secs_f64().ceil() as u64,
                 },
-                scope: scope.as_str(),
-                limit,
-                retry_after_s: retry_after.as_secs_f64().ceil() as u64,
+                headers: LimitHeaders(Some(headers)),
             })
         }
         Decision::Unavailable { .. } if !budget_checks.is_empty() => {
             metrics::counter!("tollgate_admission_refused_total", "reason" => "budget_unavailable")
                 .increment(1);
             // Budgets fail closed: without the shared counter, spending cannot be bounded.
-            Err(ApiError::Unavailable("budgets cannot be checked right now"))
+            Err(ApiError::Unavailable("budgets cannot be checked right now").into())
         }
         Decision::Unavailable { .. } => {
             metrics::counter!("tollgate_admission_refused_total", "reason" => "limiter_unavailable").increment(1);
-            Err(ApiError::Unavailable("the rate limiter is unreachable"))
+            Err(ApiError::Unavailable("the rate limiter is unreachable").into())
         }
     }
 }
@@ -198,5 +322,31 @@ mod tests {
         assert_eq!(format_reset(Duration::from_millis(250)), "250ms");
         assert_eq!(format_reset(Duration::from_secs(7)), "7s");
         assert_eq!(format_reset(Duration::from_secs(360)), "6m0s");
+    }
+
+    #[test]
+    fn token_headers_appear_only_when_a_scope_limits_tokens() {
+        let mut h = HeaderMap::new();
+        LimitHeaders(Some(RateHeaders {
+            limit_requests: 10,
+            remaining_requests: 9,
+            reset_requests: Duration::from_secs(6),
+            ..RateHeaders::default()
+        }))
+        .apply(&mut h);
+        assert_eq!(h["x-ratelimit-remaining-requests"], "9");
+        assert!(!h.contains_key("x-ratelimit-limit-tokens"));
+        let mut h = HeaderMap::new();
+        LimitHeaders(Some(RateHeaders {
+            limit_tokens: 1000,
+            remaining_tokens: 250,
+            reset_tokens: Duration::from_millis(1500),
+            ..RateHeaders::default()
+        }))
+        .apply(&mut h);
+        assert_eq!(h["x-ratelimit-limit-tokens"], "1000");
+        assert_eq!(h["x-ratelimit-remaining-tokens"], "250");
+        assert_eq!(h["x-ratelimit-reset-tokens"], "1s");
+        assert!(!h.contains_key("x-ratelimit-limit-requests"));
     }
 }

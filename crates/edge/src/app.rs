@@ -18,7 +18,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::chat::RequestIdExt;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{admin, auth, chat, health, models, openrouter};
+use crate::{admin, auth, chat, health, messages, models, openrouter};
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -26,6 +26,9 @@ pub fn router(state: AppState, max_body: usize) -> Router {
     let api = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/models", get(models::list_models))
+        // Anthropic clients (`anthropic-version`, `x-api-key`), errors in Anthropic's shape.
+        .route("/v1/messages", post(messages::messages))
+        .route("/v1/messages/count_tokens", post(messages::count_tokens))
         // OpenRouter clients use the `/api/v1` base URL.
         .route("/api/v1/chat/completions", post(chat::chat_completions))
         .route("/api/v1/models", get(models::list_models))
@@ -51,6 +54,8 @@ pub fn router(state: AppState, max_body: usize) -> Router {
             ]))
             // 3. Every request gets a fresh UUIDv7, returned in `x-request-id` on every answer.
             .layer(middleware::from_fn(request_id))
+            // 3b. On Anthropic's routes every error (auth, limits, routing) in Anthropic's shape.
+            .layer(middleware::from_fn(anthropic_errors))
             // 4. One span per request, continuing the caller's W3C trace if it sent one.
             .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
                 let span = tracing::info_span!(
@@ -89,6 +94,16 @@ async fn request_id(mut req: Request, next: Next) -> Response {
         resp.headers_mut().insert("x-client-request-id", c);
     }
     resp
+}
+
+async fn anthropic_errors(req: Request, next: Next) -> Response {
+    let anthropic = messages::is_anthropic_route(req.uri().path());
+    let resp = next.run(req).await;
+    if anthropic {
+        crate::error::to_anthropic(resp)
+    } else {
+        resp
+    }
 }
 
 async fn not_found(req: Request) -> ApiError {

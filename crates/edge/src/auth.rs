@@ -1,7 +1,8 @@
 //! Authentication from memory: every route needs a credential except a short allow-list.
 //!
 //! API key → checksum check (no lookup for garbage) → `key_id` lookup in the snapshot →
-//! constant-time compare of the keyed hash. No Postgres on this path. Admin routes need the admin
+//! constant-time compare of the keyed hash → expiry against the clock (so a key stops at its
+//! instant with no reload needed). No Postgres on this path. Admin routes need the admin
 //! token instead. An infrastructure problem (snapshot never loaded) is a 503, never a 401.
 //!
 //! When JWT issuers are configured, a bearer that is not a `tg-` key and has the three-part JWS
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use subtle::ConstantTimeEq;
 use tollgate_domain::{ApiKey, Identity, KeyHasher};
@@ -33,6 +35,29 @@ pub struct KeyEntry {
     pub concurrency_limit: u32,
     /// The tenant allows prompt/completion text in request logs.
     pub log_content: bool,
+    /// `None` = never expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Public model names or aliases this key may use; empty = every model.
+    pub allowed_models: Vec<String>,
+}
+
+impl KeyEntry {
+    /// Whether `model` is allowed. `same_model` tells whether two public names or aliases name
+    /// the same model: allowing an alias allows its model and its other aliases.
+    pub fn allows(&self, model: &str, same_model: impl Fn(&str, &str) -> bool) -> bool {
+        self.allowed_models.is_empty()
+            || self
+                .allowed_models
+                .iter()
+                .any(|a| a == model || same_model(a, model))
+    }
+
+    /// What routing must respect, fallbacks included.
+    pub fn policy(&self) -> tollgate_proto::routing::v1::Policy {
+        tollgate_proto::routing::v1::Policy {
+            allowed_models: self.allowed_models.clone(),
+        }
+    }
 }
 
 /// Every active key, by public `key_id`, and every budget. Replaced whole on each refresh.
@@ -78,11 +103,14 @@ pub fn authenticate(
         .keys
         .get(key.key_id())
         .ok_or(ApiError::InvalidKey)?;
-    if hasher.verify(&key, &entry.key_hash) {
-        Ok(entry.clone())
-    } else {
-        Err(ApiError::InvalidKey)
+    if !hasher.verify(&key, &entry.key_hash) {
+        return Err(ApiError::InvalidKey);
     }
+    // Checked only for the key's holder: nobody else learns that an id exists.
+    if entry.expires_at.is_some_and(|t| t <= Utc::now()) {
+        return Err(ApiError::ExpiredKey);
+    }
+    Ok(entry.clone())
 }
 
 /// The deny-by-default middleware in front of every route.
@@ -129,6 +157,14 @@ mod tests {
     use super::*;
 
     fn snapshot_with(key: &ApiKey, hasher: &KeyHasher) -> KeySnapshot {
+        snapshot_expiring(key, hasher, None)
+    }
+
+    fn snapshot_expiring(
+        key: &ApiKey,
+        hasher: &KeyHasher,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> KeySnapshot {
         let mut keys = HashMap::new();
         keys.insert(
             key.key_id().to_owned(),
@@ -142,6 +178,8 @@ mod tests {
                 rpm_limit: 0,
                 concurrency_limit: 0,
                 log_content: false,
+                expires_at,
+                allowed_models: Vec::new(),
             }),
         );
         KeySnapshot {
@@ -169,6 +207,55 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-api-key", key.expose().parse().unwrap());
         assert!(authenticate(Some(&snap), &hasher, &h).is_ok());
+    }
+
+    #[test]
+    fn an_expired_key_is_refused_as_expired_only_for_its_holder() {
+        let hasher = KeyHasher::new(b"p");
+        let key = ApiKey::generate();
+        let past = Utc::now() - chrono::Duration::milliseconds(1);
+        let snap = snapshot_expiring(&key, &hasher, Some(past));
+        let err = authenticate(Some(&snap), &hasher, &bearer(key.expose())).unwrap_err();
+        assert_eq!(
+            (err.status().as_u16(), err.code()),
+            (401, "expired_api_key")
+        );
+        // A wrong secret for the same id learns nothing about expiry.
+        let wrong = KeyHasher::new(b"q");
+        let err = authenticate(Some(&snap), &wrong, &bearer(key.expose())).unwrap_err();
+        assert_eq!(err.code(), "invalid_api_key");
+        let future = Utc::now() + chrono::Duration::seconds(60);
+        let snap = snapshot_expiring(&key, &hasher, Some(future));
+        assert!(authenticate(Some(&snap), &hasher, &bearer(key.expose())).is_ok());
+    }
+
+    #[test]
+    fn allowed_models_match_names_and_aliases() {
+        let entry = KeyEntry {
+            key_hash: String::new(),
+            identity: Identity::default(),
+            rpm_limit: 0,
+            concurrency_limit: 0,
+            log_content: false,
+            expires_at: None,
+            allowed_models: vec!["mock-fast".into()],
+        };
+        let canonical = |m: &str| -> String {
+            match m {
+                "mock-fast" | "gpt-4o-mini" => "mock".into(),
+                other => other.into(),
+            }
+        };
+        let canonical = |a: &str, b: &str| canonical(a) == canonical(b);
+        assert!(entry.allows("mock", canonical));
+        assert!(entry.allows("gpt-4o-mini", canonical));
+        assert!(!entry.allows("gpt-4o", canonical));
+        assert_eq!(entry.policy().allowed_models, vec!["mock-fast"]);
+        let open = KeyEntry {
+            allowed_models: Vec::new(),
+            ..entry
+        };
+        assert!(open.allows("anything", canonical));
     }
 
     #[test]

@@ -24,6 +24,33 @@ use crate::state::AppState;
 #[derive(Clone, Copy, Debug)]
 pub struct RequestIdExt(pub RequestId);
 
+/// What a handler peeked from its request, whatever its wire format: all the shared flow needs.
+pub(crate) struct Peeked {
+    pub format: rpc::WireFormat,
+    pub model: String,
+    pub stream: bool,
+    pub max_tokens: Option<u64>,
+    pub prompt_tokens_estimate: u64,
+    /// OpenAI `stream_options.include_usage`.
+    pub include_usage: bool,
+}
+
+/// The request body, or the refusal for one that could not be read.
+pub(crate) fn read_body(
+    state: &AppState,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
+        if e.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::BodyTooLarge {
+                limit: state.max_body,
+            }
+        } else {
+            ApiError::bad_request("The request body could not be read.", None)
+        }
+    })
+}
+
 #[tracing::instrument(
     skip_all,
     fields(request_id = %rid.0, tenant_id = %caller.0.identity.tenant_id, key_id = %caller.0.identity.key_id, model, stream, deployment)
@@ -34,22 +61,35 @@ pub async fn chat_completions(
     Extension(rid): Extension<RequestIdExt>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|e| {
-        if e.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::BodyTooLarge {
-                limit: state.max_body,
-            }
-        } else {
-            ApiError::bad_request("The request body could not be read.", None)
-        }
-    })?;
-    let started = Instant::now();
-    let started_at = SystemTime::now();
+    let body = read_body(&state, body)?;
     let peek = tollgate_formats::openai::peek_chat(&body).map_err(|e| ApiError::BadRequest {
         message: e.to_string(),
         param: e.param().map(str::to_owned),
         code: e.code().unwrap_or("invalid_request"),
     })?;
+    let peek = Peeked {
+        format: rpc::WireFormat::OpenaiChat,
+        model: peek.model,
+        stream: peek.stream,
+        max_tokens: peek.max_tokens,
+        prompt_tokens_estimate: peek.prompt_tokens_estimate,
+        include_usage: peek.include_usage,
+    };
+    serve(state, caller, rid, body, peek).await
+}
+
+/// The flow every model call shares once its request is peeked: price check, admission, one
+/// routing call, then the answer (whole or streamed), settled exactly once. Runs inside the
+/// handler's span.
+pub(crate) async fn serve(
+    state: AppState,
+    caller: Caller,
+    rid: RequestIdExt,
+    body: Bytes,
+    peek: Peeked,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let started_at = SystemTime::now();
     let span = tracing::Span::current();
     span.record("model", peek.model.as_str());
     span.record("stream", peek.stream);
@@ -62,9 +102,22 @@ pub async fn chat_completions(
         if !prices.knows(&peek.model) {
             return Err(ApiError::UnknownModel(peek.model));
         }
+        // Refused before admission, so it spends none of the key's limits.
+        if !caller.0.allows(&peek.model, |a, b| prices.same_model(a, b)) {
+            return Err(ApiError::ModelNotAllowed(peek.model));
+        }
         prices.estimate(&peek.model, peek.prompt_tokens_estimate, output_allowance)
     };
-    let Admitted { ticket, headers } = admission::admit(&state, &caller.0, rid.0, estimate).await?;
+    let ask = admission::Ask {
+        model: &peek.model,
+        tokens: peek.prompt_tokens_estimate.saturating_add(output_allowance),
+    };
+    let Admitted { ticket, headers } =
+        match admission::admit_for(&state, &caller.0, rid.0, estimate, ask).await {
+            Ok(a) => a,
+            // A refusal answers with the rate-limit headers that explain it.
+            Err(refused) => return Ok(refused.into_response()),
+        };
     let mut settle = Settlement::new(
         state.clone(),
         ticket,
@@ -81,7 +134,7 @@ pub async fn chat_completions(
     let id = &caller.0.identity;
     let call = rpc::ChatCall {
         request_id: rid.0.to_string(),
-        format: rpc::WireFormat::OpenaiChat as i32,
+        format: peek.format as i32,
         body,
         model: peek.model.clone(),
         stream: peek.stream,
@@ -91,7 +144,8 @@ pub async fn chat_completions(
             key_id: id.key_id.clone(),
             user_id: id.user_id.clone(),
         }),
-        policy: Some(rpc::Policy::default()),
+        // Routing applies it to the model and to every fallback.
+        policy: Some(caller.0.policy()),
         deadline_ms: state.request_timeout.as_millis() as u64,
         include_usage: peek.include_usage,
     };
@@ -147,6 +201,7 @@ pub async fn chat_completions(
             frames,
             settle: Some(settle),
             stream: true,
+            format: peek.format,
         };
         Response::new(Body::from_stream(relay.instrument_stream()))
     } else {
@@ -252,6 +307,7 @@ struct Relay {
     frames: tonic::Streaming<rpc::ChatFrame>,
     settle: Option<Settlement>,
     stream: bool,
+    format: rpc::WireFormat,
 }
 
 impl Relay {
@@ -300,14 +356,21 @@ impl Stream for RelayStream {
                         s.finish(false);
                     }
                     if relay.stream {
-                        return Poll::Ready(Some(Ok(
+                        const MESSAGE: &str = "The response was interrupted inside the gateway.";
+                        let event = if relay.format == rpc::WireFormat::AnthropicMessages {
+                            tollgate_formats::anthropic::stream_error_event(
+                                tollgate_formats::anthropic::ErrorKind::Api,
+                                MESSAGE,
+                            )
+                        } else {
                             tollgate_formats::openai::stream_error_event(
-                                "The response was interrupted inside the gateway.",
+                                MESSAGE,
                                 "api_error",
                                 Some("upstream_stream_interrupted"),
                                 None,
-                            ),
-                        )));
+                            )
+                        };
+                        return Poll::Ready(Some(Ok(event)));
                     }
                     return Poll::Ready(Some(Err(std::io::Error::other("stream interrupted"))));
                 }

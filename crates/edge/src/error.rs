@@ -1,17 +1,24 @@
 //! The one error table of the edge: every refusal a client can see, its HTTP status, and the
-//! stable `code` in the OpenAI error shape. 5xx messages never carry internals.
+//! stable `code` in the OpenAI error shape. 5xx messages never carry internals. Routes speaking
+//! Anthropic's format render the same table in Anthropic's shape ([`to_anthropic`]).
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
-use std::time::Duration;
+use tollgate_formats::anthropic;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("You didn't provide an API key. Send it as `Authorization: Bearer tg-...`.")]
     MissingKey,
     #[error("Incorrect API key provided.")]
     InvalidKey,
+    #[error("This API key has expired.")]
+    ExpiredKey,
     #[error("Invalid bearer token: {0}.")]
     InvalidToken(&'static str),
     #[error("The bearer token lacks a role this gateway requires.")]
@@ -92,6 +99,11 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED,
                 "invalid_request_error",
                 "invalid_api_key",
+            ),
+            ExpiredKey => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_request_error",
+                "expired_api_key",
             ),
             InvalidToken(_) => (
                 StatusCode::UNAUTHORIZED,
@@ -188,6 +200,32 @@ impl ApiError {
         };
         tollgate_formats::openai::error_body(&self.to_string(), row.kind, Some(row.code), param)
     }
+
+    /// The body in Anthropic's shape, `{"type":"error","error":{"type","message"}}`: the same
+    /// status (so the same `type` Anthropic uses for it) and message.
+    pub fn anthropic_body(&self) -> Bytes {
+        let kind = anthropic::ErrorKind::from_status(self.status().as_u16());
+        match self {
+            // Anthropic's SDKs send the key as `x-api-key`; say so in their words.
+            ApiError::MissingKey => anthropic::error_body(kind, "x-api-key header is required"),
+            _ => anthropic::error_body(kind, &self.to_string()),
+        }
+    }
+}
+
+/// Set on every error response, so a route in another wire format can re-render it.
+#[derive(Clone)]
+struct Rendered(Arc<ApiError>);
+
+/// An error response (from any layer: auth, admission, the handler) re-rendered in
+/// Anthropic's shape, status and headers kept. Other responses pass untouched.
+pub fn to_anthropic(resp: Response) -> Response {
+    let Some(Rendered(err)) = resp.extensions().get::<Rendered>().cloned() else {
+        return resp;
+    };
+    let (mut parts, _) = resp.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(err.anthropic_body()))
 }
 
 impl IntoResponse for ApiError {
@@ -216,6 +254,7 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("Bearer error=\"invalid_token\""),
             );
         }
+        resp.extensions_mut().insert(Rendered(Arc::new(self)));
         resp
     }
 }
@@ -269,6 +308,30 @@ mod tests {
         .into_response();
         assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(r.headers()[header::RETRY_AFTER], "7");
+    }
+
+    #[test]
+    fn anthropic_rendering_keeps_status_and_headers_and_uses_anthropics_shape() {
+        let r = to_anthropic(
+            ApiError::RateLimited {
+                code: "rate_limit_exceeded",
+                what: "requests",
+                per: "minute",
+                scope: "key",
+                limit: 10,
+                retry_after_s: 7,
+            }
+            .into_response(),
+        );
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "7");
+        let b: serde_json::Value =
+            serde_json::from_slice(&ApiError::UnknownModel("m".into()).anthropic_body()).unwrap();
+        assert_eq!(b["type"], "error");
+        assert_eq!(b["error"]["type"], "not_found_error");
+        let b: serde_json::Value =
+            serde_json::from_slice(&ApiError::Unavailable("x").anthropic_body()).unwrap();
+        assert_eq!(b["error"]["type"], "overloaded_error");
     }
 
     #[test]

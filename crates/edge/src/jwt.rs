@@ -297,6 +297,9 @@ impl Issuer {
             rpm_limit: self.rpm_limit,
             concurrency_limit: self.concurrency_limit,
             log_content: self.log_content,
+            // A token's own `exp` bounds it; its issuer grants every model.
+            expires_at: None,
+            allowed_models: Vec::new(),
         }))
     }
 }

@@ -16,6 +16,7 @@ mod error;
 mod health;
 mod jwt;
 mod logs;
+mod messages;
 mod models;
 mod openrouter;
 mod prices;

@@ -10,19 +10,33 @@ use tollgate_domain::{Money, Price, Usage};
 #[derive(Debug, Default)]
 pub struct PriceBook {
     by_name: HashMap<String, Price>,
+    /// Every alias to its model's public name (for keys' allowed models).
+    model_of: HashMap<String, String>,
 }
 
 impl PriceBook {
     pub fn from_config(cfg: &Config) -> Self {
         let mut by_name = HashMap::new();
+        let mut model_of = HashMap::new();
         for m in &cfg.models {
             let p = m.price();
             by_name.insert(m.name.clone(), p);
             for a in &m.aliases {
                 by_name.insert(a.clone(), p);
+                model_of.insert(a.clone(), m.name.clone());
             }
         }
-        PriceBook { by_name }
+        PriceBook { by_name, model_of }
+    }
+
+    /// Whether two public names or aliases name the same model.
+    pub fn same_model(&self, a: &str, b: &str) -> bool {
+        a == b || self.model_of(a) == self.model_of(b)
+    }
+
+    /// The public model name behind `name` (itself when it is not an alias).
+    pub fn model_of<'a>(&'a self, name: &'a str) -> &'a str {
+        self.model_of.get(name).map_or(name, String::as_str)
     }
 
     /// Whether `model` is a configured public name or alias: unknown models are refused before

@@ -1,4 +1,5 @@
-//! The end of every admitted request: release the concurrency slot, emit exactly one usage event
+//! The end of every admitted request: release the concurrency slot, settle the budget and
+//! tokens-per-minute reservations to what was really used, emit exactly one usage event
 //! and one log record. Runs in a tracked task so a client hanging up cannot cancel it, and is
 //! triggered from `Drop` as a last resort, so no path forgets it.
 
@@ -137,6 +138,7 @@ impl Settlement {
         let (usage, outcome, reported) = self.final_numbers(client_gone);
         let state = self.state.clone();
         let cost = state.prices.load().cost(&self.served_model, &usage);
+        let total_tokens = usage.input_tokens.saturating_add(usage.output_tokens);
         let latency_ms = self.started.elapsed().as_millis() as u64;
         let id = &self.caller.identity;
         let started_at = Some(prost_types::Timestamp::from(self.started_at));
@@ -198,10 +200,11 @@ impl Settlement {
             .record(self.started.elapsed().as_secs_f64());
         state.tracker.clone().spawn(async move {
             if let Some(t) = ticket {
-                // The real cost replaces the budget reservation made at admission.
+                // The real cost replaces the budget reservation made at admission, and the
+                // tokens really used replace the tokens-per-minute reservation.
                 state
                     .limiter
-                    .settle(&t, Some(crate::budgets::nanos(cost)))
+                    .settle_usage(&t, Some(crate::budgets::nanos(cost)), Some(total_tokens))
                     .await;
             }
             state.logs.push(log);

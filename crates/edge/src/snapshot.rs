@@ -36,6 +36,8 @@ pub fn from_rows(
                 rpm_limit: r.rpm_limit,
                 concurrency_limit: r.concurrency_limit,
                 log_content: r.log_content,
+                expires_at: r.expires_at,
+                allowed_models: r.allowed_models,
             };
             (r.key_id, Arc::new(entry))
         })

@@ -77,18 +77,21 @@ async fn run(limiter: &Limiter, count: usize, task: usize) -> anyhow::Result<()>
             id: &key,
             rpm: u32::MAX,
             concurrency: 1_000,
+            tpm: 0,
         },
         Scope {
             kind: ScopeKind::Team,
             id: "team",
             rpm: u32::MAX,
             concurrency: 0,
+            tpm: 0,
         },
         Scope {
             kind: ScopeKind::Tenant,
             id: "tenant",
             rpm: u32::MAX,
             concurrency: 0,
+            tpm: 0,
         },
     ];
     let mut request_id = String::new();
@@ -100,6 +103,7 @@ async fn run(limiter: &Limiter, count: usize, task: usize) -> anyhow::Result<()>
             request_id: &request_id,
             scopes: &scopes,
             budgets: &[],
+            tokens: 0,
         };
         match limiter.admit(&req).await {
             Decision::Admitted {

@@ -9,6 +9,8 @@ pub enum ScopeKind {
     Team,
     Tenant,
     User,
+    /// One key's use of one model (id `<key id>/<model>`): per-model limits within the key.
+    KeyModel,
 }
 
 impl ScopeKind {
@@ -18,6 +20,7 @@ impl ScopeKind {
             ScopeKind::Team => "team",
             ScopeKind::Tenant => "tenant",
             ScopeKind::User => "user",
+            ScopeKind::KeyModel => "key_model",
         }
     }
 }
@@ -31,11 +34,14 @@ pub struct Scope<'a> {
     pub rpm: u32,
     /// Concurrent in-flight requests, each holding a lease until released or expired.
     pub concurrency: u32,
+    /// Tokens per minute (same window as rpm, counting tokens): admission reserves
+    /// [`AdmitRequest::tokens`], settlement corrects it to the tokens really used.
+    pub tpm: u32,
 }
 
 impl Scope<'_> {
     pub(crate) fn is_limited(&self) -> bool {
-        self.rpm > 0 || self.concurrency > 0
+        self.rpm > 0 || self.concurrency > 0 || self.tpm > 0
     }
 }
 
@@ -67,6 +73,9 @@ pub struct AdmitRequest<'a> {
     pub request_id: &'a str,
     pub scopes: &'a [Scope<'a>],
     pub budgets: &'a [BudgetCheck<'a>],
+    /// Tokens to reserve in every scope with a tpm limit: the prompt estimate plus the output
+    /// allowance. A scope whose window is empty admits even a request larger than its limit.
+    pub tokens: u64,
 }
 
 /// Which limit refused a request.
@@ -76,6 +85,8 @@ pub enum LimitKind {
     Concurrency,
     /// A budget would be exceeded by this request's estimated cost.
     Budget,
+    /// Tokens per minute: the tokens counted this minute plus this request's reservation.
+    Tpm,
 }
 
 impl LimitKind {
@@ -84,18 +95,24 @@ impl LimitKind {
             LimitKind::Rpm => "rpm",
             LimitKind::Concurrency => "concurrency",
             LimitKind::Budget => "budget",
+            LimitKind::Tpm => "tpm",
         }
     }
 }
 
-/// Values for the `x-ratelimit-*-requests` headers, from the rpm scope with the least room left.
-/// All zero when no scope limits requests per minute.
+/// Values for the `x-ratelimit-*-requests` headers, from the rpm scope with the least room left,
+/// and for `x-ratelimit-*-tokens`, from the tpm scope with the least room left. Each triple is
+/// all zero when no scope limits that.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RateHeaders {
     pub limit_requests: u32,
     pub remaining_requests: u32,
     /// Time until `remaining_requests` next grows (the oldest counted request leaves the window).
     pub reset_requests: Duration,
+    pub limit_tokens: u32,
+    pub remaining_tokens: u32,
+    /// Time until the oldest counted tokens leave the window.
+    pub reset_tokens: Duration,
 }
 
 #[derive(Debug)]
@@ -132,6 +149,12 @@ pub struct Ticket {
     pub(crate) local: bool,
     /// Budget counters this request reserved in: (Redis key, nano-dollars reserved).
     pub(crate) budgets: Vec<(Box<str>, i64)>,
+    /// Scopes with a tpm limit this request reserved `tokens` in.
+    pub(crate) token_scopes: Vec<(ScopeKind, Box<str>)>,
+    pub(crate) tokens: u64,
+    /// The (Redis or local) second the tokens were counted in: settlement corrects that bucket,
+    /// or counts the actual tokens whole once the window has moved past it.
+    pub(crate) counted_at: i64,
 }
 
 impl Ticket {
@@ -147,7 +170,13 @@ impl Ticket {
             .filter(|s| s.concurrency > 0)
             .map(|s| (s.kind, Box::from(s.id)))
             .collect();
-        if slots.is_empty() && budgets.is_empty() {
+        let token_scopes: Vec<(ScopeKind, Box<str>)> = req
+            .scopes
+            .iter()
+            .filter(|s| s.tpm > 0)
+            .map(|s| (s.kind, Box::from(s.id)))
+            .collect();
+        if slots.is_empty() && budgets.is_empty() && token_scopes.is_empty() {
             return Ticket {
                 local,
                 ..Ticket::default()
@@ -159,7 +188,15 @@ impl Ticket {
             slots,
             local,
             budgets,
+            token_scopes,
+            tokens: req.tokens,
+            counted_at: 0,
         }
+    }
+
+    /// True when the request counted tokens in tpm windows that settlement must correct.
+    pub fn holds_tokens(&self) -> bool {
+        !self.token_scopes.is_empty()
     }
 
     /// True when the request holds concurrency slots that [`crate::Limiter::release`] must free.

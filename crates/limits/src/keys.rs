@@ -15,6 +15,8 @@ pub(crate) enum Family {
     Rpm,
     /// Concurrency leases (zset of request id -> expiry).
     Conc,
+    /// Tokens-per-minute window (hash of per-second token buckets).
+    Tpm,
     /// A budget's spend in one period (integer nano-dollars), suffixed `:<period start>`.
     Budget,
 }
@@ -24,6 +26,7 @@ impl Family {
         match self {
             Family::Rpm => "rpm",
             Family::Conc => "conc",
+            Family::Tpm => "tpm",
             Family::Budget => "budget",
         }
     }

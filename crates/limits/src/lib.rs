@@ -1,8 +1,8 @@
 //! Admission limits: the one Redis round trip on the edge's request path.
 //!
 //! This crate owns the Redis side of admission: the Lua script that checks and reserves every
-//! scope of a request at once (requests per minute and concurrent requests, per key, team, tenant
-//! or user), the release of concurrency slots after the last byte, and the local per-replica
+//! scope of a request at once (requests per minute, tokens per minute and concurrent requests, per
+//! key, team, tenant, user or key-and-model), the release of concurrency slots after the last byte, and the local per-replica
 //! limiter that stands in while Redis is unreachable. It must not read configuration files,
 //! touch Postgres, or know about HTTP; the edge turns a [`Decision`] into headers and status.
 //!
@@ -16,6 +16,14 @@
 //! is exact to within one second of bucket edge, so N/min across any number of replicas admits
 //! N per rolling minute. Time is Redis's own (`TIME` inside the script), so replicas with skewed
 //! clocks still agree.
+//!
+//! Tokens per minute use the same window, counting tokens: admission reserves the request's
+//! [`AdmitRequest::tokens`] (prompt estimate + output allowance) and [`Limiter::settle_usage`]
+//! adds `actual - reserved` into the bucket the reservation was counted in, so both leave the
+//! window together (a correction in the current bucket would outlive the reservation and
+//! undercount the window while the request ran); once that bucket has left the window, the actual
+//! tokens are counted whole in the current one. No bucket, so no window, counts below 0. A scope refuses when its count plus the reservation exceeds the limit,
+//! except that an empty window admits one request however large, so it is slowed, not barred.
 //!
 //! Concurrency is a **lease**: a sorted set per scope of request id -> expiry. Admission prunes
 //! expired members first, so slots held by a crashed replica free themselves after `slot_lease`.

@@ -17,7 +17,9 @@ use crate::error::{CallError, LimitsError};
 use crate::keys::budget_key;
 use crate::keys::prefix_is_valid;
 use crate::local::LocalLimiter;
-use crate::script::{ADMIT_LUA, Reply, admit_cmd, parse_reply, release_pipe, settle_budgets};
+use crate::script::{
+    ADMIT_LUA, Reply, admit_cmd, parse_reply, release_pipe, settle_budgets, settle_tokens,
+};
 
 /// How often the background probe pings Redis while admission is degraded.
 const PROBE_INTERVAL: Duration = Duration::from_millis(500);
@@ -157,15 +159,33 @@ impl Limiter {
     /// removal is idempotent, budget corrections are not. If Redis cannot be reached the slots
     /// free themselves when their lease runs out; the budget keeps the reservation.
     pub async fn settle(&self, ticket: &Ticket, actual_nanos: Option<i64>) {
+        self.settle_usage(ticket, actual_nanos, None).await;
+    }
+
+    /// [`Limiter::settle`] that also corrects the tokens-per-minute reservation: `actual_tokens`
+    /// (input + output) replaces the reserved tokens in every tpm window (in the reservation's
+    /// bucket while it is in the window; see the crate docs). `None` keeps the reservation
+    /// counted. Call once per ticket.
+    pub async fn settle_usage(
+        &self,
+        ticket: &Ticket,
+        actual_nanos: Option<i64>,
+        actual_tokens: Option<u64>,
+    ) {
         let budgets = actual_nanos.is_some() && ticket.holds_budget();
-        if !ticket.holds_slots() && !budgets {
+        let tokens = actual_tokens.is_some() && ticket.holds_tokens();
+        if !ticket.holds_slots() && !budgets && !tokens {
             return;
         }
         if ticket.local {
-            self.inner.local.release(ticket);
+            self.inner.local.release(ticket, actual_tokens);
             return;
         }
-        if let Err(err) = self.inner.call_release(ticket, actual_nanos).await {
+        if let Err(err) = self
+            .inner
+            .call_release(ticket, actual_nanos, actual_tokens)
+            .await
+        {
             metrics::counter!("tollgate_limits_release_failed_total").increment(1);
             tracing::debug!(error = %err, "concurrency release failed; the lease will expire instead");
             self.mark_down(&err);
@@ -204,7 +224,7 @@ impl Limiter {
         if ticket.holds_slots() {
             let inner = Arc::clone(&self.inner);
             tokio::spawn(async move {
-                let _ = inner.call_release(&ticket, None).await;
+                let _ = inner.call_release(&ticket, None, None).await;
             });
         }
     }
@@ -240,10 +260,14 @@ impl Inner {
         &self,
         ticket: &Ticket,
         actual_nanos: Option<i64>,
+        actual_tokens: Option<u64>,
     ) -> Result<(), CallError> {
         let mut pipe = release_pipe(&self.prefix, ticket);
         if let Some(actual) = actual_nanos {
             settle_budgets(&mut pipe, ticket, actual);
+        }
+        if let Some(actual) = actual_tokens {
+            settle_tokens(&mut pipe, &self.prefix, ticket, actual);
         }
         let mut conn = self.conn.clone();
         let started = Instant::now();
@@ -268,11 +292,15 @@ impl Inner {
 
 fn decide(req: &AdmitRequest<'_>, reply: Reply, budget_keys: Vec<(Box<str>, i64)>) -> Decision {
     match reply {
-        Reply::Admitted { headers } => Decision::Admitted {
-            ticket: Ticket::for_scopes(req, false, budget_keys),
-            headers,
-            degraded: false,
-        },
+        Reply::Admitted { headers, now_s } => {
+            let mut ticket = Ticket::for_scopes(req, false, budget_keys);
+            ticket.counted_at = now_s;
+            Decision::Admitted {
+                ticket,
+                headers,
+                degraded: false,
+            }
+        }
         Reply::Refused {
             headers,
             scope,
@@ -298,6 +326,7 @@ fn decide(req: &AdmitRequest<'_>, reply: Reply, budget_keys: Vec<(Box<str>, i64)
                 scope: s.kind,
                 limit: match kind {
                     LimitKind::Rpm => s.rpm,
+                    LimitKind::Tpm => s.tpm,
                     LimitKind::Concurrency | LimitKind::Budget => s.concurrency,
                 },
                 retry_after,

@@ -1,8 +1,8 @@
 //! The local fallback limiter: this replica's share (`limit / replicas`) of every limit, used
 //! only while Redis is unreachable and the failure mode is open.
 //!
-//! It keeps the same semantics as the script (sliding minute of per-second buckets, leases that
-//! expire) so behaviour does not change shape when Redis goes away, only scale. It is bounded:
+//! It keeps the same semantics as the script (sliding minute of per-second buckets for requests
+//! and for tokens, tokens settled to the actual count, leases that expire) so behaviour does not change shape when Redis goes away, only scale. It is bounded:
 //! scopes live in a `moka` cache with a capacity and an idle expiry, and each scope holds at most
 //! 60 buckets and at most its share of leases.
 
@@ -30,6 +30,10 @@ struct LocalScope {
     /// (second, admitted in it), oldest first; only seconds inside the window.
     buckets: VecDeque<(u64, u32)>,
     count: u32,
+    /// (second, tokens counted in it), oldest first.
+    token_buckets: VecDeque<(u64, i64)>,
+    /// Sum of `token_buckets` (read through [`LocalScope::tokens_used`]).
+    tokens: i64,
     /// request id -> lease expiry (ms since the limiter's epoch).
     holders: HashMap<Box<str>, u64>,
 }
@@ -44,7 +48,55 @@ impl LocalScope {
             self.count = self.count.saturating_sub(n);
             self.buckets.pop_front();
         }
+        while let Some(&(sec, n)) = self.token_buckets.front() {
+            if sec + WINDOW_S > now_s {
+                break;
+            }
+            self.tokens -= n;
+            self.token_buckets.pop_front();
+        }
+        if self.token_buckets.is_empty() {
+            self.tokens = 0;
+        }
         self.holders.retain(|_, expiry| *expiry > now_ms);
+    }
+
+    fn tokens_used(&self) -> u64 {
+        u64::try_from(self.tokens.max(0)).unwrap_or(0)
+    }
+
+    /// Time until the oldest counted tokens leave the window.
+    fn token_reset(&self, now_ms: u64) -> Duration {
+        self.token_buckets
+            .front()
+            .map_or(Duration::ZERO, |&(sec, _)| {
+                Duration::from_millis(((sec + WINDOW_S) * 1000).saturating_sub(now_ms))
+            })
+    }
+
+    /// Adds `v` tokens into the current second's bucket.
+    fn count_tokens(&mut self, now_ms: u64, v: i64) {
+        let now_s = now_ms / 1000;
+        match self.token_buckets.back_mut() {
+            Some((sec, n)) if *sec == now_s => *n += v,
+            _ => self.token_buckets.push_back((now_s, v)),
+        }
+        self.tokens += v;
+    }
+
+    /// Replaces a reservation of `reserved` tokens counted in second `at` with `actual`, as the
+    /// settlement script does: in the reservation's own bucket while it is in the window (never
+    /// below 0), else the actual tokens whole in the current bucket.
+    fn settle_tokens(&mut self, now_ms: u64, at: u64, reserved: i64, actual: i64) {
+        if let Some((_, n)) = self.token_buckets.iter_mut().find(|(sec, _)| *sec == at) {
+            let d = (actual - reserved).max(-*n);
+            *n += d;
+            self.tokens += d;
+        } else if at + WINDOW_S <= now_ms / 1000 {
+            self.count_tokens(now_ms, actual);
+        }
+        // Otherwise the bucket is in the window but gone (the scope was evicted): nothing of
+        // the reservation is counted, and its correction has nothing to correct.
     }
 
     /// Time until the oldest counted request leaves the window.
@@ -135,8 +187,15 @@ impl LocalLimiter {
             st.prune(now_ms);
             let rpm = self.share(scope.rpm);
             let conc = self.share(scope.concurrency);
+            let tpm = self.share(scope.tpm);
             if rpm > 0 && st.count >= rpm {
                 refused = Some((*i, LimitKind::Rpm, rpm, st.reset(now_ms)));
+                break;
+            }
+            // As in the script: an empty window admits even a request larger than the limit.
+            let used = st.tokens_used();
+            if tpm > 0 && used > 0 && used.saturating_add(req.tokens) > u64::from(tpm) {
+                refused = Some((*i, LimitKind::Tpm, tpm, st.token_reset(now_ms)));
                 break;
             }
             if conc > 0
@@ -159,16 +218,23 @@ impl LocalLimiter {
                     st.holders
                         .insert(req.request_id.into(), now_ms.saturating_add(self.lease_ms));
                 }
+                if scope.tpm > 0 {
+                    st.count_tokens(now_ms, i64::try_from(req.tokens).unwrap_or(i64::MAX));
+                }
             }
         }
 
         let headers = self.headers(req, &entries, now_ms);
         match refused {
-            None => Decision::Admitted {
-                ticket: Ticket::for_scopes(req, true, Vec::new()),
-                headers,
-                degraded: true,
-            },
+            None => {
+                let mut ticket = Ticket::for_scopes(req, true, Vec::new());
+                ticket.counted_at = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
+                Decision::Admitted {
+                    ticket,
+                    headers,
+                    degraded: true,
+                }
+            }
             Some((i, kind, limit, retry_after)) => Decision::Limited {
                 kind,
                 scope: req.scopes[i].kind,
@@ -180,41 +246,75 @@ impl LocalLimiter {
         }
     }
 
-    /// Headers from the rpm scope with the least room, as the script computes them.
+    /// Headers from the rpm and the tpm scope with the least room, as the script computes them.
     fn headers(
         &self,
         req: &AdmitRequest<'_>,
         entries: &[(usize, Arc<Mutex<LocalScope>>)],
         now_ms: u64,
     ) -> RateHeaders {
-        let mut best: Option<RateHeaders> = None;
+        // (limit, remaining, reset) of the tightest scope per kind.
+        let mut requests: Option<(u32, u32, Duration)> = None;
+        let mut tokens: Option<(u32, u32, Duration)> = None;
+        let tighter = |best: &Option<(u32, u32, Duration)>, h: (u32, u32, Duration)| {
+            best.is_none_or(|b| (h.1, h.0) < (b.1, b.0))
+        };
         for (i, entry) in entries {
             let rpm = self.share(req.scopes[*i].rpm);
-            if rpm == 0 {
+            let tpm = self.share(req.scopes[*i].tpm);
+            if rpm == 0 && tpm == 0 {
                 continue;
             }
             let mut st = lock(entry);
             st.prune(now_ms);
-            let h = RateHeaders {
-                limit_requests: rpm,
-                remaining_requests: rpm.saturating_sub(st.count),
-                reset_requests: st.reset(now_ms),
-            };
-            let tighter = best.is_none_or(|b| {
-                (h.remaining_requests, h.limit_requests) < (b.remaining_requests, b.limit_requests)
-            });
-            if tighter {
-                best = Some(h);
+            if rpm > 0 {
+                let h = (rpm, rpm.saturating_sub(st.count), st.reset(now_ms));
+                if tighter(&requests, h) {
+                    requests = Some(h);
+                }
+            }
+            if tpm > 0 {
+                let used = u32::try_from(st.tokens_used()).unwrap_or(u32::MAX);
+                let h = (tpm, tpm.saturating_sub(used), st.token_reset(now_ms));
+                if tighter(&tokens, h) {
+                    tokens = Some(h);
+                }
             }
         }
-        best.unwrap_or_default()
+        let (limit_requests, remaining_requests, reset_requests) =
+            requests.unwrap_or((0, 0, Duration::ZERO));
+        let (limit_tokens, remaining_tokens, reset_tokens) =
+            tokens.unwrap_or((0, 0, Duration::ZERO));
+        RateHeaders {
+            limit_requests,
+            remaining_requests,
+            reset_requests,
+            limit_tokens,
+            remaining_tokens,
+            reset_tokens,
+        }
     }
 
-    pub(crate) fn release(&self, ticket: &Ticket) {
+    /// Frees the ticket's slots and, given the tokens really used, corrects its tpm reservation.
+    pub(crate) fn release(&self, ticket: &Ticket, actual_tokens: Option<u64>) {
         for (kind, id) in &ticket.slots {
             if let Some(entry) = self.scopes.get(&Self::key(&ticket.tenant_id, *kind, id)) {
                 lock(&entry).holders.remove(&*ticket.request_id);
             }
+        }
+        let Some(actual) = actual_tokens else { return };
+        let now_ms = self.now_ms();
+        let actual = i64::try_from(actual).unwrap_or(i64::MAX);
+        let reserved = i64::try_from(ticket.tokens).unwrap_or(i64::MAX);
+        let at = u64::try_from(ticket.counted_at).unwrap_or(0);
+        let _gate = lock(&self.gate);
+        for (kind, id) in &ticket.token_scopes {
+            let entry = self
+                .scopes
+                .get_with(Self::key(&ticket.tenant_id, *kind, id), Default::default);
+            let mut st = lock(&entry);
+            st.prune(now_ms);
+            st.settle_tokens(now_ms, at, reserved, actual);
         }
     }
 }
@@ -236,6 +336,7 @@ mod tests {
             request_id: rid,
             scopes,
             budgets: &[],
+            tokens: 0,
         })
     }
 
@@ -255,6 +356,7 @@ mod tests {
             id: "t",
             rpm: 1,
             concurrency: 0,
+            tpm: 0,
         }];
         assert!(matches!(admit(&l, "r0", &tight), Decision::Admitted { .. }));
         let both = [
@@ -263,12 +365,14 @@ mod tests {
                 id: "k",
                 rpm: 5,
                 concurrency: 1,
+                tpm: 0,
             },
             Scope {
                 kind: ScopeKind::Tenant,
                 id: "t",
                 rpm: 1,
                 concurrency: 0,
+                tpm: 0,
             },
         ];
         assert!(matches!(
@@ -284,6 +388,7 @@ mod tests {
             id: "k",
             rpm: 5,
             concurrency: 1,
+            tpm: 0,
         }];
         match admit(&l, "r2", &key_only) {
             Decision::Admitted { headers, .. } => assert_eq!(headers.remaining_requests, 4),
@@ -299,6 +404,7 @@ mod tests {
             id: "k",
             rpm: 0,
             concurrency: 1,
+            tpm: 0,
         }];
         let Decision::Admitted { ticket, .. } = admit(&l, "r1", &s) else {
             panic!("not admitted")
@@ -310,11 +416,11 @@ mod tests {
                 ..
             }
         ));
-        l.release(&ticket);
-        l.release(&ticket);
+        l.release(&ticket, None);
+        l.release(&ticket, None);
         assert!(matches!(admit(&l, "r2", &s), Decision::Admitted { .. }));
         // Releasing r1 once more does not free the slot r2 now holds.
-        l.release(&ticket);
+        l.release(&ticket, None);
         assert!(matches!(admit(&l, "r3", &s), Decision::Limited { .. }));
     }
 }

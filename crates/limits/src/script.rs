@@ -14,15 +14,22 @@ use crate::error::CallError;
 use crate::keys::{Family, write_key};
 
 pub(crate) const ADMIT_LUA: &str = include_str!("admit.lua");
+/// Sent with `EVAL` inside the settlement pipeline (once per request, a few hundred bytes), so a
+/// flushed script cache cannot fail it the way `EVALSHA` would.
+const SETTLE_LUA: &str = include_str!("settle.lua");
 
-/// Numbers per scope in ARGV (rpm, concurrency). Tokens per minute will append to each scope.
-const STRIDE: usize = 2;
+/// Numbers per scope in ARGV (rpm, concurrency, tpm); the script header documents the layout.
+const STRIDE: usize = 3;
+/// Keys per scope (rpm window, concurrency leases, tpm window).
+const KEYS_PER_SCOPE: usize = 3;
 
 /// What the script decided, before it is matched back to the caller's scopes.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Reply {
     Admitted {
         headers: RateHeaders,
+        /// The server second the reservation was counted in.
+        now_s: i64,
     },
     Refused {
         headers: RateHeaders,
@@ -33,8 +40,8 @@ pub(crate) enum Reply {
     },
 }
 
-/// `EVALSHA <sha> <2n+m> <keys of the n limited scopes> <m budget keys> <request id> <lease ms>
-/// <stride> <m> <limits> <budget numbers>`. Scopes with no limit are left out: they have nothing
+/// `EVALSHA <sha> <3n+m> <keys of the n limited scopes> <m budget keys> <request id> <lease ms>
+/// <stride> <m> <tokens> <limits> <budget numbers>`. Scopes with no limit are left out: they have nothing
 /// to count. `budget_keys` are the budgets' counter keys, in the request's order.
 pub(crate) fn admit_cmd(
     script: &Script,
@@ -47,17 +54,17 @@ pub(crate) fn admit_cmd(
     let n = limited.clone().count();
     let key_bytes: usize = limited
         .clone()
-        .map(|s| 2 * (prefix.len() + req.tenant_id.len() + s.id.len() + 20))
+        .map(|s| KEYS_PER_SCOPE * (prefix.len() + req.tenant_id.len() + s.id.len() + 20))
         .sum();
     let mut cmd = Cmd::with_capacity(
-        6 + 2 * n + STRIDE * n,
+        7 + KEYS_PER_SCOPE * n + STRIDE * n + 5 * budget_keys.len(),
         64 + key_bytes + req.request_id.len() + 12 * n,
     );
     cmd.arg("EVALSHA")
         .arg(script.get_hash())
-        .arg(2 * n + budget_keys.len());
+        .arg(KEYS_PER_SCOPE * n + budget_keys.len());
     for scope in limited.clone() {
-        for family in [Family::Rpm, Family::Conc] {
+        for family in [Family::Rpm, Family::Conc, Family::Tpm] {
             // Writing into the command's Vec cannot fail.
             let _ = write_key(
                 &mut cmd.writer_for_next_arg(),
@@ -76,9 +83,10 @@ pub(crate) fn admit_cmd(
     cmd.arg(req.request_id)
         .arg(lease_ms)
         .arg(STRIDE)
-        .arg(req.budgets.len());
+        .arg(req.budgets.len())
+        .arg(req.tokens);
     for scope in limited {
-        cmd.arg(scope.rpm).arg(scope.concurrency);
+        cmd.arg(scope.rpm).arg(scope.concurrency).arg(scope.tpm);
     }
     for b in req.budgets {
         let resets_ms = u64::try_from(b.resets_in.as_millis())
@@ -102,6 +110,29 @@ pub(crate) fn settle_budgets(pipe: &mut Pipeline, ticket: &Ticket, actual_nanos:
             pipe.cmd("INCRBY").arg(&**key).arg(delta).ignore();
         }
     }
+}
+
+/// The tpm correction for a ticket's token scopes (one `EVAL`), appended to `pipe`.
+pub(crate) fn settle_tokens(pipe: &mut Pipeline, prefix: &str, ticket: &Ticket, actual: u64) {
+    if ticket.token_scopes.is_empty() {
+        return;
+    }
+    let mut cmd = Cmd::with_capacity(7 + ticket.token_scopes.len(), SETTLE_LUA.len() + 256);
+    cmd.arg("EVAL")
+        .arg(SETTLE_LUA)
+        .arg(ticket.token_scopes.len());
+    for (kind, id) in &ticket.token_scopes {
+        let _ = write_key(
+            &mut cmd.writer_for_next_arg(),
+            prefix,
+            &ticket.tenant_id,
+            Family::Tpm,
+            *kind,
+            id,
+        );
+    }
+    cmd.arg(ticket.tokens).arg(actual).arg(ticket.counted_at);
+    pipe.add_command(cmd).ignore();
 }
 
 /// One `ZREM` per held slot, sent as one pipeline. Removing an absent member is a no-op, so
@@ -139,12 +170,18 @@ pub(crate) fn parse_reply(value: &Value, req: &AdmitRequest<'_>) -> Result<Reply
         limit_requests: to_u32(int(1)?),
         remaining_requests: to_u32(int(2)?),
         reset_requests: millis(int(3)?),
+        limit_tokens: to_u32(int(4)?),
+        remaining_tokens: to_u32(int(5)?),
+        reset_tokens: millis(int(6)?),
     };
     if int(0)? == 1 {
-        return Ok(Reply::Admitted { headers });
+        return Ok(Reply::Admitted {
+            headers,
+            now_s: int(7)?,
+        });
     }
-    let nth = usize::try_from(int(4)? - 1).map_err(|_| CallError::BadReply)?;
-    if int(5)? == 3 {
+    let nth = usize::try_from(int(8)? - 1).map_err(|_| CallError::BadReply)?;
+    if int(9)? == 3 {
         if nth >= req.budgets.len() {
             return Err(CallError::BadReply);
         }
@@ -152,7 +189,7 @@ pub(crate) fn parse_reply(value: &Value, req: &AdmitRequest<'_>) -> Result<Reply
             headers,
             scope: nth,
             kind: LimitKind::Budget,
-            retry_after: millis(int(6)?),
+            retry_after: millis(int(10)?),
         });
     }
     let nth_limited = nth;
@@ -164,16 +201,17 @@ pub(crate) fn parse_reply(value: &Value, req: &AdmitRequest<'_>) -> Result<Reply
         .nth(nth_limited)
         .map(|(i, _)| i)
         .ok_or(CallError::BadReply)?;
-    let kind = match int(5)? {
+    let kind = match int(9)? {
         1 => LimitKind::Rpm,
         2 => LimitKind::Concurrency,
+        4 => LimitKind::Tpm,
         _ => return Err(CallError::BadReply),
     };
     Ok(Reply::Refused {
         headers,
         scope,
         kind,
-        retry_after: millis(int(6)?),
+        retry_after: millis(int(10)?),
     })
 }
 
@@ -197,18 +235,21 @@ mod tests {
                 id: "k1",
                 rpm: 10,
                 concurrency: 0,
+                tpm: 0,
             },
             Scope {
                 kind: ScopeKind::Team,
                 id: "t1",
                 rpm: 0,
                 concurrency: 0,
+                tpm: 0,
             },
             Scope {
                 kind: ScopeKind::Tenant,
                 id: "acme",
                 rpm: 0,
                 concurrency: 5,
+                tpm: 700,
             },
         ]
     }
@@ -221,6 +262,7 @@ mod tests {
             request_id: "r1",
             scopes: &scopes,
             budgets: &[],
+            tokens: 42,
         };
         let script = Script::new(ADMIT_LUA);
         let cmd = admit_cmd(&script, "tg", &req, &[], Duration::from_secs(900));
@@ -236,19 +278,24 @@ mod tests {
             [
                 "EVALSHA",
                 script.get_hash(),
-                "4",
+                "6",
                 "tg:{t:acme}:rpm:key:k1",
                 "tg:{t:acme}:conc:key:k1",
+                "tg:{t:acme}:tpm:key:k1",
                 "tg:{t:acme}:rpm:tenant:acme",
                 "tg:{t:acme}:conc:tenant:acme",
+                "tg:{t:acme}:tpm:tenant:acme",
                 "r1",
                 "900000",
-                "2",
+                "3",
                 "0",
+                "42",
                 "10",
                 "0",
                 "0",
+                "0",
                 "5",
+                "700",
             ]
         );
     }
@@ -261,8 +308,13 @@ mod tests {
             request_id: "r1",
             scopes: &scopes,
             budgets: &[],
+            tokens: 42,
         };
-        let reply = Value::Array([0, 10, 0, 1500, 2, 2, 1000].map(Value::Int).to_vec());
+        let reply = Value::Array(
+            [0, 10, 0, 1500, 0, 0, 0, 99, 2, 2, 1000]
+                .map(Value::Int)
+                .to_vec(),
+        );
         assert_eq!(
             parse_reply(&reply, &req).unwrap(),
             Reply::Refused {
@@ -270,13 +322,18 @@ mod tests {
                     limit_requests: 10,
                     remaining_requests: 0,
                     reset_requests: Duration::from_millis(1500),
+                    ..RateHeaders::default()
                 },
                 scope: 2,
                 kind: LimitKind::Concurrency,
                 retry_after: Duration::from_secs(1),
             }
         );
-        let bad = Value::Array([0, 10, 0, 1500, 3, 2, 1000].map(Value::Int).to_vec());
+        let bad = Value::Array(
+            [0, 10, 0, 1500, 0, 0, 0, 99, 3, 2, 1000]
+                .map(Value::Int)
+                .to_vec(),
+        );
         assert!(parse_reply(&bad, &req).is_err());
     }
 }

@@ -49,6 +49,7 @@ fn key(limit: u32) -> [Scope<'static>; 1] {
         id: "k1",
         rpm: limit,
         concurrency: 0,
+        tpm: 0,
     }]
 }
 
@@ -58,6 +59,7 @@ fn conc(limit: u32) -> [Scope<'static>; 1] {
         id: "k1",
         rpm: 0,
         concurrency: limit,
+        tpm: 0,
     }]
 }
 
@@ -67,6 +69,7 @@ async fn admit(l: &Limiter, request_id: &str, scopes: &[Scope<'_>]) -> Decision 
         request_id,
         scopes,
         budgets: &[],
+        tokens: 0,
     })
     .await
 }
@@ -235,12 +238,14 @@ async fn a_refusing_scope_reserves_nothing_in_the_others() {
             id: "k1",
             rpm: 10,
             concurrency: 5,
+            tpm: 0,
         },
         Scope {
             kind: ScopeKind::Tenant,
             id: "acme",
             rpm: 1,
             concurrency: 0,
+            tpm: 0,
         },
     ];
     assert!(matches!(
@@ -344,24 +349,28 @@ async fn keys_are_hash_tagged_by_tenant_and_expire() {
             id: "k1",
             rpm: 10,
             concurrency: 2,
+            tpm: 0,
         },
         Scope {
             kind: ScopeKind::Team,
             id: "blue",
             rpm: 100,
             concurrency: 20,
+            tpm: 0,
         },
         Scope {
             kind: ScopeKind::Tenant,
             id: "acme",
             rpm: 1000,
             concurrency: 0,
+            tpm: 0,
         },
         Scope {
             kind: ScopeKind::User,
             id: "u-{1}",
             rpm: 0,
             concurrency: 0,
+            tpm: 0,
         },
     ];
     assert!(matches!(

@@ -47,6 +47,7 @@ async fn admit(l: &Limiter, b: BudgetCheck<'static>) -> Decision {
         request_id: &rid,
         scopes: &[],
         budgets: &[b],
+        tokens: 0,
     })
     .await
 }

@@ -35,6 +35,7 @@ fn key(limit: u32) -> [Scope<'static>; 1] {
         id: "k1",
         rpm: limit,
         concurrency: 0,
+        tpm: 0,
     }]
 }
 
@@ -44,6 +45,7 @@ fn conc(limit: u32) -> [Scope<'static>; 1] {
         id: "k1",
         rpm: 0,
         concurrency: limit,
+        tpm: 0,
     }]
 }
 
@@ -53,6 +55,7 @@ async fn admit(l: &Limiter, request_id: &str, scopes: &[Scope<'_>]) -> Decision 
         request_id,
         scopes,
         budgets: &[],
+        tokens: 0,
     })
     .await
 }

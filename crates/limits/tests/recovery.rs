@@ -57,12 +57,14 @@ async fn starts_degraded_and_recovers_when_redis_appears() {
         id: "k1",
         rpm: 100,
         concurrency: 0,
+        tpm: 0,
     }];
     let req = AdmitRequest {
         tenant_id: "acme",
         request_id: "r0",
         scopes: &scopes,
         budgets: &[],
+        tokens: 0,
     };
     assert!(matches!(
         l.admit(&req).await,
@@ -82,6 +84,7 @@ async fn starts_degraded_and_recovers_when_redis_appears() {
         request_id: "r1",
         scopes: &scopes,
         budgets: &[],
+        tokens: 0,
     };
     match l.admit(&req).await {
         // 100 and not 99: the degraded admission was counted locally, not in Redis.

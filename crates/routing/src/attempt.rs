@@ -4,11 +4,11 @@
 
 use bytes::Bytes;
 use tokio::time::Instant;
-use tollgate_formats::openai;
 use tollgate_proto::routing::v1::{self as rpc, FailureKind};
 
 use crate::catalog::{Deployment, Model};
 use crate::chat::{Call, Run, cancelled};
+use crate::dialect;
 use crate::failure::{self, Class, Scrub};
 use crate::health::now_ms;
 use crate::relay::{self, Cut, Relayed};
@@ -95,11 +95,7 @@ impl Run<'_> {
         tracing::Span::current().record("deployment", dep.id.as_str());
 
         let stream = self.call.stream;
-        let body = match openai::rewrite_chat_request(
-            self.body,
-            &dep.upstream_model,
-            stream && dep.provider.stream_usage,
-        ) {
+        let (body, mode) = match dialect::request(self.call.format(), dep, self.body, stream) {
             Ok(b) => b,
             Err(e) => {
                 let f = failure::failure(FailureKind::InvalidRequest, e.to_string());
@@ -122,6 +118,7 @@ impl Run<'_> {
             served: &model.name,
             shown,
             deployment: dep,
+            mode: &mode,
             deadline,
             first_byte_by,
             idle: dep.stream_idle_timeout,

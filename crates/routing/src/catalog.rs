@@ -24,7 +24,7 @@ use crate::upstream;
 pub struct Provider {
     pub name: String,
     pub kind: ProviderKind,
-    /// `{base_url}/chat/completions`.
+    /// Where calls go: `{base_url}/chat/completions`, or `{base_url}/messages` for Anthropic.
     pub chat_url: String,
     /// `{base_url}/models`, for active health checks.
     pub models_url: String,
@@ -134,12 +134,16 @@ fn config_error(field: String, message: &str) -> RoutingError {
     }
 }
 
-fn bearer(key: &SecretRef, field: impl FnOnce() -> String) -> Result<Key, RoutingError> {
+fn bearer(key: &SecretRef, field: impl Fn() -> String) -> Result<Key, RoutingError> {
     let mut auth = HeaderValue::try_from(format!("Bearer {}", key.expose()))
         .map_err(|_| config_error(field(), "contains characters not allowed in an HTTP header"))?;
     auth.set_sensitive(true);
+    let mut api_key = HeaderValue::try_from(key.expose())
+        .map_err(|_| config_error(field(), "contains characters not allowed in an HTTP header"))?;
+    api_key.set_sensitive(true);
     Ok(Key {
         auth,
+        api_key,
         secret: key.clone(),
         cooldown_until: AtomicU64::new(0),
     })
@@ -179,7 +183,14 @@ impl Catalog {
             let provider = Provider {
                 name: p.name.clone(),
                 kind: p.kind,
-                chat_url: format!("{}/chat/completions", p.base_url.trim_end_matches('/')),
+                chat_url: match p.kind {
+                    ProviderKind::Openai => {
+                        format!("{}/chat/completions", p.base_url.trim_end_matches('/'))
+                    }
+                    ProviderKind::Anthropic => {
+                        format!("{}/messages", p.base_url.trim_end_matches('/'))
+                    }
+                },
                 models_url: format!("{}/models", p.base_url.trim_end_matches('/')),
                 stream_usage: p.stream_usage,
             };

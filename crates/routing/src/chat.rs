@@ -19,6 +19,7 @@ use tracing::{Span, field, instrument};
 use crate::attempt::{Attempt, Failed};
 use crate::budget::{self, RetryBudget};
 use crate::catalog::{Catalog, Clients, Deployment, Model};
+use crate::dialect::{self, Mode};
 use crate::failure::{self, Class};
 use crate::fallback::{blocked_failure, chain};
 use crate::health::now_ms;
@@ -69,6 +70,8 @@ pub(crate) struct Call<'a> {
     /// an alias) unless a fallback model serves.
     pub shown: &'a str,
     pub deployment: &'a Deployment,
+    /// How the answer reaches the client (passthrough or translated).
+    pub mode: &'a Mode,
     /// This attempt's total deadline.
     pub deadline: Instant,
     /// Streams: the first body byte must arrive by then.
@@ -82,16 +85,13 @@ pub(crate) struct Call<'a> {
     pub prompt: &'a OnceLock<u64>,
 }
 
-/// Prompt tokens estimated from a chat body (text / 4, images, framing).
-pub(crate) fn prompt_tokens(body: &[u8]) -> u64 {
-    openai::peek_chat(body).map_or(body.len() as u64 / 4, |p| p.prompt_tokens_estimate)
-}
-
 impl Call<'_> {
     /// Prompt tokens estimated from the request, for when the provider does not say; measured
     /// at most once per call, and only when needed.
     pub(crate) fn prompt_estimate(&self) -> u64 {
-        *self.prompt.get_or_init(|| prompt_tokens(self.body))
+        *self
+            .prompt
+            .get_or_init(|| dialect::prompt_tokens(self.body, self.call.format()))
     }
 
     /// The final Usage frame for this call.
@@ -219,10 +219,8 @@ pub(crate) async fn handle(shared: Arc<Shared>, call: ChatCall, out: Out) {
     if !catalog.allows(allowed, &model) {
         return finish_failed(&out, &model.name, refuse(failure::not_allowed(&call.model))).await;
     }
-    if !matches!(
-        call.format(),
-        WireFormat::OpenaiChat | WireFormat::Unspecified
-    ) {
+    let anthropic = dialect::anthropic_client(call.format());
+    if call.format() == WireFormat::OpenaiEmbeddings {
         let f = failure::failure(
             FailureKind::InvalidRequest,
             "This wire format is not supported by the routing service yet.",
@@ -233,11 +231,13 @@ pub(crate) async fn handle(shared: Arc<Shared>, call: ChatCall, out: Out) {
         refuse(failure::failure(FailureKind::InvalidRequest, e.to_string()))
     };
     // The full read of preferences and features is skipped when neither can matter: no
-    // router key in the body, and no deployment declaring capabilities.
-    let router_keys = [&b"\"models\""[..], b"\"provider\"", b"\"route\""]
-        .iter()
-        .any(|k| memchr::memmem::find(&call.body, k).is_some());
-    let prefs = if router_keys || catalog.needs_features {
+    // router key in the body, and no deployment declaring capabilities. Anthropic bodies carry
+    // no OpenRouter-style router fields.
+    let router_keys = !anthropic
+        && [&b"\"models\""[..], b"\"provider\"", b"\"route\""]
+            .iter()
+            .any(|k| memchr::memmem::find(&call.body, k).is_some());
+    let prefs = if router_keys || (catalog.needs_features && !anthropic) {
         match openai::peek_routing_prefs(&call.body) {
             Ok(p) => p,
             Err(e) => return finish_failed(&out, &model.name, invalid(e)).await,
@@ -257,9 +257,17 @@ pub(crate) async fn handle(shared: Arc<Shared>, call: ChatCall, out: Out) {
     let prompt = OnceLock::new();
     let mut max_tokens = None;
     if catalog.needs_tokens || prefs.provider.sort == Some(Sort::Price) {
-        let peek = openai::peek_chat(&body).ok();
-        max_tokens = peek.as_ref().and_then(|p| p.max_tokens);
-        let _ = prompt.set(peek.map_or(body.len() as u64 / 4, |p| p.prompt_tokens_estimate));
+        let (tokens, max) = if anthropic {
+            let peek = tollgate_formats::anthropic::peek_messages(&body).ok();
+            let max = peek.as_ref().map(|p| p.max_tokens);
+            (peek.map(|p| p.prompt_tokens_estimate), max)
+        } else {
+            let peek = openai::peek_chat(&body).ok();
+            let max = peek.as_ref().and_then(|p| p.max_tokens);
+            (peek.map(|p| p.prompt_tokens_estimate), max)
+        };
+        max_tokens = max;
+        let _ = prompt.set(tokens.unwrap_or(body.len() as u64 / 4));
     }
     let links = chain(&catalog, &model, &prefs, allowed);
     let mut run = Run {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use http::header::AUTHORIZATION;
 use tokio::task::JoinSet;
+use tollgate_config::ProviderKind;
 
 use crate::chat::Shared;
 use crate::health::now_ms;
@@ -31,7 +32,15 @@ pub(crate) async fn run(shared: Arc<Shared>, every: Duration) {
                 if let Ok(Some(k)) = d.key(now)
                     && let Some(key) = d.keys.get(k)
                 {
-                    req = req.header(AUTHORIZATION, key.auth.clone());
+                    req = match d.provider.kind {
+                        ProviderKind::Openai => req.header(AUTHORIZATION, key.auth.clone()),
+                        ProviderKind::Anthropic => {
+                            req.header("x-api-key", key.api_key.clone()).header(
+                                "anthropic-version",
+                                tollgate_formats::anthropic::API_VERSION,
+                            )
+                        }
+                    };
                 }
                 let health = d.health.clone();
                 let circuit = catalog.policy.circuit;

@@ -95,6 +95,11 @@ pub(crate) fn from_status(
             "The provider does not serve this model at the configured address.",
         ),
         408 => timeout(),
+        // Anthropic's "overloaded": the provider is up but shedding load, like a 503.
+        529 => failure(
+            FailureKind::UpstreamUnavailable,
+            "The upstream provider is overloaded; retry shortly.",
+        ),
         _ => failure(
             FailureKind::UpstreamError,
             format!("The upstream provider returned an error (HTTP {code})."),

@@ -13,6 +13,8 @@ use crate::catalog::Deployment;
 pub struct Key {
     /// `Bearer <key>`, marked sensitive so it never shows in debug output.
     pub auth: HeaderValue,
+    /// The bare key, for providers that take it as `x-api-key` (Anthropic); sensitive too.
+    pub api_key: HeaderValue,
     /// Kept only to scrub it from provider messages should a provider ever echo it.
     pub secret: SecretRef,
     /// Rate limited or refused until this time (ms, `health::now_ms`); 0 = usable.

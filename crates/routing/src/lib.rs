@@ -16,6 +16,7 @@ mod catalog;
 mod chat;
 mod checks;
 mod class;
+mod dialect;
 mod failure;
 mod fallback;
 mod health;
@@ -25,6 +26,8 @@ mod reload;
 mod select;
 mod service;
 mod strategy;
+mod stream_codec;
+mod transcode;
 mod upstream;
 
 use std::future::Future;

@@ -1,4 +1,5 @@
-//! Relaying a provider's 2xx answer to the edge as frames.
+//! Relaying a provider's 2xx answer to the edge as frames (the OpenAI passthrough here; answers
+//! in or to Anthropic's format in `transcode.rs`, under the same rules).
 //!
 //! Start is sent just before the first Data frame, so anything that fails earlier leaves the
 //! client untouched and the call can still be retried elsewhere (or answered with a clean
@@ -15,14 +16,15 @@ use tollgate_proto::routing::v1::chat_frame::Kind;
 use tollgate_proto::routing::v1::{self as rpc};
 
 use crate::chat::{Call, Gone, cancelled};
-use crate::upstream;
+use crate::dialect::Mode;
+use crate::{transcode, upstream};
 
 /// A non-streaming body larger than this is refused rather than buffered.
-const MAX_BODY: usize = 32 * 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 32 * 1024 * 1024;
 /// Output-less events held back before the first output beyond this are sent anyway.
-const MAX_HELD: usize = 64 * 1024;
+pub(crate) const MAX_HELD: usize = 64 * 1024;
 /// An SSE event larger than this means the upstream is not speaking SSE.
-const MAX_EVENT: usize = 8 * 1024 * 1024;
+pub(crate) const MAX_EVENT: usize = 8 * 1024 * 1024;
 /// After `[DONE]`, how long to wait for the body's end so the connection returns to the pool.
 const DRAIN: std::time::Duration = std::time::Duration::from_millis(200);
 
@@ -58,7 +60,7 @@ pub(crate) enum Relayed {
 
 /// The next body chunk, racing the timeouts and the edge going away. Until something was sent
 /// to the client (`started`) the first-token deadline applies, then the idle timeout.
-async fn next_chunk(
+pub(crate) async fn next_chunk(
     cx: &Call<'_>,
     resp: &mut reqwest::Response,
     started: bool,
@@ -89,7 +91,7 @@ async fn next_chunk(
     }
 }
 
-fn start(cx: &Call<'_>, content_type: &str) -> Kind {
+pub(crate) fn start(cx: &Call<'_>, content_type: &str) -> Kind {
     Kind::Start(rpc::Start {
         status: 200,
         content_type: content_type.to_owned(),
@@ -102,10 +104,12 @@ fn start(cx: &Call<'_>, content_type: &str) -> Kind {
 /// Relay the answer. A streamed response's tail is drained by the caller after the frame
 /// stream is closed, so the edge is not kept waiting.
 pub(crate) async fn relay(cx: &mut Call<'_>, resp: reqwest::Response) -> Relayed {
-    let r = if cx.call.stream {
-        relay_stream(cx, resp).await
-    } else {
-        relay_body(cx, resp).await
+    let mode = cx.mode;
+    let r = match (mode, cx.call.stream) {
+        (Mode::OpenAi, true) => relay_stream(cx, resp).await,
+        (Mode::OpenAi, false) => relay_body(cx, resp).await,
+        (_, true) => transcode::relay_stream(cx, mode, resp).await,
+        (_, false) => transcode::relay_body(cx, mode, resp).await,
     };
     // Gone: the edge left while we were sending; there is nobody to tell.
     r.unwrap_or_else(|Gone| {
@@ -114,7 +118,7 @@ pub(crate) async fn relay(cx: &mut Call<'_>, resp: reqwest::Response) -> Relayed
     })
 }
 
-fn first_byte(cx: &mut Call<'_>) {
+pub(crate) fn first_byte(cx: &mut Call<'_>) {
     if cx.ttfb.is_none() {
         let t = cx.sent_at.elapsed();
         cx.ttfb = Some(t);

@@ -1,13 +1,14 @@
-//! The OpenAI-compatible adapter's HTTP side: pooled clients (one per connect timeout), the
-//! request to `{base_url}/chat/completions`, the provider's rate-limit headers, and the upstream
-//! metrics.
+//! The provider adapters' HTTP side: pooled clients (one per connect timeout), the request
+//! (OpenAI-compatible: `{base_url}/chat/completions` with a bearer key; Anthropic:
+//! `{base_url}/messages` with `x-api-key` and `anthropic-version`), the provider's rate-limit
+//! headers, and the upstream metrics.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, StatusCode};
-use tollgate_config::RoutingConfig;
+use tollgate_config::{ProviderKind, RoutingConfig};
 
 use crate::RoutingError;
 use crate::catalog::Deployment;
@@ -53,8 +54,21 @@ pub(crate) async fn send(
     if let Ok(id) = HeaderValue::from_str(request_id) {
         req = req.header("x-request-id", id);
     }
-    if let Some(k) = key.and_then(|i| dep.keys.get(i)) {
-        req = req.header(AUTHORIZATION, k.auth.clone());
+    match dep.provider.kind {
+        ProviderKind::Openai => {
+            if let Some(k) = key.and_then(|i| dep.keys.get(i)) {
+                req = req.header(AUTHORIZATION, k.auth.clone());
+            }
+        }
+        ProviderKind::Anthropic => {
+            if let Some(k) = key.and_then(|i| dep.keys.get(i)) {
+                req = req.header("x-api-key", k.api_key.clone());
+            }
+            req = req.header(
+                "anthropic-version",
+                HeaderValue::from_static(tollgate_formats::anthropic::API_VERSION),
+            );
+        }
     }
     req.send().await
 }

@@ -3,9 +3,12 @@
 //!
 //! Only the keyed hash of a key is stored; the secret exists once, in the creation answer.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -26,6 +29,11 @@ pub struct NewKey<'a> {
     pub rpm_limit: u32,
     /// 0 = the configured default.
     pub concurrency_limit: u32,
+    /// `None` = never expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Public model names or aliases; empty = every model.
+    pub allowed_models: &'a [String],
+    pub metadata: &'a BTreeMap<String, String>,
 }
 
 /// A stored key as the admin API shows it (never its hash).
@@ -39,6 +47,20 @@ pub struct KeyRow {
     pub concurrency_limit: u32,
     pub revoked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub allowed_models: Vec<String>,
+    pub metadata: BTreeMap<String, String>,
+    /// The key this one replaced by rotation.
+    pub rotated_from: Option<String>,
+}
+
+/// The columns a [`KeyRecord`] reads, for every statement that returns a key (a macro so the
+/// statements stay `&'static str`).
+macro_rules! key_columns {
+    () => {
+        "key_id, tenant_id, team_id, name, rpm_limit, concurrency_limit, revoked_at, \
+         created_at, expires_at, allowed_models, metadata, rotated_from"
+    };
 }
 
 #[derive(sqlx::FromRow)]
@@ -51,6 +73,10 @@ struct KeyRecord {
     concurrency_limit: i32,
     revoked_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    allowed_models: Vec<String>,
+    metadata: Json<BTreeMap<String, String>>,
+    rotated_from: Option<String>,
 }
 
 impl From<KeyRecord> for KeyRow {
@@ -65,6 +91,10 @@ impl From<KeyRecord> for KeyRow {
             concurrency_limit: u32::try_from(r.concurrency_limit).unwrap_or(0),
             revoked_at: r.revoked_at,
             created_at: r.created_at,
+            expires_at: r.expires_at,
+            allowed_models: r.allowed_models,
+            metadata: r.metadata.0,
+            rotated_from: r.rotated_from,
         }
     }
 }
@@ -79,13 +109,32 @@ fn limit(field: &'static str, v: u32) -> Result<i32, StoreError> {
 /// Store a new key. An unknown tenant, or a team that is not the tenant's, is
 /// [`StoreError::NotFound`]; a reused `key_id` is [`StoreError::AlreadyExists`].
 pub async fn create(pool: &PgPool, key: &NewKey<'_>) -> Result<KeyRow, StoreError> {
-    let rec = sqlx::query_as::<_, KeyRecord>(
+    insert(pool, key, None).await
+}
+
+async fn insert<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    key: &NewKey<'_>,
+    rotated_from: Option<&str>,
+) -> Result<KeyRow, StoreError> {
+    let models: Vec<String> = key
+        .allowed_models
+        .iter()
+        .map(|m| pg_text(m).into_owned())
+        .collect();
+    let metadata: BTreeMap<String, String> = key
+        .metadata
+        .iter()
+        .map(|(k, v)| (pg_text(k).into_owned(), pg_text(v).into_owned()))
+        .collect();
+    let rec = sqlx::query_as::<_, KeyRecord>(concat!(
         "INSERT INTO api_keys \
-           (key_id, tenant_id, team_id, name, key_hash, rpm_limit, concurrency_limit) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         RETURNING key_id, tenant_id, team_id, name, rpm_limit, concurrency_limit, \
-                   revoked_at, created_at",
-    )
+           (key_id, tenant_id, team_id, name, key_hash, rpm_limit, concurrency_limit, \
+            expires_at, allowed_models, metadata, rotated_from) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         RETURNING ",
+        key_columns!()
+    ))
     .bind(key.key_id)
     .bind(key.tenant_id)
     .bind(key.team_id)
@@ -93,18 +142,114 @@ pub async fn create(pool: &PgPool, key: &NewKey<'_>) -> Result<KeyRow, StoreErro
     .bind(key.key_hash)
     .bind(limit("rpm_limit", key.rpm_limit)?)
     .bind(limit("concurrency_limit", key.concurrency_limit)?)
-    .fetch_one(pool)
+    .bind(key.expires_at)
+    .bind(&models)
+    .bind(Json(&metadata))
+    .bind(rotated_from)
+    .fetch_one(db)
     .await?;
     Ok(rec.into())
 }
 
+/// One key of `tenant_id`, revoked or not. Another tenant's key is [`StoreError::NotFound`].
+pub async fn get(pool: &PgPool, tenant_id: Uuid, key_id: &str) -> Result<KeyRow, StoreError> {
+    sqlx::query_as::<_, KeyRecord>(concat!(
+        "SELECT ",
+        key_columns!(),
+        " FROM api_keys WHERE tenant_id = $1 AND key_id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(pg_text(key_id).as_ref())
+    .fetch_optional(pool)
+    .await?
+    .map(KeyRow::from)
+    .ok_or(StoreError::NotFound { what: "key" })
+}
+
+/// The new key's identity in a rotation; everything else is copied from the old key.
+#[derive(Clone, Copy, Debug)]
+pub struct Replacement<'a> {
+    pub key_id: &'a str,
+    pub key_hash: &'a str,
+}
+
+/// Rotate `old_key_id` of `tenant_id`: store a replacement with the same team, name, limits,
+/// allowed models and metadata (and no expiry), and bring the old key's expiry forward to
+/// `now + overlap` (never later than an expiry it already had). One transaction, so a failure
+/// leaves the old key untouched. Returns `(old, new)`.
+///
+/// Another tenant's key, like a missing one, is [`StoreError::NotFound`]; a revoked key cannot be
+/// rotated ([`StoreError::Invalid`]); a reused new `key_id` is [`StoreError::AlreadyExists`].
+pub async fn rotate(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    old_key_id: &str,
+    new: Replacement<'_>,
+    overlap: std::time::Duration,
+) -> Result<(KeyRow, KeyRow), StoreError> {
+    let overlap_ms = i64::try_from(overlap.as_millis()).map_err(|_| StoreError::Invalid {
+        field: "overlap",
+        message: "is too long",
+    })?;
+    let mut tx = pool.begin().await?;
+    let old: KeyRow = sqlx::query_as::<_, KeyRecord>(concat!(
+        "SELECT ",
+        key_columns!(),
+        " FROM api_keys WHERE tenant_id = $1 AND key_id = $2 FOR UPDATE"
+    ))
+    .bind(tenant_id)
+    .bind(pg_text(old_key_id).as_ref())
+    .fetch_optional(&mut *tx)
+    .await?
+    .map(KeyRow::from)
+    .ok_or(StoreError::NotFound { what: "key" })?;
+    if old.revoked_at.is_some() {
+        return Err(StoreError::Invalid {
+            field: "key_id",
+            message: "is revoked and cannot be rotated",
+        });
+    }
+    let fresh = insert(
+        &mut *tx,
+        &NewKey {
+            key_id: new.key_id,
+            key_hash: new.key_hash,
+            tenant_id,
+            team_id: old.team_id,
+            name: &old.name,
+            rpm_limit: old.rpm_limit,
+            concurrency_limit: old.concurrency_limit,
+            expires_at: None,
+            allowed_models: &old.allowed_models,
+            metadata: &old.metadata,
+        },
+        Some(&old.key_id),
+    )
+    .await?;
+    let old = sqlx::query_as::<_, KeyRecord>(concat!(
+        "UPDATE api_keys \
+         SET expires_at = LEAST(expires_at, now() + make_interval(secs => $3::float8 / 1000)) \
+         WHERE tenant_id = $1 AND key_id = $2 \
+         RETURNING ",
+        key_columns!()
+    ))
+    .bind(tenant_id)
+    .bind(&old.key_id)
+    .bind(overlap_ms)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok((old.into(), fresh))
+}
+
 /// The tenant's keys, revoked ones included, newest first.
 pub async fn list(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<KeyRow>, StoreError> {
-    let recs = sqlx::query_as::<_, KeyRecord>(
-        "SELECT key_id, tenant_id, team_id, name, rpm_limit, concurrency_limit, revoked_at, \
-                created_at \
-         FROM api_keys WHERE tenant_id = $1 ORDER BY created_at DESC, key_id",
-    )
+    let recs = sqlx::query_as::<_, KeyRecord>(concat!(
+        "SELECT ",
+        key_columns!(),
+        " FROM api_keys WHERE tenant_id = $1 \
+         ORDER BY created_at DESC, key_id"
+    ))
     .bind(tenant_id)
     .fetch_all(pool)
     .await?;
@@ -114,12 +259,12 @@ pub async fn list(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<KeyRow>, StoreEr
 /// Revoke a key of `tenant_id`. Idempotent (the first revocation time is kept). Another
 /// tenant's key, like a missing one, is [`StoreError::NotFound`].
 pub async fn revoke(pool: &PgPool, tenant_id: Uuid, key_id: &str) -> Result<KeyRow, StoreError> {
-    sqlx::query_as::<_, KeyRecord>(
+    sqlx::query_as::<_, KeyRecord>(concat!(
         "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) \
          WHERE tenant_id = $1 AND key_id = $2 \
-         RETURNING key_id, tenant_id, team_id, name, rpm_limit, concurrency_limit, \
-                   revoked_at, created_at",
-    )
+         RETURNING ",
+        key_columns!()
+    ))
     .bind(tenant_id)
     .bind(pg_text(key_id).as_ref())
     .fetch_optional(pool)
@@ -140,6 +285,10 @@ pub struct SnapshotKey {
     pub concurrency_limit: u32,
     /// The tenant's content-logging setting.
     pub log_content: bool,
+    /// `None` = never expires. The edge checks it against its clock on every request.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Public model names or aliases; empty = every model.
+    pub allowed_models: Vec<String>,
 }
 
 // The hash is not a secret in itself, but there is no reason to print it either.
@@ -153,6 +302,8 @@ impl std::fmt::Debug for SnapshotKey {
             .field("rpm_limit", &self.rpm_limit)
             .field("concurrency_limit", &self.concurrency_limit)
             .field("log_content", &self.log_content)
+            .field("expires_at", &self.expires_at)
+            .field("allowed_models", &self.allowed_models)
             .finish_non_exhaustive()
     }
 }
@@ -167,15 +318,20 @@ struct SnapshotRecord {
     rpm_limit: i32,
     concurrency_limit: i32,
     log_content: bool,
+    expires_at: Option<DateTime<Utc>>,
+    allowed_models: Vec<String>,
 }
 
-/// Every key that is not revoked, of every tenant, with its tenant's `log_content`.
+/// Every key that is not revoked (nor expired for more than 7 days), of every tenant, with its
+/// tenant's `log_content`. Recently expired keys stay so their holders are told
+/// `expired_api_key` rather than `invalid_api_key`.
 pub async fn snapshot(pool: &PgPool) -> Result<Vec<SnapshotKey>, StoreError> {
     let recs = sqlx::query_as::<_, SnapshotRecord>(
         "SELECT k.key_id, k.key_hash, k.tenant_id, k.team_id, k.name, k.rpm_limit, \
-                k.concurrency_limit, t.log_content \
+                k.concurrency_limit, t.log_content, k.expires_at, k.allowed_models \
          FROM api_keys k JOIN tenants t ON t.id = k.tenant_id \
          WHERE k.revoked_at IS NULL \
+           AND (k.expires_at IS NULL OR k.expires_at > now() - interval '7 days') \
          ORDER BY k.key_id",
     )
     .fetch_all(pool)
@@ -191,6 +347,8 @@ pub async fn snapshot(pool: &PgPool) -> Result<Vec<SnapshotKey>, StoreError> {
             rpm_limit: u32::try_from(r.rpm_limit).unwrap_or(0),
             concurrency_limit: u32::try_from(r.concurrency_limit).unwrap_or(0),
             log_content: r.log_content,
+            expires_at: r.expires_at,
+            allowed_models: r.allowed_models,
         })
         .collect())
 }

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 pub const TOKEN: &str = "adm-very-secret-token-0123456789";
 pub const KEY_SECRET: &str = "tg-AbCdEf012345-ZyXwVuTsRqPoNmLkJiHgFeDcBa9876543210q1w2e3";
+pub const ROTATED_SECRET: &str = "tg-ZyXwVu987654-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789a1s2d3";
 
 #[derive(Clone, Debug)]
 pub struct Seen {
@@ -52,7 +53,14 @@ impl FakeEdge {
                 "/admin/v1/tenants/{tenant}/keys",
                 post(create_key).get(list_keys),
             )
-            .route("/admin/v1/tenants/{tenant}/keys/{key}", delete(revoke_key))
+            .route(
+                "/admin/v1/tenants/{tenant}/keys/{key}",
+                delete(revoke_key).get(get_key),
+            )
+            .route(
+                "/admin/v1/tenants/{tenant}/keys/{key}/rotate",
+                post(rotate_key),
+            )
             .route("/admin/v1/tenants/{tenant}/spend", get(spend))
             .route("/admin/v1/tenants/{tenant}/logs", get(logs))
             .layer(middleware::from_fn_with_state(
@@ -158,6 +166,15 @@ async fn create_key(
         "created_at": "2026-11-24T09:31:00+00:00",
         "rpm_limit": body.get("rpm_limit").cloned().unwrap_or(json!(0)),
         "concurrency_limit": body.get("concurrency_limit").cloned().unwrap_or(json!(0)),
+        "expires_at": if body.get("expires_in").is_some() {
+            json!("2026-12-24T09:31:00+00:00")
+        } else {
+            Value::Null
+        },
+        "expired": false,
+        "allowed_models": body.get("allowed_models").cloned().unwrap_or(json!([])),
+        "metadata": body.get("metadata").cloned().unwrap_or(json!({})),
+        "rotated_from": null,
     });
     inner.keys.push(key.clone());
     (
@@ -175,6 +192,47 @@ async fn list_keys(State(inner): State<Shared>, Path(tenant): Path<String>) -> J
         .filter(|k| k["tenant_id"] == tenant)
         .collect();
     Json(json!({ "data": data }))
+}
+
+async fn get_key(
+    State(inner): State<Shared>,
+    Path((tenant, key)): Path<(String, String)>,
+) -> Response {
+    let inner = inner.lock().unwrap();
+    match inner
+        .keys
+        .iter()
+        .find(|k| k["tenant_id"] == tenant && k["id"] == key)
+    {
+        Some(k) => Json(k.clone()).into_response(),
+        None => err(StatusCode::NOT_FOUND, "not_found", "key not found"),
+    }
+}
+
+async fn rotate_key(
+    State(inner): State<Shared>,
+    Path((tenant, key)): Path<(String, String)>,
+) -> Response {
+    let mut inner = inner.lock().unwrap();
+    let Some(old) = inner
+        .keys
+        .iter_mut()
+        .find(|k| k["tenant_id"] == tenant && k["id"] == key)
+    else {
+        return err(StatusCode::NOT_FOUND, "not_found", "key not found");
+    };
+    old["expires_at"] = json!("2026-11-24T10:31:00+00:00");
+    let old = old.clone();
+    let mut new = old.clone();
+    new["id"] = json!("ZyXwVu987654");
+    new["expires_at"] = Value::Null;
+    new["rotated_from"] = old["id"].clone();
+    inner.keys.push(new.clone());
+    (
+        StatusCode::CREATED,
+        Json(json!({"key": new, "secret": ROTATED_SECRET, "old_key": old})),
+    )
+        .into_response()
 }
 
 async fn revoke_key(

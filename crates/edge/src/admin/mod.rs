@@ -16,7 +16,10 @@ use serde_json::Value;
 use crate::error::{ApiError, from_status};
 use crate::state::AppState;
 
-use accounts::{create_key, create_team, create_tenant, list_keys, list_tenants, revoke_key};
+use accounts::{
+    create_key, create_team, create_tenant, get_key, list_keys, list_tenants, revoke_key,
+    rotate_key,
+};
 use budgets::{create_budget, delete_budget, list_budgets};
 use reports::{logs, spend, usage};
 
@@ -28,7 +31,14 @@ pub fn routes() -> Router<AppState> {
             "/admin/v1/tenants/{tenant}/keys",
             post(create_key).get(list_keys),
         )
-        .route("/admin/v1/tenants/{tenant}/keys/{key}", delete(revoke_key))
+        .route(
+            "/admin/v1/tenants/{tenant}/keys/{key}",
+            get(get_key).delete(revoke_key),
+        )
+        .route(
+            "/admin/v1/tenants/{tenant}/keys/{key}/rotate",
+            post(rotate_key),
+        )
         .route("/admin/v1/tenants/{tenant}/spend", get(spend))
         .route("/admin/v1/tenants/{tenant}/logs", get(logs))
         .route("/admin/v1/tenants/{tenant}/usage", get(usage))

@@ -22,6 +22,9 @@ async fn new_key(pool: &PgPool, tenant_id: Uuid, team_id: Option<Uuid>) -> (ApiK
             name: "ci",
             rpm_limit: 60,
             concurrency_limit: 0,
+            expires_at: None,
+            allowed_models: &[],
+            metadata: &std::collections::BTreeMap::new(),
         },
     )
     .await
@@ -116,6 +119,9 @@ async fn a_key_cannot_name_another_tenants_team(pool: PgPool) {
             name: "",
             rpm_limit: 0,
             concurrency_limit: 0,
+            expires_at: None,
+            allowed_models: &[],
+            metadata: &std::collections::BTreeMap::new(),
         },
     )
     .await;
@@ -133,6 +139,9 @@ async fn a_key_cannot_name_another_tenants_team(pool: PgPool) {
             name: "",
             rpm_limit: 0,
             concurrency_limit: 0,
+            expires_at: None,
+            allowed_models: &[],
+            metadata: &std::collections::BTreeMap::new(),
         },
     )
     .await;

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod budgets;
+mod key_lifecycle;
 mod keys;
 mod ledger;
 mod logs;

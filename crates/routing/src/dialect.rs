@@ -1,0 +1,221 @@
+//! The translation dispatch: per (client wire format, provider kind), how the request is made
+//! ready for the deployment and how its answer comes back in the client's format.
+//!
+//! Same format on both sides, the client's bytes pass through with only `model` swapped (so
+//! `cache_control`, `thinking` and fields we do not know survive byte for byte). Across formats
+//! the body is translated by `tollgate_formats::translate`; what a translation cannot carry is
+//! counted in `tollgate_translation_dropped_total{field}` (list indices removed from the field
+//! name, so the label stays low-cardinality).
+
+use bytes::Bytes;
+use tollgate_config::ProviderKind;
+use tollgate_formats::anthropic::MessagesRequest;
+use tollgate_formats::translate::{self, ChatRequest, Warning};
+use tollgate_formats::{FormatError, openai};
+use tollgate_proto::routing::v1::WireFormat;
+
+use crate::catalog::Deployment;
+
+/// How one attempt's answer is relayed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// OpenAI client, OpenAI-compatible provider: passthrough.
+    OpenAi,
+    /// Anthropic client, Anthropic provider: passthrough, Anthropic's event framing kept.
+    Anthropic,
+    /// OpenAI client, Anthropic provider.
+    OpenAiFromAnthropic {
+        json_tool: Option<String>,
+        include_usage: bool,
+    },
+    /// Anthropic client, OpenAI-compatible provider.
+    AnthropicFromOpenAi,
+}
+
+impl Mode {
+    /// The client speaks Anthropic's format.
+    pub(crate) fn anthropic_client(&self) -> bool {
+        matches!(self, Mode::Anthropic | Mode::AnthropicFromOpenAi)
+    }
+}
+
+/// The client's format is Anthropic's Messages (anything else is OpenAI chat).
+pub(crate) fn anthropic_client(format: WireFormat) -> bool {
+    format == WireFormat::AnthropicMessages
+}
+
+/// The body to send to `dep` and how to relay its answer.
+pub(crate) fn request(
+    format: WireFormat,
+    dep: &Deployment,
+    body: &[u8],
+    stream: bool,
+) -> Result<(Bytes, Mode), FormatError> {
+    let upstream = dep.upstream_model.as_str();
+    match (anthropic_client(format), dep.provider.kind) {
+        (false, ProviderKind::Openai) => Ok((
+            openai::rewrite_chat_request(body, upstream, stream && dep.provider.stream_usage)?,
+            Mode::OpenAi,
+        )),
+        // The splice only touches `model`; it does not care which format the body is in.
+        (true, ProviderKind::Anthropic) => Ok((
+            openai::rewrite_chat_request(body, upstream, false)?,
+            Mode::Anthropic,
+        )),
+        (false, ProviderKind::Anthropic) => {
+            let req: ChatRequest = translate::from_json(body)?;
+            let t = translate::openai_to_anthropic_request(req, upstream)?;
+            dropped(&t.warnings);
+            let bytes = to_json(&t.request)?;
+            Ok((
+                bytes,
+                Mode::OpenAiFromAnthropic {
+                    json_tool: t.json_tool,
+                    include_usage: t.include_usage,
+                },
+            ))
+        }
+        (true, ProviderKind::Openai) => {
+            let req: MessagesRequest = translate::from_json(body)?;
+            let t = translate::anthropic_to_openai_request(req, upstream)?;
+            dropped(&t.warnings);
+            Ok((to_json(&t.request)?, Mode::AnthropicFromOpenAi))
+        }
+    }
+}
+
+/// Prompt tokens estimated from a chat or Messages body (text / 4, images, framing).
+pub(crate) fn prompt_tokens(body: &[u8], format: WireFormat) -> u64 {
+    if anthropic_client(format) {
+        tollgate_formats::anthropic::peek_messages(body)
+            .map_or(body.len() as u64 / 4, |p| p.prompt_tokens_estimate)
+    } else {
+        openai::peek_chat(body).map_or(body.len() as u64 / 4, |p| p.prompt_tokens_estimate)
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<Bytes, FormatError> {
+    serde_json::to_vec(v)
+        .map(Bytes::from)
+        .map_err(|e| FormatError::InvalidJson(e.to_string()))
+}
+
+/// Counts what a translation could not carry over.
+pub(crate) fn dropped(warnings: &[Warning]) {
+    for w in warnings {
+        tracing::debug!(field = %w.field, reason = w.reason, "translation dropped a field");
+        metrics::counter!("tollgate_translation_dropped_total", "field" => field_label(&w.field))
+            .increment(1);
+    }
+}
+
+/// `messages[2].content[1]` -> `messages[].content[]`.
+fn field_label(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut in_index = false;
+    for c in field.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push('[');
+            }
+            ']' => {
+                in_index = false;
+                out.push(']');
+            }
+            _ if in_index => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use tollgate_config::Config;
+
+    use super::*;
+    use crate::catalog::Catalog;
+
+    fn catalog() -> Catalog {
+        let cfg = Config::from_toml(
+            r#"
+[[providers]]
+name = "oa"
+kind = "openai"
+base_url = "http://127.0.0.1:1/v1"
+
+[[providers]]
+name = "an"
+kind = "anthropic"
+base_url = "http://127.0.0.1:1/v1/"
+api_key = "sk-ant-test"
+
+[[models]]
+name = "m"
+deployments = [{ provider = "oa", model = "oa-1" }, { provider = "an", model = "an-1" }]
+price = { input = "1", output = "2" }
+"#,
+        )
+        .unwrap();
+        Catalog::from_config(&cfg).unwrap()
+    }
+
+    #[test]
+    fn each_pairing_gets_its_body_and_mode() {
+        let c = catalog();
+        let m = c.get("m").unwrap();
+        let (oa, an) = (&m.deployments[0], &m.deployments[1]);
+        assert_eq!(an.provider.chat_url, "http://127.0.0.1:1/v1/messages");
+        assert!(an.keys[0].api_key.is_sensitive());
+
+        // Anthropic to Anthropic: every byte but the model's.
+        let body = br#"{"model":"m", "max_tokens":9,"system":[{"type":"text","text":"x","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":"hi"}],"zzz":1.50}"#;
+        let (out, mode) = request(WireFormat::AnthropicMessages, an, body, false).unwrap();
+        assert_eq!(mode, Mode::Anthropic);
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            std::str::from_utf8(body)
+                .unwrap()
+                .replace(r#""m""#, r#""an-1""#)
+        );
+
+        // Anthropic to OpenAI: a chat request.
+        let (out, mode) = request(WireFormat::AnthropicMessages, oa, body, true).unwrap();
+        assert_eq!(mode, Mode::AnthropicFromOpenAi);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["model"], "oa-1");
+        assert_eq!(v["messages"][0]["role"], "system");
+
+        // OpenAI to Anthropic: a Messages request with max_tokens filled in.
+        let chat = br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#;
+        let (out, mode) = request(WireFormat::OpenaiChat, an, chat, true).unwrap();
+        assert!(matches!(
+            mode,
+            Mode::OpenAiFromAnthropic {
+                include_usage: true,
+                ..
+            }
+        ));
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["model"], "an-1");
+        assert!(v["max_tokens"].as_u64().unwrap() > 0);
+
+        // OpenAI to OpenAI: as before.
+        let (_, mode) = request(WireFormat::OpenaiChat, oa, chat, true).unwrap();
+        assert_eq!(mode, Mode::OpenAi);
+
+        // What cannot be translated is the client's 400.
+        let n2 = br#"{"model":"m","n":2,"messages":[{"role":"user","content":"hi"}]}"#;
+        assert!(request(WireFormat::OpenaiChat, an, n2, false).is_err());
+    }
+
+    #[test]
+    fn metric_labels_lose_list_indices() {
+        assert_eq!(
+            field_label("messages[12].content[1]"),
+            "messages[].content[]"
+        );
+        assert_eq!(field_label("seed"), "seed");
+    }
+}

@@ -1,0 +1,184 @@
+//! Per-stream state for answers in or to Anthropic's format: one upstream SSE event in, the
+//! client's bytes out, plus what the relay must know (output, provider error, proper end) and
+//! the usage so far.
+
+use bytes::{Bytes, BytesMut};
+use tollgate_domain::Usage;
+use tollgate_formats::anthropic::{self, StreamEvent, StreamUsage};
+use tollgate_formats::openai::{self, OutputMeter};
+use tollgate_formats::sse::SseEvent;
+use tollgate_formats::translate::{
+    AnthropicToOpenAiStream, OpenAiStreamEvent, OpenAiToAnthropicStream,
+};
+
+use crate::dialect::{Mode, dropped};
+use crate::transcode::unix_now;
+
+/// What one upstream event did.
+#[derive(Default)]
+pub(crate) struct Seen {
+    pub output: bool,
+    pub error: bool,
+    /// The stream's proper end (`message_stop`, `[DONE]`).
+    pub done: bool,
+}
+
+/// Per-stream state for the three modes.
+pub(crate) enum Codec {
+    Anthropic(StreamUsage),
+    ToOpenAi(AnthropicToOpenAiStream),
+    ToAnthropic {
+        t: OpenAiToAnthropicStream,
+        meter: OutputMeter,
+        usage: Option<Usage>,
+    },
+}
+
+impl Codec {
+    pub(crate) fn new(mode: &Mode) -> Codec {
+        match mode {
+            Mode::Anthropic => Codec::Anthropic(StreamUsage::new()),
+            Mode::OpenAiFromAnthropic {
+                json_tool,
+                include_usage,
+            } => Codec::ToOpenAi(AnthropicToOpenAiStream::new(
+                unix_now(),
+                *include_usage,
+                json_tool.clone(),
+            )),
+            Mode::AnthropicFromOpenAi | Mode::OpenAi => Codec::ToAnthropic {
+                t: OpenAiToAnthropicStream::new(),
+                meter: OutputMeter::default(),
+                usage: None,
+            },
+        }
+    }
+
+    /// Translates one upstream event into `buf` (the client's format).
+    pub(crate) fn event(&mut self, ev: &SseEvent, shown: &str, buf: &mut BytesMut) -> Seen {
+        let mut seen = Seen::default();
+        match self {
+            Codec::Anthropic(usage) => {
+                let info = usage.observe(&ev.data).unwrap_or_default();
+                seen.output = info.output_bytes > 0;
+                seen.error = info.error;
+                seen.done = info.stop;
+                let name = ev.event.as_deref().unwrap_or("message");
+                if name == "message_start" {
+                    buf.extend_from_slice(&message_start(&ev.data, shown));
+                } else {
+                    buf.extend_from_slice(&anthropic::encode_event(name, ev.data.as_bytes()));
+                }
+            }
+            Codec::ToOpenAi(t) => {
+                let mut out = Vec::new();
+                if t.push_data(&ev.data, &mut out).is_err() {
+                    return seen;
+                }
+                for mut e in out {
+                    match &mut e {
+                        OpenAiStreamEvent::Chunk(c) => {
+                            seen.output |= c.choices.iter().any(|ch| {
+                                ch.delta.content.is_some()
+                                    || ch.delta.tool_calls.is_some()
+                                    || ch.delta.reasoning_content.is_some()
+                            });
+                            shown.clone_into(&mut c.model);
+                        }
+                        OpenAiStreamEvent::Error { .. } => seen.error = true,
+                        OpenAiStreamEvent::Done => seen.done = true,
+                    }
+                    buf.extend_from_slice(&e.encode());
+                }
+            }
+            Codec::ToAnthropic { t, meter, usage } => {
+                if let Ok(info) = openai::inspect_chunk(&ev.data) {
+                    if info.usage.is_some() {
+                        *usage = info.usage;
+                    }
+                    meter.add_chunk(&info);
+                    seen.output = info.output_deltas > 0;
+                }
+                let mut out = Vec::new();
+                if t.push_data(&ev.data, &mut out).is_err() {
+                    return seen;
+                }
+                for mut e in out {
+                    match &mut e {
+                        StreamEvent::MessageStart { message } => {
+                            shown.clone_into(&mut message.model);
+                        }
+                        StreamEvent::MessageStop => seen.done = true,
+                        StreamEvent::Error { .. } => seen.error = true,
+                        _ => {}
+                    }
+                    buf.extend_from_slice(&e.encode());
+                }
+            }
+        }
+        seen
+    }
+
+    /// The upstream body ended without the stream's proper end: what the translator makes of
+    /// it (an OpenAI stream may end without `[DONE]`).
+    pub(crate) fn eof(&mut self, buf: &mut BytesMut) -> Seen {
+        let mut seen = Seen::default();
+        if let Codec::ToAnthropic { t, .. } = self {
+            let mut out = Vec::new();
+            t.finish(&mut out);
+            for e in out {
+                match e {
+                    StreamEvent::MessageStop => seen.done = true,
+                    StreamEvent::Error { .. } => seen.error = true,
+                    _ => {}
+                }
+                buf.extend_from_slice(&e.encode());
+            }
+        }
+        seen
+    }
+
+    pub(crate) fn usage(&self) -> Option<Usage> {
+        match self {
+            Codec::Anthropic(u) => u.usage(),
+            Codec::ToOpenAi(t) => t.usage(),
+            Codec::ToAnthropic { usage, .. } => *usage,
+        }
+    }
+
+    pub(crate) fn meter(&self) -> OutputMeter {
+        match self {
+            Codec::Anthropic(u) => bytes_meter(u.output_bytes()),
+            Codec::ToOpenAi(t) => bytes_meter(t.output_bytes()),
+            Codec::ToAnthropic { meter, .. } => *meter,
+        }
+    }
+
+    pub(crate) fn finish_warnings(&self) {
+        match self {
+            Codec::ToOpenAi(t) => dropped(t.warnings()),
+            Codec::ToAnthropic { t, .. } => dropped(t.warnings()),
+            Codec::Anthropic(_) => {}
+        }
+    }
+}
+
+fn bytes_meter(bytes: u64) -> OutputMeter {
+    let mut m = OutputMeter::default();
+    m.add_bytes(bytes);
+    m
+}
+
+/// `message_start` with `message.model` set to the name shown to the client.
+fn message_start(data: &str, shown: &str) -> Bytes {
+    match serde_json::from_str::<serde_json::Value>(data) {
+        Ok(mut v) => {
+            if let Some(m) = v.pointer_mut("/message/model") {
+                *m = serde_json::Value::String(shown.to_owned());
+            }
+            let json = serde_json::to_vec(&v).unwrap_or_else(|_| data.as_bytes().to_vec());
+            anthropic::encode_event("message_start", &json)
+        }
+        Err(_) => anthropic::encode_event("message_start", data.as_bytes()),
+    }
+}
