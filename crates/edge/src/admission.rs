@@ -197,7 +197,8 @@ pub async fn admit_for(
         },
     ];
     // Budgets come from the same snapshot the key did; most callers have none (no allocation).
-    let snapshot = state.keys.load();
+    // An owned Arc, not a guard: it lives across the Redis round trip.
+    let snapshot = state.keys.load_full();
     let now = chrono::Utc::now();
     let covering: Vec<&BudgetEntry> = snapshot
         .as_ref()
