@@ -269,30 +269,10 @@ async fn relay_stream(cx: &mut Call<'_>, mut resp: reqwest::Response) -> Result<
         }
     };
 
-    let outcome = match (end, provider_error) {
-        (Some(Cut::Cancelled), _) => return Err(Gone),
-        (None, false) => rpc::Outcome::Completed,
-        (None, true) => {
-            tracing::warn!("the provider sent an error event mid-stream");
-            rpc::Outcome::Failed
-        }
-        (Some(cut), _) if !started => return Ok(Relayed::NotStarted(cut)),
-        (Some(cut), _) => {
-            let (message, code) = match cut {
-                Cut::Timeout => (
-                    "The upstream provider did not finish in time.",
-                    "upstream_timeout",
-                ),
-                Cut::Idle | Cut::FirstByte => (
-                    "The upstream provider stopped sending (stream idle timeout).",
-                    "upstream_timeout",
-                ),
-                _ => (
-                    "The upstream provider ended the stream unexpectedly.",
-                    "upstream_error",
-                ),
-            };
-            tracing::warn!(code, "upstream stream cut after the first byte");
+    let outcome = match ending(end, provider_error, started)? {
+        Ending::Done(outcome) => outcome,
+        Ending::NotStarted(cut) => return Ok(Relayed::NotStarted(cut)),
+        Ending::Cut { message, code } => {
             let event = openai::stream_error_event(message, "server_error", Some(code), None);
             cx.out.send(Kind::Data(event)).await?;
             rpc::Outcome::Failed
@@ -328,4 +308,51 @@ fn estimate(cx: &Call<'_>, meter: OutputMeter) -> Usage {
         output_tokens: meter.tokens(),
         ..Usage::default()
     }
+}
+
+/// How a relayed stream ended.
+pub(crate) enum Ending {
+    Done(rpc::Outcome),
+    /// Cut before anything reached the client: another deployment may still take it.
+    NotStarted(Cut),
+    /// Cut after the first byte: the client gets an error event in its format, never silence.
+    Cut {
+        message: &'static str,
+        code: &'static str,
+    },
+}
+
+/// Classify the end of a stream (shared by the passthrough relay and the transcoding one).
+pub(crate) fn ending(
+    end: Option<Cut>,
+    provider_error: bool,
+    started: bool,
+) -> Result<Ending, Gone> {
+    Ok(match (end, provider_error) {
+        (Some(Cut::Cancelled), _) => return Err(Gone),
+        (None, false) => Ending::Done(rpc::Outcome::Completed),
+        (None, true) => {
+            tracing::warn!("the provider sent an error event mid-stream");
+            Ending::Done(rpc::Outcome::Failed)
+        }
+        (Some(cut), _) if !started => Ending::NotStarted(cut),
+        (Some(cut), _) => {
+            let (message, code) = match cut {
+                Cut::Timeout => (
+                    "The upstream provider did not finish in time.",
+                    "upstream_timeout",
+                ),
+                Cut::Idle | Cut::FirstByte => (
+                    "The upstream provider stopped sending (stream idle timeout).",
+                    "upstream_timeout",
+                ),
+                _ => (
+                    "The upstream provider ended the stream unexpectedly.",
+                    "upstream_error",
+                ),
+            };
+            tracing::warn!(code, "upstream stream cut after the first byte");
+            Ending::Cut { message, code }
+        }
+    })
 }

@@ -18,7 +18,9 @@ use tollgate_proto::routing::v1::{self as rpc};
 
 use crate::chat::{Call, Gone};
 use crate::dialect::{Mode, dropped};
-use crate::relay::{Cut, MAX_BODY, MAX_EVENT, MAX_HELD, Relayed, first_byte, next_chunk, start};
+use crate::relay::{
+    Cut, Ending, MAX_BODY, MAX_EVENT, MAX_HELD, Relayed, ending, first_byte, next_chunk, start,
+};
 use crate::stream_codec::Codec;
 
 const ANTHROPIC_SSE: &str = "text/event-stream";
@@ -199,30 +201,10 @@ pub(crate) async fn relay_stream(
     };
     codec.finish_warnings();
 
-    let outcome = match (end, provider_error) {
-        (Some(Cut::Cancelled), _) => return Err(Gone),
-        (None, false) => rpc::Outcome::Completed,
-        (None, true) => {
-            tracing::warn!("the provider sent an error event mid-stream");
-            rpc::Outcome::Failed
-        }
-        (Some(cut), _) if !started => return Ok(Relayed::NotStarted(cut)),
-        (Some(cut), _) => {
-            let (message, code) = match cut {
-                Cut::Timeout => (
-                    "The upstream provider did not finish in time.",
-                    "upstream_timeout",
-                ),
-                Cut::Idle | Cut::FirstByte => (
-                    "The upstream provider stopped sending (stream idle timeout).",
-                    "upstream_timeout",
-                ),
-                _ => (
-                    "The upstream provider ended the stream unexpectedly.",
-                    "upstream_error",
-                ),
-            };
-            tracing::warn!(code, "upstream stream cut after the first byte");
+    let outcome = match ending(end, provider_error, started)? {
+        Ending::Done(outcome) => outcome,
+        Ending::NotStarted(cut) => return Ok(Relayed::NotStarted(cut)),
+        Ending::Cut { message, code } => {
             cx.out
                 .send(Kind::Data(cut_event(mode, message, code)))
                 .await?;
