@@ -4,36 +4,13 @@
 // A test binary: helpers outside #[test] fns may unwrap too.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod common;
+use common::{admit, conc, config, key, prefix, redis_url, rid};
+
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use tollgate_limits::{
-    AdmitRequest, Decision, FailureMode, LimitKind, Limiter, LimiterConfig, Scope, ScopeKind,
-};
-
-#[allow(clippy::disallowed_methods)]
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-fn config(prefix: &str) -> LimiterConfig {
-    LimiterConfig {
-        redis_url: redis_url(),
-        key_prefix: prefix.into(),
-        timeout: Duration::from_millis(500),
-        slot_lease: Duration::from_secs(60),
-        failure: FailureMode::Open,
-        replicas: 1,
-    }
-}
-
-fn prefix() -> String {
-    format!("tgtest-{}", uuid::Uuid::new_v4().simple())
-}
-
-fn rid() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
+use tollgate_limits::{Decision, LimitKind, Limiter, Scope, ScopeKind};
 
 async fn raw() -> redis::aio::MultiplexedConnection {
     redis::Client::open(redis_url())
@@ -43,40 +20,11 @@ async fn raw() -> redis::aio::MultiplexedConnection {
         .unwrap()
 }
 
-fn key(limit: u32) -> [Scope<'static>; 1] {
-    [Scope {
-        kind: ScopeKind::Key,
-        id: "k1",
-        rpm: limit,
-        concurrency: 0,
-        tpm: 0,
-    }]
-}
-
-fn conc(limit: u32) -> [Scope<'static>; 1] {
-    [Scope {
-        kind: ScopeKind::Key,
-        id: "k1",
-        rpm: 0,
-        concurrency: limit,
-        tpm: 0,
-    }]
-}
-
-async fn admit(l: &Limiter, request_id: &str, scopes: &[Scope<'_>]) -> Decision {
-    l.admit(&AdmitRequest {
-        tenant_id: "acme",
-        request_id,
-        scopes,
-        budgets: &[],
-        tokens: 0,
-    })
-    .await
-}
-
 #[tokio::test]
 async fn rpm_admits_exactly_the_limit_then_limits_with_retry_after() {
-    let l = Limiter::connect(config(&prefix())).await.unwrap();
+    let l = Limiter::connect(config(redis_url(), &prefix()))
+        .await
+        .unwrap();
     for expected_remaining in (0..10).rev() {
         match admit(&l, &rid(), &key(10)).await {
             Decision::Admitted {
@@ -118,8 +66,8 @@ async fn rpm_admits_exactly_the_limit_then_limits_with_retry_after() {
 async fn two_replicas_sharing_redis_admit_exactly_the_limit() {
     let p = prefix();
     let replicas = [
-        Limiter::connect(config(&p)).await.unwrap(),
-        Limiter::connect(config(&p)).await.unwrap(),
+        Limiter::connect(config(redis_url(), &p)).await.unwrap(),
+        Limiter::connect(config(redis_url(), &p)).await.unwrap(),
     ];
     let mut tasks = Vec::new();
     for l in &replicas {
@@ -154,7 +102,7 @@ async fn two_replicas_sharing_redis_admit_exactly_the_limit() {
 #[tokio::test]
 async fn concurrency_slots_are_held_until_released() {
     let p = prefix();
-    let l = Limiter::connect(config(&p)).await.unwrap();
+    let l = Limiter::connect(config(redis_url(), &p)).await.unwrap();
     let mut tickets = Vec::new();
     for _ in 0..3 {
         let Decision::Admitted {
@@ -209,7 +157,7 @@ async fn concurrency_slots_are_held_until_released() {
 
 #[tokio::test]
 async fn a_lease_nobody_releases_expires_by_itself() {
-    let mut cfg = config(&prefix());
+    let mut cfg = config(redis_url(), &prefix());
     cfg.slot_lease = Duration::from_millis(300);
     let l = Limiter::connect(cfg).await.unwrap();
     // Admitted and never released, as if its replica crashed.
@@ -231,7 +179,7 @@ async fn a_lease_nobody_releases_expires_by_itself() {
 #[tokio::test]
 async fn a_refusing_scope_reserves_nothing_in_the_others() {
     let p = prefix();
-    let l = Limiter::connect(config(&p)).await.unwrap();
+    let l = Limiter::connect(config(redis_url(), &p)).await.unwrap();
     let both = [
         Scope {
             kind: ScopeKind::Key,
@@ -290,7 +238,7 @@ async fn a_refusing_scope_reserves_nothing_in_the_others() {
 #[tokio::test]
 async fn the_window_slides_by_the_second() {
     let p = prefix();
-    let l = Limiter::connect(config(&p)).await.unwrap();
+    let l = Limiter::connect(config(redis_url(), &p)).await.unwrap();
     let mut r = raw().await;
     let (now, _): (i64, i64) = redis::cmd("TIME").query_async(&mut r).await.unwrap();
     let k = format!("{p}:{{t:acme}}:rpm:key:k1");
@@ -342,7 +290,7 @@ async fn the_window_slides_by_the_second() {
 #[tokio::test]
 async fn keys_are_hash_tagged_by_tenant_and_expire() {
     let p = prefix();
-    let l = Limiter::connect(config(&p)).await.unwrap();
+    let l = Limiter::connect(config(redis_url(), &p)).await.unwrap();
     let scopes = [
         Scope {
             kind: ScopeKind::Key,

@@ -4,16 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod common;
+use common::redis_url;
+
 use std::time::Duration;
 
 use tollgate_limits::{
     AdmitRequest, BudgetCheck, Decision, FailureMode, LimitKind, Limiter, LimiterConfig, ScopeKind,
 };
-
-#[allow(clippy::disallowed_methods)]
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
 
 async fn limiter(url: String) -> Limiter {
     Limiter::connect(LimiterConfig {

@@ -4,65 +4,16 @@
 // A test binary: helpers outside #[test] fns may unwrap too.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod common;
+use common::{DOWN_URL, admit, conc, config, key, prefix, rid};
+
 use std::time::Duration;
 
-use tollgate_limits::{
-    AdmitRequest, Decision, FailureMode, LimitKind, Limiter, LimiterConfig, Scope, ScopeKind,
-};
-
-fn config(prefix: &str) -> LimiterConfig {
-    LimiterConfig {
-        redis_url: "redis://127.0.0.1:1".into(),
-        key_prefix: prefix.into(),
-        timeout: Duration::from_millis(500),
-        slot_lease: Duration::from_secs(60),
-        failure: FailureMode::Open,
-        replicas: 1,
-    }
-}
-
-fn prefix() -> String {
-    format!("tgtest-{}", uuid::Uuid::new_v4().simple())
-}
-
-fn rid() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
-
-fn key(limit: u32) -> [Scope<'static>; 1] {
-    [Scope {
-        kind: ScopeKind::Key,
-        id: "k1",
-        rpm: limit,
-        concurrency: 0,
-        tpm: 0,
-    }]
-}
-
-fn conc(limit: u32) -> [Scope<'static>; 1] {
-    [Scope {
-        kind: ScopeKind::Key,
-        id: "k1",
-        rpm: 0,
-        concurrency: limit,
-        tpm: 0,
-    }]
-}
-
-async fn admit(l: &Limiter, request_id: &str, scopes: &[Scope<'_>]) -> Decision {
-    l.admit(&AdmitRequest {
-        tenant_id: "acme",
-        request_id,
-        scopes,
-        budgets: &[],
-        tokens: 0,
-    })
-    .await
-}
+use tollgate_limits::{Decision, FailureMode, LimitKind, Limiter};
 
 #[tokio::test]
 async fn redis_down_open_admits_this_replicas_share_and_says_degraded() {
-    let mut cfg = config(&prefix());
+    let mut cfg = config(DOWN_URL.into(), &prefix());
     cfg.replicas = 2;
     let l = Limiter::connect(cfg)
         .await
@@ -117,7 +68,7 @@ async fn redis_down_open_admits_this_replicas_share_and_says_degraded() {
 
 #[tokio::test]
 async fn redis_down_closed_is_unavailable() {
-    let mut cfg = config(&prefix());
+    let mut cfg = config(DOWN_URL.into(), &prefix());
     cfg.failure = FailureMode::Closed;
     let l = Limiter::connect(cfg).await.unwrap();
     match admit(&l, &rid(), &key(10)).await {
@@ -136,7 +87,7 @@ async fn redis_down_closed_is_unavailable() {
 
 #[tokio::test]
 async fn bad_configuration_is_refused_at_connect() {
-    let mut cfg = config("{tg}");
+    let mut cfg = config(DOWN_URL.into(), "{tg}");
     assert!(Limiter::connect(cfg.clone()).await.is_err());
     cfg.key_prefix = "tg".into();
     cfg.redis_url = "not a url".into();

@@ -5,37 +5,15 @@
 // A test binary: helpers outside #[test] fns may unwrap too.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod common;
+use common::{config, prefix, redis_url, rid};
+
 use std::time::Duration;
 
 use redis::AsyncCommands;
 use tollgate_limits::{
-    AdmitRequest, Decision, FailureMode, LimitKind, Limiter, LimiterConfig, RateHeaders, Scope,
-    ScopeKind, Ticket,
+    AdmitRequest, Decision, LimitKind, Limiter, RateHeaders, Scope, ScopeKind, Ticket,
 };
-
-#[allow(clippy::disallowed_methods)]
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-fn config(url: String, prefix: &str) -> LimiterConfig {
-    LimiterConfig {
-        redis_url: url,
-        key_prefix: prefix.into(),
-        timeout: Duration::from_millis(500),
-        slot_lease: Duration::from_secs(60),
-        failure: FailureMode::Open,
-        replicas: 1,
-    }
-}
-
-fn prefix() -> String {
-    format!("tgtest-{}", uuid::Uuid::new_v4().simple())
-}
-
-fn rid() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
 
 fn scope(kind: ScopeKind, id: &str, rpm: u32, tpm: u32) -> Scope<'_> {
     Scope {
@@ -245,7 +223,7 @@ async fn a_refusal_reserves_no_tokens_anywhere() {
 
 #[tokio::test]
 async fn redis_down_the_local_limiter_keeps_this_replicas_share_of_tpm() {
-    let mut cfg = config("redis://127.0.0.1:1".into(), &prefix());
+    let mut cfg = config(common::DOWN_URL.into(), &prefix());
     cfg.replicas = 2;
     let l = Limiter::connect(cfg).await.unwrap();
     assert!(l.is_degraded());
