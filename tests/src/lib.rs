@@ -1,7 +1,9 @@
 //! Whole-system test harness: starts the mock provider, routing, billing, logging and one or
 //! more edges in this process, each on port 0, against the real Postgres and Redis with a fresh
 //! database and a fresh Redis key prefix per stack. Services are stopped and restarted like
-//! processes (their shutdown futures), so tests can take billing away mid-load.
+//! processes (their shutdown futures), so tests can take billing away mid-load. A test that
+//! restarts the database itself gets its own server ([`pg::PrivatePostgres`], passed in as
+//! [`StackOptions::database_url`]), since the shared one serves every other test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -17,6 +19,7 @@ use tokio::task::JoinHandle;
 use tollgate_config::{Config, SecretRef};
 use tollgate_mock_provider::{MockOptions, MockServer};
 
+pub mod pg;
 pub mod proxy;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
@@ -79,13 +82,12 @@ pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
-/// A fresh, migrated database; dropped by `Stack::shutdown`.
-async fn fresh_database() -> Result<(String, String)> {
-    let base = database_url();
+/// A fresh, migrated database on the server of `base`; dropped by `Stack::shutdown`.
+async fn fresh_database(base: &str) -> Result<(String, String)> {
     let name = format!("tg_it_{}", uuid::Uuid::now_v7().simple());
-    let admin = sqlx::PgPool::connect(&base)
+    let admin = sqlx::PgPool::connect(base)
         .await
-        .context("connect to DATABASE_URL")?;
+        .context("connect to the stack's Postgres server")?;
     tollgate_store::databases::create(&admin, &name).await?;
     admin.close().await;
     let (prefix, _) = base
@@ -109,6 +111,10 @@ pub struct StackOptions {
     pub spool_max_events: usize,
     /// Applied to `cfg.edge.limits` after the fields above (team, tenant, tpm, per-model limits).
     pub limits: fn(&mut tollgate_config::LimitsConfig),
+    /// The Postgres server to create this stack's fresh database on, as a URL of any database
+    /// there (a [`pg::PrivatePostgres::admin_url`] for a test that restarts its database);
+    /// `None`: the shared server of [`database_url`].
+    pub database_url: Option<String>,
 }
 
 impl Default for StackOptions {
@@ -120,6 +126,7 @@ impl Default for StackOptions {
             max_body_bytes: 1024 * 1024,
             spool_max_events: 1_000_000,
             limits: |_| {},
+            database_url: None,
         }
     }
 }
@@ -136,6 +143,8 @@ pub struct Stack {
     /// it (cut every connection, refuse new ones) without disturbing anything else.
     pub billing_db: proxy::Proxy,
     db_name: String,
+    /// Where `db_name` was created (and is dropped from).
+    admin_url: String,
     spool_root: PathBuf,
     http: reqwest::Client,
 }
@@ -146,7 +155,8 @@ impl Stack {
     }
 
     pub async fn start_with(opts: StackOptions) -> Stack {
-        let (db_name, db_url) = fresh_database().await.expect("fresh database");
+        let admin_url = opts.database_url.clone().unwrap_or_else(database_url);
+        let (db_name, db_url) = fresh_database(&admin_url).await.expect("fresh database");
         let mock = MockServer::start(opts.mock.clone())
             .await
             .expect("mock provider");
@@ -215,6 +225,7 @@ impl Stack {
             pool,
             billing_db,
             db_name,
+            admin_url,
             spool_root,
             http: reqwest::Client::new(),
         };
@@ -432,6 +443,58 @@ impl Stack {
         }
     }
 
+    /// Every ledger row's request id for a tenant, in ledger order (duplicates kept, so a
+    /// caller can look for them), through the admin API's paged usage export.
+    pub async fn ledger_request_ids(&self, tenant: &str) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = self
+                .admin(
+                    reqwest::Method::GET,
+                    &format!("/admin/v1/tenants/{tenant}/usage?limit=1000&page_token={token}"),
+                    None,
+                )
+                .await;
+            ids.extend(
+                page["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["request_id"].as_str().unwrap().to_owned()),
+            );
+            token = page["next_page_token"].as_str().unwrap_or("").to_owned();
+            if token.is_empty() {
+                return ids;
+            }
+        }
+    }
+
+    /// The sum of every sample of the Prometheus metric `name` (all label sets) on edge 0's
+    /// `/metrics`; 0 when it has none yet. The recorder is process-wide, so this counts every
+    /// service of every stack in this test binary.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.edge_url()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (series, value) = l.rsplit_once(' ')?;
+                let metric = series.split('{').next()?;
+                (metric == name).then(|| value.parse::<f64>().ok())?
+            })
+            .sum::<f64>()
+            // An empty sum is -0.0; say 0.
+            + 0.0
+    }
+
     pub async fn shutdown(mut self) {
         for e in self.edges.drain(..) {
             e.stop().await;
@@ -448,7 +511,7 @@ impl Stack {
         }
         self.mock.shutdown().await;
         self.pool.close().await;
-        if let Ok(admin) = sqlx::PgPool::connect(&database_url()).await {
+        if let Ok(admin) = sqlx::PgPool::connect(&self.admin_url).await {
             let _ = tollgate_store::databases::drop(&admin, &self.db_name).await;
         }
         let _ = std::fs::remove_dir_all(&self.spool_root);
