@@ -10,29 +10,145 @@ use crate::secret::SecretRef;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProviderKind {
-    /// Any OpenAI-compatible Chat Completions API (OpenAI, vLLM, the built-in mock, ...).
+    /// Any OpenAI-compatible Chat Completions API (OpenAI, Azure OpenAI, Groq, vLLM, the
+    /// built-in mock, ...; see the presets).
     Openai,
     /// Anthropic's Messages API (`{base_url}/messages`, `x-api-key`, `anthropic-version`).
     Anthropic,
+    /// Google Gemini `generateContent` / `streamGenerateContent` (`x-goog-api-key`).
+    Gemini,
+    /// AWS Bedrock Converse / ConverseStream, signed with SigV4.
+    Bedrock,
 }
 
+/// One upstream provider. With `preset`, every unset field comes from the preset's table in
+/// `presets.toml` (see [`crate::presets`]); the result is what the rest of the system reads.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     pub name: String,
-    pub kind: ProviderKind,
-    /// Base URL up to and including `/v1`. Only ever from admin config.
+    /// `openai`, `azure`, `groq`, `mistral`, `deepseek`, `together`, `fireworks`,
+    /// `openrouter`, `xai`, `vllm`, `ollama`, `lmstudio`, `anthropic`, `gemini`, `bedrock`.
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// Required unless the preset gives it.
+    #[serde(default)]
+    pub kind: Option<ProviderKind>,
+    /// Base URL up to and including the API version (`…/v1`). Only ever from admin config.
+    /// Required unless the preset gives it (Bedrock: derived from `region`).
+    #[serde(default)]
     pub base_url: String,
     #[serde(default)]
     pub api_key: Option<SecretRef>,
-    /// Whether the provider accepts `stream_options.include_usage` (most do; ignored for
-    /// `anthropic`, whose streams always report usage).
-    #[serde(default = "yes")]
-    pub stream_usage: bool,
+    /// Header that carries the key (`authorization` unless the preset says otherwise).
+    #[serde(default)]
+    pub auth_header: Option<String>,
+    /// `"Bearer"` sends `Bearer <key>`; `""` sends the key alone.
+    #[serde(default)]
+    pub auth_scheme: Option<String>,
+    /// Appended to `base_url`; `{model}` is replaced by the deployment's upstream model.
+    #[serde(default)]
+    pub chat_path: Option<String>,
+    #[serde(default)]
+    pub embeddings_path: Option<String>,
+    #[serde(default)]
+    pub models_path: Option<String>,
+    /// Query parameters added to every call (Azure's `api-version`).
+    #[serde(default)]
+    pub query: std::collections::BTreeMap<String, String>,
+    /// Extra static headers sent on every call (e.g. OpenRouter's `HTTP-Referer`, `X-Title`).
+    /// Not secret: keys belong in `api_key`.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Whether the provider accepts `stream_options.include_usage` (default true; ignored for
+    /// native providers, whose streams always report usage).
+    #[serde(default)]
+    pub stream_usage: Option<bool>,
+    /// Bedrock: the AWS region (`us-east-1`).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Bedrock: SigV4 credentials (references: `env:AWS_ACCESS_KEY_ID`, ...).
+    #[serde(default)]
+    pub aws_access_key_id: Option<SecretRef>,
+    #[serde(default)]
+    pub aws_secret_access_key: Option<SecretRef>,
+    #[serde(default)]
+    pub aws_session_token: Option<SecretRef>,
 }
 
-fn yes() -> bool {
-    true
+impl ProviderConfig {
+    /// The wire format (set by the preset or the table; validation rejects a provider with none).
+    pub fn kind(&self) -> ProviderKind {
+        self.kind.unwrap_or(ProviderKind::Openai)
+    }
+
+    pub fn stream_usage(&self) -> bool {
+        self.stream_usage.unwrap_or(true)
+    }
+
+    /// The key as the provider wants it in `auth_header`.
+    pub fn auth_value(&self, key: &str) -> String {
+        let scheme = self.auth_scheme.as_deref().unwrap_or(match self.kind() {
+            ProviderKind::Openai => "Bearer",
+            _ => "",
+        });
+        if scheme.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{scheme} {key}")
+        }
+    }
+
+    pub fn auth_header_name(&self) -> &str {
+        self.auth_header.as_deref().unwrap_or(match self.kind() {
+            ProviderKind::Anthropic => "x-api-key",
+            ProviderKind::Gemini => "x-goog-api-key",
+            ProviderKind::Openai | ProviderKind::Bedrock => "authorization",
+        })
+    }
+
+    /// `base_url` + `path` (with `{model}` filled in) + `query`.
+    pub fn url(&self, path: &str, model: &str) -> String {
+        let mut url = format!(
+            "{}{}",
+            self.base_url.trim_end_matches('/'),
+            path.replace("{model}", model)
+        );
+        for (i, (k, v)) in self.query.iter().enumerate() {
+            url.push(if i == 0 && !url.contains('?') {
+                '?'
+            } else {
+                '&'
+            });
+            url.push_str(k);
+            url.push('=');
+            url.push_str(v);
+        }
+        url
+    }
+
+    /// The chat path: the configured one, or the kind's default.
+    pub fn chat_path(&self) -> &str {
+        self.chat_path.as_deref().unwrap_or(match self.kind() {
+            ProviderKind::Openai => "/chat/completions",
+            ProviderKind::Anthropic => "/messages",
+            ProviderKind::Gemini => "/models/{model}:generateContent",
+            ProviderKind::Bedrock => "/model/{model}/converse",
+        })
+    }
+
+    pub fn embeddings_path(&self) -> &str {
+        self.embeddings_path
+            .as_deref()
+            .unwrap_or(match self.kind() {
+                ProviderKind::Gemini => "/models/{model}:batchEmbedContents",
+                _ => "/embeddings",
+            })
+    }
+
+    pub fn models_path(&self) -> &str {
+        self.models_path.as_deref().unwrap_or("/models")
+    }
 }
 
 fn one() -> u32 {

@@ -23,11 +23,40 @@ pub(crate) fn check(cfg: &Config) -> Result<(), ConfigError> {
                 format!("provider `{}` is defined twice", p.name),
             ));
         }
+        if p.kind.is_none() {
+            return Err(invalid(
+                format!("providers[{i}].kind"),
+                "set `kind` (openai, anthropic, gemini, bedrock) or a `preset`",
+            ));
+        }
         if !(p.base_url.starts_with("http://") || p.base_url.starts_with("https://")) {
             return Err(invalid(
                 format!("providers[{i}].base_url"),
-                "must be an http:// or https:// URL",
+                "must be an http:// or https:// URL (Bedrock: or set `region`)",
             ));
+        }
+        if p.kind() == crate::ProviderKind::Bedrock
+            && (p.region.is_none()
+                || p.aws_access_key_id.is_none()
+                || p.aws_secret_access_key.is_none())
+        {
+            return Err(invalid(
+                format!("providers[{i}].region"),
+                "a bedrock provider needs `region`, `aws_access_key_id` and `aws_secret_access_key`",
+            ));
+        }
+        for (k, v) in &p.query {
+            let safe = |s: &str| {
+                !s.is_empty()
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+            };
+            if !safe(k) || !safe(v) {
+                return Err(invalid(
+                    format!("providers[{i}].query.{k}"),
+                    "query names and values may only use letters, digits and -._~",
+                ));
+            }
         }
     }
 

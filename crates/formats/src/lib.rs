@@ -10,7 +10,9 @@
 //! pure and total: arbitrary bytes give an error, never a panic.
 
 pub mod anthropic;
+pub mod bedrock;
 mod error;
+pub mod gemini;
 mod json;
 pub mod openai;
 pub mod sse;

@@ -11,10 +11,18 @@
 //! It must not grow business logic of its own (no prices, no keys beyond one bearer check) and
 //! must never be pointed at by anything but tests, benchmarks and local demos.
 
+mod bedrock;
+mod bedrock_answer;
+mod bedrock_stream;
 mod chat;
 pub mod cli;
 mod embeddings;
 mod error;
+mod gemini;
+mod gemini_answer;
+mod gemini_error;
+mod gemini_request;
+mod gemini_stream;
 mod messages;
 mod messages_answer;
 mod messages_stream;

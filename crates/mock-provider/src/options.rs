@@ -37,6 +37,10 @@ pub struct MockOptions {
     /// In streams, reset the connection after this many content chunks (no finish, no `[DONE]`).
     #[arg(long, value_name = "N")]
     pub disconnect_after: Option<usize>,
+    /// Prompts above this many tokens are refused with the provider's own context-length
+    /// error (OpenAI `context_length_exceeded`, Anthropic "prompt is too long", ...).
+    #[arg(long, value_name = "TOKENS")]
+    pub context_window: Option<u64>,
     /// Bearer key required on `/v1` routes; `None` accepts any caller. Set from the binary's
     /// `--api-key-env`; never shown by the control API and never settable through it.
     #[arg(skip)]
@@ -54,6 +58,7 @@ impl Default for MockOptions {
             error_status: 500,
             hang: false,
             disconnect_after: None,
+            context_window: None,
             api_key: None,
         }
     }
@@ -70,6 +75,7 @@ impl fmt::Debug for MockOptions {
             .field("error_status", &self.error_status)
             .field("hang", &self.hang)
             .field("disconnect_after", &self.disconnect_after)
+            .field("context_window", &self.context_window)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .finish()
     }

@@ -40,6 +40,23 @@ pub(crate) fn build(shared: Arc<Shared>) -> Router {
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{id}", get(get_model))
+        // Azure OpenAI: the deployment in the path, `api-version` required, `api-key` header.
+        .route(
+            "/openai/deployments/{deployment}/chat/completions",
+            post(azure_chat_completions),
+        )
+        .route(
+            "/openai/deployments/{deployment}/embeddings",
+            post(azure_embeddings),
+        )
+        // AWS Bedrock Runtime (SigV4 auth; the model id is URL-encoded and may hold ':').
+        .route("/model/{model_id}/converse", post(crate::bedrock::converse))
+        .route(
+            "/model/{model_id}/converse-stream",
+            post(crate::bedrock::converse_stream),
+        )
+        // Google Gemini: `models/{model}:{action}`, split inside the handler.
+        .route("/v1beta/models/{*rest}", post(crate::gemini::handle))
         .route("/_mock/options", get(get_options).put(put_options))
         .route("/_mock/stats", get(get_stats))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -60,6 +77,8 @@ enum Dialect {
     OpenAi,
     /// `x-api-key: <key>` and a required `anthropic-version`.
     Anthropic,
+    /// Azure OpenAI's `api-key: <key>`.
+    Azure,
 }
 
 /// Faults and auth, in the order a caller would meet them at a real provider: the request is
@@ -89,6 +108,7 @@ async fn admit(
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer ")),
             Dialect::Anthropic => headers.get("x-api-key").and_then(|v| v.to_str().ok()),
+            Dialect::Azure => headers.get("api-key").and_then(|v| v.to_str().ok()),
         };
         if presented != Some(key.as_str()) {
             return Err(Denied::BadKey);
@@ -108,7 +128,16 @@ async fn admit(
 }
 
 async fn gate(shared: &Shared, opts: &MockOptions, headers: &HeaderMap) -> Result<(), ApiError> {
-    admit(shared, opts, headers, Dialect::OpenAi)
+    gate_as(shared, opts, headers, Dialect::OpenAi).await
+}
+
+async fn gate_as(
+    shared: &Shared,
+    opts: &MockOptions,
+    headers: &HeaderMap,
+    dialect: Dialect,
+) -> Result<(), ApiError> {
+    admit(shared, opts, headers, dialect)
         .await
         .map_err(|d| match d {
             Denied::BadKey => ApiError::invalid_api_key(),
@@ -142,15 +171,79 @@ async fn chat_completions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    chat_as(shared, headers, body, Dialect::OpenAi).await
+}
+
+/// The `api-version` query Azure requires on every call.
+#[derive(serde::Deserialize)]
+struct AzureQuery {
+    #[serde(rename = "api-version")]
+    api_version: Option<String>,
+}
+
+fn azure_version(q: &AzureQuery) -> Result<(), ApiError> {
+    match q.api_version.as_deref() {
+        Some(v) if !v.is_empty() => Ok(()),
+        _ => Err(ApiError::invalid_request(
+            "Missing required query parameter 'api-version'.",
+            Some("api-version"),
+            Some("missing_api_version"),
+        )),
+    }
+}
+
+async fn azure_chat_completions(
+    State(shared): State<Arc<Shared>>,
+    Path(_deployment): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<AzureQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = azure_version(&q) {
+        return e.into_response();
+    }
+    chat_as(shared, headers, body, Dialect::Azure).await
+}
+
+async fn azure_embeddings(
+    State(shared): State<Arc<Shared>>,
+    Path(_deployment): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<AzureQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = azure_version(&q) {
+        return e.into_response();
+    }
+    embeddings_as(shared, headers, body, Dialect::Azure).await
+}
+
+async fn chat_as(
+    shared: Arc<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+    dialect: Dialect,
+) -> Response {
     shared.count_chat_request();
     let opts = shared.options();
-    if let Err(e) = gate(&shared, &opts, &headers).await {
+    if let Err(e) = gate_as(&shared, &opts, &headers, dialect).await {
         return e.into_response();
     }
     let req = match chat::parse(&body) {
         Ok(req) => req,
         Err(e) => return e.into_response(),
     };
+    if let Some(window) = opts.context_window.filter(|w| req.prompt_tokens > *w) {
+        return ApiError::invalid_request(
+            format!(
+                "This model's maximum context length is {window} tokens. However, your messages resulted in {} tokens. Please reduce the length of the messages.",
+                req.prompt_tokens
+            ),
+            Some("messages"),
+            Some("context_length_exceeded"),
+        )
+        .into_response();
+    }
     let chunks = header_u64(&headers, "x-mock-chunks").map_or(opts.chunks, |n| n as usize);
     let plan = Plan::new(chunks, req.max_tokens);
     let id = shared.next_id();
@@ -185,6 +278,13 @@ async fn anthropic_messages(
         Ok(req) => req,
         Err(e) => return e.into_response(),
     };
+    if let Some(window) = opts.context_window.filter(|w| req.tokens.total > *w) {
+        return AnthropicError::invalid_request(format!(
+            "prompt is too long: {} tokens > {window} maximum",
+            req.tokens.total
+        ))
+        .into_response();
+    }
     let chunks = header_u64(&headers, "x-mock-chunks").map_or(opts.chunks, |n| n as usize);
     let suffix = shared.next_id();
     let id = format!("msg_mock_{suffix}");
@@ -236,8 +336,17 @@ async fn embeddings(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    embeddings_as(shared, headers, body, Dialect::OpenAi).await
+}
+
+async fn embeddings_as(
+    shared: Arc<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+    dialect: Dialect,
+) -> Response {
     let opts = shared.options();
-    if let Err(e) = gate(&shared, &opts, &headers).await {
+    if let Err(e) = gate_as(&shared, &opts, &headers, dialect).await {
         return e.into_response();
     }
     match embeddings::respond(&body) {

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use tokio::time::Instant;
-use tollgate_proto::routing::v1::{self as rpc, FailureKind};
+use tollgate_proto::routing::v1::{self as rpc, FailureKind, WireFormat};
 
 use crate::catalog::{Deployment, Model};
 use crate::chat::{Call, Run, cancelled};
@@ -12,7 +12,7 @@ use crate::dialect;
 use crate::failure::{self, Class, Scrub};
 use crate::health::now_ms;
 use crate::relay::{self, Cut, Relayed};
-use crate::upstream;
+use crate::upstream::{self, Endpoint};
 
 /// Largest provider error body read to find its message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -95,6 +95,11 @@ impl Run<'_> {
         tracing::Span::current().record("deployment", dep.id.as_str());
 
         let stream = self.call.stream;
+        let endpoint = match (self.call.format(), stream) {
+            (WireFormat::OpenaiEmbeddings, _) => Endpoint::Embeddings,
+            (_, true) => Endpoint::Stream,
+            (_, false) => Endpoint::Chat,
+        };
         let (body, mode) = match dialect::request(self.call.format(), dep, self.body, stream) {
             Ok(b) => b,
             Err(e) => {
@@ -133,7 +138,7 @@ impl Run<'_> {
                 cancelled(&cx);
                 return Attempt::Done(None);
             }
-            r = tokio::time::timeout_at(first_byte_by, upstream::send(dep, key, body, &self.call.request_id, stream)) => r,
+            r = tokio::time::timeout_at(first_byte_by, upstream::send(dep, key, body, &self.call.request_id, endpoint)) => r,
         };
         let resp = match sent {
             Err(_) => {
@@ -224,7 +229,16 @@ impl Run<'_> {
             // This deployment is misconfigured: others may still serve.
             404 => fail(f, Class::ServerError).retry(false),
             _ if status.is_server_error() => fail(f, Class::ServerError).retry(true),
-            _ => fail(f, failure::request_class(&body)),
+            _ => match failure::request_class(&body) {
+                Class::Credentials => {
+                    if dep.keys.len() > 1 {
+                        let rest = u64::try_from(circuit.ejection.as_millis()).unwrap_or(30_000);
+                        dep.rest_key(key, now + rest);
+                    }
+                    fail(f, Class::Credentials).retry(dep.keys.len() > 1)
+                }
+                class => fail(f, class),
+            },
         };
         if matches!(code, 404 | 408) || status.is_server_error() {
             dep.health.failure(circuit, now);

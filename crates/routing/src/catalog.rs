@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::HeaderValue;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use tollgate_config::{
-    Capability, Config, DataCollection, FallbackOn, ProviderKind, RoutingConfig, RoutingStrategy,
-    SecretRef,
+    Capability, Config, DataCollection, FallbackOn, ProviderConfig, ProviderKind, RoutingConfig,
+    RoutingStrategy, SecretRef,
 };
 use tollgate_domain::money::Price;
 use tollgate_proto::routing::v1::ModelInfo;
@@ -18,18 +18,38 @@ use tollgate_proto::routing::v1::ModelInfo;
 use crate::RoutingError;
 use crate::health::{CircuitPolicy, Health};
 pub use crate::keys::Key;
+use crate::sigv4::{self, AwsCredentials};
 use crate::upstream;
 
 /// A provider endpoint, with what is needed to call it precomputed.
 pub struct Provider {
     pub name: String,
     pub kind: ProviderKind,
-    /// Where calls go: `{base_url}/chat/completions`, or `{base_url}/messages` for Anthropic.
-    pub chat_url: String,
-    /// `{base_url}/models`, for active health checks.
+    /// The config table, presets applied (paths, query, auth scheme), for per-deployment URLs.
+    pub(crate) config: ProviderConfig,
+    /// `{base_url}{models_path}`, for active health checks.
     pub models_url: String,
     /// Accepts `stream_options.include_usage`.
     pub stream_usage: bool,
+    /// The header carrying the key (`authorization`, `api-key`, `x-api-key`, ...).
+    pub auth_header: HeaderName,
+    /// Sent on every call: the preset's/table's static headers, `anthropic-version`.
+    pub headers: HeaderMap,
+    /// Bedrock: every call is signed with these (SigV4) instead of carrying a key.
+    pub(crate) aws: Option<Aws>,
+}
+
+pub(crate) struct Aws {
+    pub creds: AwsCredentials,
+    pub region: String,
+}
+
+/// Where one deployment's calls go.
+pub struct Urls {
+    pub chat: String,
+    /// Streamed chat, when the provider uses another endpoint (Gemini, Bedrock).
+    pub stream: String,
+    pub embeddings: String,
 }
 
 /// Capability bits, so a decision compares integers.
@@ -40,6 +60,7 @@ pub(crate) const JSON_SCHEMA: u8 = 4;
 pub struct Deployment {
     pub id: String,
     pub provider: Arc<Provider>,
+    pub urls: Urls,
     /// The model name the provider knows.
     pub upstream_model: String,
     pub weight: u32,
@@ -134,19 +155,70 @@ fn config_error(field: String, message: &str) -> RoutingError {
     }
 }
 
-fn bearer(key: &SecretRef, field: impl Fn() -> String) -> Result<Key, RoutingError> {
-    let mut auth = HeaderValue::try_from(format!("Bearer {}", key.expose()))
+/// One provider key, as the provider wants it in its auth header.
+fn provider_key(
+    p: &ProviderConfig,
+    key: &SecretRef,
+    field: impl Fn() -> String,
+) -> Result<Key, RoutingError> {
+    let mut auth = HeaderValue::try_from(p.auth_value(key.expose()))
         .map_err(|_| config_error(field(), "contains characters not allowed in an HTTP header"))?;
     auth.set_sensitive(true);
-    let mut api_key = HeaderValue::try_from(key.expose())
-        .map_err(|_| config_error(field(), "contains characters not allowed in an HTTP header"))?;
-    api_key.set_sensitive(true);
     Ok(Key {
         auth,
-        api_key,
         secret: key.clone(),
         cooldown_until: AtomicU64::new(0),
     })
+}
+
+/// The provider's fixed headers: its auth header's name and the static ones.
+fn provider_headers(i: usize, p: &ProviderConfig) -> Result<(HeaderName, HeaderMap), RoutingError> {
+    let auth_header = HeaderName::try_from(p.auth_header_name().to_ascii_lowercase())
+        .map_err(|_| config_error(format!("providers[{i}].auth_header"), "not a header name"))?;
+    let mut headers = HeaderMap::new();
+    for (k, v) in &p.headers {
+        let bad = || config_error(format!("providers[{i}].headers.{k}"), "not a valid header");
+        headers.insert(
+            HeaderName::try_from(k.to_ascii_lowercase()).map_err(|_| bad())?,
+            HeaderValue::try_from(v.as_str()).map_err(|_| bad())?,
+        );
+    }
+    if p.kind() == ProviderKind::Anthropic {
+        headers.insert(
+            "anthropic-version",
+            HeaderValue::from_static(tollgate_formats::anthropic::API_VERSION),
+        );
+    }
+    Ok((auth_header, headers))
+}
+
+/// The deployment's URLs. Bedrock model ids (`anthropic.claude-…-v1:0`) go in the path with
+/// `:` escaped, as AWS's SDKs send them.
+fn urls(p: &ProviderConfig, model: &str) -> Urls {
+    let chat = p.url(p.chat_path(), model);
+    let stream = match p.kind() {
+        ProviderKind::Gemini => {
+            let path = p
+                .chat_path()
+                .replace(":generateContent", ":streamGenerateContent");
+            let url = p.url(&path, model);
+            format!("{url}{}alt=sse", if url.contains('?') { '&' } else { '?' })
+        }
+        ProviderKind::Bedrock => {
+            return Urls {
+                chat: sigv4::model_url(&p.base_url, model, false),
+                stream: sigv4::model_url(&p.base_url, model, true),
+                // Bedrock embeddings (InvokeModel) are not served: dialect refuses them.
+                embeddings: String::new(),
+            };
+        }
+        _ => chat.clone(),
+    };
+    Urls {
+        chat,
+        stream,
+        embeddings: p.url(p.embeddings_path(), model),
+    }
 }
 
 impl Catalog {
@@ -175,24 +247,37 @@ impl Catalog {
         for (i, p) in cfg.providers.iter().enumerate() {
             let key = match &p.api_key {
                 Some(key) if !key.is_empty() => {
-                    Some(bearer(key, || format!("providers[{i}].api_key"))?)
+                    Some(provider_key(p, key, || format!("providers[{i}].api_key"))?)
                 }
                 _ => None,
             };
             provider_keys.insert(p.name.as_str(), (key, p.api_key.clone()));
+            let (auth_header, headers) = provider_headers(i, p)?;
+            let aws = match (&p.aws_access_key_id, &p.aws_secret_access_key, &p.region) {
+                (Some(id), Some(secret), Some(region)) if p.kind() == ProviderKind::Bedrock => {
+                    Some(Aws {
+                        creds: AwsCredentials {
+                            access_key_id: id.expose().to_owned(),
+                            secret_access_key: secret.expose().to_owned(),
+                            session_token: p
+                                .aws_session_token
+                                .as_ref()
+                                .map(|t| t.expose().to_owned()),
+                        },
+                        region: region.clone(),
+                    })
+                }
+                _ => None,
+            };
             let provider = Provider {
                 name: p.name.clone(),
-                kind: p.kind,
-                chat_url: match p.kind {
-                    ProviderKind::Openai => {
-                        format!("{}/chat/completions", p.base_url.trim_end_matches('/'))
-                    }
-                    ProviderKind::Anthropic => {
-                        format!("{}/messages", p.base_url.trim_end_matches('/'))
-                    }
-                },
-                models_url: format!("{}/models", p.base_url.trim_end_matches('/')),
-                stream_usage: p.stream_usage,
+                kind: p.kind(),
+                models_url: p.url(p.models_path(), ""),
+                stream_usage: p.stream_usage(),
+                auth_header,
+                headers,
+                aws,
+                config: p.clone(),
             };
             providers.insert(p.name.as_str(), Arc::new(provider));
         }
@@ -213,7 +298,7 @@ impl Catalog {
                 let keys = if d.api_keys.is_empty() {
                     match provider_keys.get(d.provider.as_str()) {
                         Some((Some(_), Some(secret))) => {
-                            vec![bearer(secret, || {
+                            vec![provider_key(&provider.config, secret, || {
                                 format!("providers.{}.api_key", d.provider)
                             })?]
                         }
@@ -222,7 +307,9 @@ impl Catalog {
                 } else {
                     let mut keys = Vec::with_capacity(d.api_keys.len());
                     for (k, key) in d.api_keys.iter().enumerate() {
-                        keys.push(bearer(key, || field(&format!("api_keys[{k}]")))?);
+                        keys.push(provider_key(&provider.config, key, || {
+                            field(&format!("api_keys[{k}]"))
+                        })?);
                     }
                     keys
                 };
@@ -246,6 +333,7 @@ impl Catalog {
                     .get(id.as_str())
                     .map_or_else(|| Arc::new(Health::new(&id)), |h| Arc::clone(h));
                 deployments.push(Deployment {
+                    urls: urls(&provider.config, &d.model),
                     provider,
                     upstream_model: d.model.clone(),
                     weight: d.weight,
@@ -388,10 +476,9 @@ price = { input = "1", output = "2" }
         assert_eq!(d0.id, "p/big-2024");
         assert_eq!(d1.id, "b2");
         assert_eq!(d1.weight, 3);
-        assert_eq!(
-            d0.provider.chat_url,
-            "http://127.0.0.1:1/v1/chat/completions"
-        );
+        assert_eq!(d0.urls.chat, "http://127.0.0.1:1/v1/chat/completions");
+        assert_eq!(d0.provider.auth_header, "authorization");
+        assert_eq!(d0.keys[0].auth, "Bearer sk-test");
         assert_eq!(d0.keys.len(), 1);
         assert!(d0.keys[0].auth.is_sensitive());
         assert_eq!(d1.keys.len(), 2, "deployment keys replace the provider's");

@@ -220,13 +220,8 @@ pub(crate) async fn handle(shared: Arc<Shared>, call: ChatCall, out: Out) {
         return finish_failed(&out, &model.name, refuse(failure::not_allowed(&call.model))).await;
     }
     let anthropic = dialect::anthropic_client(call.format());
-    if call.format() == WireFormat::OpenaiEmbeddings {
-        let f = failure::failure(
-            FailureKind::InvalidRequest,
-            "This wire format is not supported by the routing service yet.",
-        );
-        return finish_failed(&out, &model.name, refuse(f)).await;
-    }
+    // Embeddings carry no router fields or chat features; their routing is the model's own.
+    let embeddings = call.format() == WireFormat::OpenaiEmbeddings;
     let invalid = |e: tollgate_formats::FormatError| {
         refuse(failure::failure(FailureKind::InvalidRequest, e.to_string()))
     };
@@ -234,10 +229,11 @@ pub(crate) async fn handle(shared: Arc<Shared>, call: ChatCall, out: Out) {
     // router key in the body, and no deployment declaring capabilities. Anthropic bodies carry
     // no OpenRouter-style router fields.
     let router_keys = !anthropic
+        && !embeddings
         && [&b"\"models\""[..], b"\"provider\"", b"\"route\""]
             .iter()
             .any(|k| memchr::memmem::find(&call.body, k).is_some());
-    let prefs = if router_keys || (catalog.needs_features && !anthropic) {
+    let prefs = if router_keys || (catalog.needs_features && !anthropic && !embeddings) {
         match openai::peek_routing_prefs(&call.body) {
             Ok(p) => p,
             Err(e) => return finish_failed(&out, &model.name, invalid(e)).await,
@@ -257,7 +253,10 @@ pub(crate) async fn handle(shared: Arc<Shared>, call: ChatCall, out: Out) {
     let prompt = OnceLock::new();
     let mut max_tokens = None;
     if catalog.needs_tokens || prefs.provider.sort == Some(Sort::Price) {
-        let (tokens, max) = if anthropic {
+        let (tokens, max) = if embeddings {
+            let peek = openai::peek_embeddings(&body).ok();
+            (peek.map(|p| p.prompt_tokens_estimate), Some(0))
+        } else if anthropic {
             let peek = tollgate_formats::anthropic::peek_messages(&body).ok();
             let max = peek.as_ref().map(|p| p.max_tokens);
             (peek.map(|p| p.prompt_tokens_estimate), max)

@@ -7,9 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::AUTHORIZATION;
 use tokio::task::JoinSet;
-use tollgate_config::ProviderKind;
 
 use crate::chat::Shared;
 use crate::health::now_ms;
@@ -32,16 +30,9 @@ pub(crate) async fn run(shared: Arc<Shared>, every: Duration) {
                 if let Ok(Some(k)) = d.key(now)
                     && let Some(key) = d.keys.get(k)
                 {
-                    req = match d.provider.kind {
-                        ProviderKind::Openai => req.header(AUTHORIZATION, key.auth.clone()),
-                        ProviderKind::Anthropic => {
-                            req.header("x-api-key", key.api_key.clone()).header(
-                                "anthropic-version",
-                                tollgate_formats::anthropic::API_VERSION,
-                            )
-                        }
-                    };
+                    req = req.header(d.provider.auth_header.clone(), key.auth.clone());
                 }
+                req = req.headers(d.provider.headers.clone());
                 let health = d.health.clone();
                 let circuit = catalog.policy.circuit;
                 checks.spawn(async move {

@@ -62,12 +62,20 @@ pub(crate) fn request_class(body: &[u8]) -> Class {
             .to_ascii_lowercase()
     };
     let (code, message) = (text("code"), text("message"));
-    if code == "context_length_exceeded"
+    // Gemini refuses a bad key with a 400 INVALID_ARGUMENT, not a 401: still our key's fault.
+    if message.contains("api key not valid") || message.contains("api_key_invalid") {
+        Class::Credentials
+    } else if code == "context_length_exceeded"
         || [
             "maximum context length",
             "context length",
             "context window",
             "too many tokens",
+            // Gemini, Anthropic, Bedrock.
+            "exceeds the maximum number of tokens",
+            "prompt is too long",
+            "input is too long",
+            "too many input tokens",
         ]
         .iter()
         .any(|m| message.contains(m))

@@ -30,12 +30,32 @@ pub(crate) enum Mode {
     },
     /// Anthropic client, OpenAI-compatible provider.
     AnthropicFromOpenAi,
+    /// A Gemini or Bedrock provider, for an OpenAI or (through OpenAI) Anthropic client.
+    Native {
+        kind: crate::native::NativeKind,
+        anthropic_client: bool,
+        /// The OpenAI client asked for the usage chunk.
+        include_usage: bool,
+        /// Bedrock: the forced tool standing in for `response_format`.
+        json_tool: Option<String>,
+    },
+    /// OpenAI embeddings served by Gemini's `batchEmbedContents` (which reports no tokens:
+    /// the estimate is billed).
+    GeminiEmbeddings { prompt_tokens: u64, base64: bool },
 }
 
 impl Mode {
     /// The client speaks Anthropic's format.
     pub(crate) fn anthropic_client(&self) -> bool {
-        matches!(self, Mode::Anthropic | Mode::AnthropicFromOpenAi)
+        matches!(
+            self,
+            Mode::Anthropic
+                | Mode::AnthropicFromOpenAi
+                | Mode::Native {
+                    anthropic_client: true,
+                    ..
+                }
+        )
     }
 }
 
@@ -44,42 +64,89 @@ pub(crate) fn anthropic_client(format: WireFormat) -> bool {
     format == WireFormat::AnthropicMessages
 }
 
-/// The body to send to `dep` and how to relay its answer.
+/// The body to send to `dep` and how to relay its answer; what the translation dropped is
+/// counted.
 pub(crate) fn request(
     format: WireFormat,
     dep: &Deployment,
     body: &[u8],
     stream: bool,
 ) -> Result<(Bytes, Mode), FormatError> {
+    let t = translate_request(format, dep, body, stream)?;
+    dropped(&t.warnings);
+    Ok((t.body, t.mode))
+}
+
+/// A request made ready for one deployment.
+pub(crate) struct Prepared {
+    pub body: Bytes,
+    pub mode: Mode,
+    /// What the translation could not carry (empty on passthrough).
+    pub warnings: Vec<Warning>,
+}
+
+fn prepared(body: Bytes, mode: Mode) -> Prepared {
+    Prepared {
+        body,
+        mode,
+        warnings: Vec::new(),
+    }
+}
+
+/// The dispatch itself, without side effects (the support matrix test reads it).
+pub(crate) fn translate_request(
+    format: WireFormat,
+    dep: &Deployment,
+    body: &[u8],
+    stream: bool,
+) -> Result<Prepared, FormatError> {
     let upstream = dep.upstream_model.as_str();
+    if format == WireFormat::OpenaiEmbeddings {
+        return match dep.provider.kind {
+            ProviderKind::Openai => Ok(prepared(
+                openai::rewrite_chat_request(body, upstream, false)?,
+                Mode::OpenAi,
+            )),
+            ProviderKind::Gemini => crate::native::embeddings_request(dep, body),
+            _ => Err(FormatError::InvalidValue {
+                param: "model",
+                reason: "this model's provider does not serve embeddings",
+            }),
+        };
+    }
     match (anthropic_client(format), dep.provider.kind) {
-        (false, ProviderKind::Openai) => Ok((
+        (false, ProviderKind::Openai) => Ok(prepared(
             openai::rewrite_chat_request(body, upstream, stream && dep.provider.stream_usage)?,
             Mode::OpenAi,
         )),
         // The splice only touches `model`; it does not care which format the body is in.
-        (true, ProviderKind::Anthropic) => Ok((
+        (true, ProviderKind::Anthropic) => Ok(prepared(
             openai::rewrite_chat_request(body, upstream, false)?,
             Mode::Anthropic,
         )),
         (false, ProviderKind::Anthropic) => {
             let req: ChatRequest = translate::from_json(body)?;
             let t = translate::openai_to_anthropic_request(req, upstream)?;
-            dropped(&t.warnings);
-            let bytes = to_json(&t.request)?;
-            Ok((
-                bytes,
-                Mode::OpenAiFromAnthropic {
+            Ok(Prepared {
+                body: to_json(&t.request)?,
+                mode: Mode::OpenAiFromAnthropic {
                     json_tool: t.json_tool,
                     include_usage: t.include_usage,
                 },
-            ))
+                warnings: t.warnings,
+            })
         }
         (true, ProviderKind::Openai) => {
             let req: MessagesRequest = translate::from_json(body)?;
             let t = translate::anthropic_to_openai_request(req, upstream)?;
-            dropped(&t.warnings);
-            Ok((to_json(&t.request)?, Mode::AnthropicFromOpenAi))
+            Ok(Prepared {
+                body: to_json(&t.request)?,
+                mode: Mode::AnthropicFromOpenAi,
+                warnings: t.warnings,
+            })
+        }
+        (client, ProviderKind::Gemini | ProviderKind::Bedrock) => {
+            crate::native::request(client, dep, body)
         }
     }
 }
@@ -94,7 +161,7 @@ pub(crate) fn prompt_tokens(body: &[u8], format: WireFormat) -> u64 {
     }
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<Bytes, FormatError> {
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<Bytes, FormatError> {
     serde_json::to_vec(v)
         .map(Bytes::from)
         .map_err(|e| FormatError::InvalidJson(e.to_string()))
@@ -166,8 +233,11 @@ price = { input = "1", output = "2" }
         let c = catalog();
         let m = c.get("m").unwrap();
         let (oa, an) = (&m.deployments[0], &m.deployments[1]);
-        assert_eq!(an.provider.chat_url, "http://127.0.0.1:1/v1/messages");
-        assert!(an.keys[0].api_key.is_sensitive());
+        assert_eq!(an.urls.chat, "http://127.0.0.1:1/v1/messages");
+        assert_eq!(an.provider.auth_header, "x-api-key");
+        assert_eq!(an.keys[0].auth, "sk-ant-test");
+        assert!(an.keys[0].auth.is_sensitive());
+        assert_eq!(an.provider.headers["anthropic-version"], "2023-06-01");
 
         // Anthropic to Anthropic: every byte but the model's.
         let body = br#"{"model":"m", "max_tokens":9,"system":[{"type":"text","text":"x","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":"hi"}],"zzz":1.50}"#;

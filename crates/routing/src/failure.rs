@@ -79,8 +79,16 @@ pub(crate) fn from_status(
             f.retry_after_ms = retry_after_ms(headers);
             f
         }
+        400 if request_class(body) == Class::Credentials => failure(
+            FailureKind::UpstreamError,
+            "The provider rejected the gateway's credentials.",
+        ),
         400 | 413 | 422 => failure(
-            FailureKind::InvalidRequest,
+            if request_class(body) == Class::ContextLength {
+                FailureKind::ContextLengthExceeded
+            } else {
+                FailureKind::InvalidRequest
+            },
             provider_message(body)
                 .map(|m| sanitize(&m, scrub))
                 .filter(|m| !m.is_empty())
@@ -111,7 +119,7 @@ pub(crate) fn from_status(
 
 pub(crate) fn context_too_long(window: u64, prompt: u64) -> Failure {
     failure(
-        FailureKind::InvalidRequest,
+        FailureKind::ContextLengthExceeded,
         format!(
             "This model's maximum context length is {window} tokens, but the request has about {prompt}."
         ),

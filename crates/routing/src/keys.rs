@@ -11,10 +11,9 @@ use crate::catalog::Deployment;
 
 /// One provider key of a deployment.
 pub struct Key {
-    /// `Bearer <key>`, marked sensitive so it never shows in debug output.
+    /// The value of the provider's auth header (`Bearer <key>`, or the bare key for `api-key`,
+    /// `x-api-key`, `x-goog-api-key`), marked sensitive so it never shows in debug output.
     pub auth: HeaderValue,
-    /// The bare key, for providers that take it as `x-api-key` (Anthropic); sensitive too.
-    pub api_key: HeaderValue,
     /// Kept only to scrub it from provider messages should a provider ever echo it.
     pub secret: SecretRef,
     /// Rate limited or refused until this time (ms, `health::now_ms`); 0 = usable.

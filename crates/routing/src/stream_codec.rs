@@ -12,7 +12,9 @@ use tollgate_formats::translate::{
 };
 
 use crate::dialect::{Mode, dropped};
+use crate::native::{NativeEvent, NativeStream, Produced};
 use crate::transcode::unix_now;
+use tollgate_formats::bedrock::Frame;
 
 /// What one upstream event did.
 #[derive(Default)]
@@ -23,8 +25,20 @@ pub(crate) struct Seen {
     pub done: bool,
 }
 
-/// Per-stream state for the three modes.
+impl From<Produced> for Seen {
+    fn from(p: Produced) -> Seen {
+        Seen {
+            output: p.output,
+            error: p.error,
+            done: p.done,
+        }
+    }
+}
+
+/// Per-stream state for each mode.
 pub(crate) enum Codec {
+    /// Gemini or Bedrock, to OpenAI (and on to Anthropic).
+    Native(Box<NativeStream>),
     Anthropic(StreamUsage),
     ToOpenAi(AnthropicToOpenAiStream),
     ToAnthropic {
@@ -35,7 +49,10 @@ pub(crate) enum Codec {
 }
 
 impl Codec {
-    pub(crate) fn new(mode: &Mode) -> Codec {
+    pub(crate) fn new(mode: &Mode, shown: &str, request_id: &str) -> Codec {
+        if let Some(n) = NativeStream::new(mode, shown, request_id, unix_now()) {
+            return Codec::Native(Box::new(n));
+        }
         match mode {
             Mode::Anthropic => Codec::Anthropic(StreamUsage::new()),
             Mode::OpenAiFromAnthropic {
@@ -46,7 +63,8 @@ impl Codec {
                 *include_usage,
                 json_tool.clone(),
             )),
-            Mode::AnthropicFromOpenAi | Mode::OpenAi => Codec::ToAnthropic {
+            // (`Native` was handled above; embeddings never stream.)
+            _ => Codec::ToAnthropic {
                 t: OpenAiToAnthropicStream::new(),
                 meter: OutputMeter::default(),
                 usage: None,
@@ -58,6 +76,7 @@ impl Codec {
     pub(crate) fn event(&mut self, ev: &SseEvent, shown: &str, buf: &mut BytesMut) -> Seen {
         let mut seen = Seen::default();
         match self {
+            Codec::Native(n) => return n.event(NativeEvent::Data(&ev.data), buf).into(),
             Codec::Anthropic(usage) => {
                 let info = usage.observe(&ev.data).unwrap_or_default();
                 seen.output = info.output_bytes > 0;
@@ -119,9 +138,32 @@ impl Codec {
         seen
     }
 
+    /// One Bedrock event-stream frame.
+    pub(crate) fn frame(&mut self, f: &Frame, buf: &mut BytesMut) -> Seen {
+        match self {
+            Codec::Native(n) => n.event(NativeEvent::Frame(f), buf).into(),
+            _ => Seen::default(),
+        }
+    }
+
+    /// The framing broke: end the stream with an error in the client's format.
+    pub(crate) fn corrupt(&mut self, buf: &mut BytesMut) -> Seen {
+        let frame = Frame {
+            message_type: "exception".into(),
+            event_type: "internalServerException".into(),
+            payload: Bytes::from_static(
+                br#"{"message":"The provider's event stream was corrupt."}"#,
+            ),
+        };
+        self.frame(&frame, buf)
+    }
+
     /// The upstream body ended without the stream's proper end: what the translator makes of
-    /// it (an OpenAI stream may end without `[DONE]`).
+    /// it (an OpenAI stream may end without `[DONE]`; Gemini's never has one).
     pub(crate) fn eof(&mut self, buf: &mut BytesMut) -> Seen {
+        if let Codec::Native(n) = self {
+            return n.eof(buf).into();
+        }
         let mut seen = Seen::default();
         if let Codec::ToAnthropic { t, .. } = self {
             let mut out = Vec::new();
@@ -140,6 +182,7 @@ impl Codec {
 
     pub(crate) fn usage(&self) -> Option<Usage> {
         match self {
+            Codec::Native(n) => n.usage(),
             Codec::Anthropic(u) => u.usage(),
             Codec::ToOpenAi(t) => t.usage(),
             Codec::ToAnthropic { usage, .. } => *usage,
@@ -148,6 +191,7 @@ impl Codec {
 
     pub(crate) fn meter(&self) -> OutputMeter {
         match self {
+            Codec::Native(n) => n.meter(),
             Codec::Anthropic(u) => bytes_meter(u.output_bytes()),
             Codec::ToOpenAi(t) => bytes_meter(t.output_bytes()),
             Codec::ToAnthropic { meter, .. } => *meter,
@@ -158,6 +202,7 @@ impl Codec {
         match self {
             Codec::ToOpenAi(t) => dropped(t.warnings()),
             Codec::ToAnthropic { t, .. } => dropped(t.warnings()),
+            Codec::Native(n) => dropped(&n.warnings()),
             Codec::Anthropic(_) => {}
         }
     }

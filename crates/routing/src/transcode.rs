@@ -18,10 +18,12 @@ use tollgate_proto::routing::v1::{self as rpc};
 
 use crate::chat::{Call, Gone};
 use crate::dialect::{Mode, dropped};
+use crate::native::{self, NativeKind};
 use crate::relay::{
     Cut, Ending, MAX_BODY, MAX_EVENT, MAX_HELD, Relayed, ending, first_byte, next_chunk, start,
 };
 use crate::stream_codec::Codec;
+use tollgate_formats::bedrock::{EventStreamDecoder, Frame};
 
 const ANTHROPIC_SSE: &str = "text/event-stream";
 
@@ -36,8 +38,15 @@ fn translate_body(
     mode: &Mode,
     body: &[u8],
     shown: &str,
+    request_id: &str,
 ) -> Result<(Bytes, Option<Usage>, u64), tollgate_formats::FormatError> {
     match mode {
+        Mode::Native { .. } | Mode::GeminiEmbeddings { .. } => {
+            let (out, usage, warnings) =
+                native::translate_body(mode, body, shown, request_id, unix_now())?;
+            dropped(&warnings);
+            Ok((out, usage, 0))
+        }
         Mode::Anthropic => {
             let usage = anthropic::usage_from_response(body)?;
             let out = openai::rewrite_chat_response_model(body, shown)?;
@@ -87,15 +96,23 @@ pub(crate) async fn relay_body(
             Err(cut) => return Ok(Relayed::NotStarted(cut)),
         }
     }
-    let Ok((body, usage, output_bytes)) = translate_body(mode, &buf, cx.shown) else {
+    let Ok((body, usage, output_bytes)) = translate_body(mode, &buf, cx.shown, &cx.call.request_id)
+    else {
         tracing::warn!("the provider's answer could not be read in its format");
         return Ok(Relayed::NotStarted(Cut::TooLarge));
     };
     cx.out.send(start(cx, openai::JSON_CONTENT_TYPE)).await?;
     cx.out.send(Kind::Data(body)).await?;
-    let (usage, reported) = match usage {
-        Some(u) => (u, true),
-        None => {
+    let (usage, reported) = match (usage, mode) {
+        (Some(u), _) => (u, true),
+        (None, Mode::GeminiEmbeddings { prompt_tokens, .. }) => (
+            Usage {
+                input_tokens: *prompt_tokens,
+                ..Usage::default()
+            },
+            false,
+        ),
+        (None, _) => {
             let mut meter = OutputMeter::default();
             meter.add_bytes(output_bytes);
             (estimate(cx, &meter), false)
@@ -125,7 +142,16 @@ pub(crate) async fn relay_stream(
     mut resp: reqwest::Response,
 ) -> Result<Relayed, Gone> {
     let mut decoder = SseDecoder::new();
-    let mut codec = Codec::new(mode);
+    // Bedrock streams are AWS event-stream frames, not SSE.
+    let mut frames = matches!(
+        mode,
+        Mode::Native {
+            kind: NativeKind::Bedrock,
+            ..
+        }
+    )
+    .then(EventStreamDecoder::new);
+    let mut codec = Codec::new(mode, cx.shown, &cx.call.request_id);
     let mut started = false;
     let mut held = BytesMut::new();
     let mut done = false;
@@ -138,12 +164,35 @@ pub(crate) async fn relay_stream(
         match next_chunk(cx, &mut resp, started).await {
             Ok(Some(chunk)) => {
                 first_byte(cx);
-                decoder.push(&chunk);
-                if decoder.buffered() > MAX_EVENT {
-                    break Some(Cut::TooLarge);
+                let mut items = Vec::new();
+                if let Some(frames) = &mut frames {
+                    frames.push(&chunk);
+                    loop {
+                        match frames.next_frame() {
+                            Ok(Some(f)) => items.push(Upstream::Frame(f)),
+                            Ok(None) => break,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "a provider event-stream frame is corrupt");
+                                items.push(Upstream::Corrupt);
+                                break;
+                            }
+                        }
+                    }
+                } else {
+                    decoder.push(&chunk);
+                    if decoder.buffered() > MAX_EVENT {
+                        break Some(Cut::TooLarge);
+                    }
+                    while let Some(ev) = decoder.next_event() {
+                        items.push(Upstream::Sse(ev));
+                    }
                 }
-                while let Some(ev) = decoder.next_event() {
-                    let seen = codec.event(&ev, cx.shown, &mut buf);
+                for item in &items {
+                    let seen = match item {
+                        Upstream::Sse(ev) => codec.event(ev, cx.shown, &mut buf),
+                        Upstream::Frame(f) => codec.frame(f, &mut buf),
+                        Upstream::Corrupt => codec.corrupt(&mut buf),
+                    };
                     if seen.error && !started && !output {
                         refused = true;
                         break;
@@ -156,7 +205,14 @@ pub(crate) async fn relay_stream(
                     }
                 }
             }
-            Ok(None) if decoder.has_partial_event() => break Some(Cut::Broken),
+            Ok(None)
+                if decoder.has_partial_event()
+                    || frames
+                        .as_ref()
+                        .is_some_and(EventStreamDecoder::has_partial_frame) =>
+            {
+                break Some(Cut::Broken);
+            }
             Ok(None) => {
                 let seen = codec.eof(&mut buf);
                 if !seen.done && !seen.error {
@@ -220,6 +276,14 @@ pub(crate) async fn relay_stream(
         ok: outcome == rpc::Outcome::Completed,
         tail: done.then_some(resp),
     })
+}
+
+/// One decoded upstream event.
+enum Upstream {
+    Sse(tollgate_formats::sse::SseEvent),
+    Frame(Frame),
+    /// A frame failed its checksum or framing: the stream cannot be trusted past it.
+    Corrupt,
 }
 
 fn estimate(cx: &Call<'_>, meter: &OutputMeter) -> Usage {

@@ -1,16 +1,17 @@
-//! The provider adapters' HTTP side: pooled clients (one per connect timeout), the request
-//! (OpenAI-compatible: `{base_url}/chat/completions` with a bearer key; Anthropic:
-//! `{base_url}/messages` with `x-api-key` and `anthropic-version`), the provider's rate-limit
-//! headers, and the upstream metrics.
+//! The provider adapters' HTTP side: pooled clients (one per connect timeout), the request (to
+//! the deployment's URL with the provider's auth header and static headers, all precomputed in
+//! the catalog from the config and its preset), the provider's rate-limit headers, and the
+//! upstream metrics.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, StatusCode};
-use tollgate_config::{ProviderKind, RoutingConfig};
+use tollgate_config::RoutingConfig;
 
 use crate::RoutingError;
+use crate::sigv4;
 use crate::catalog::Deployment;
 
 /// An HTTP client shared by every deployment with this connect timeout, so connections (and
@@ -30,45 +31,69 @@ pub(crate) fn client(
         .map_err(RoutingError::HttpClient)
 }
 
+/// Which of the deployment's endpoints a call goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    Chat,
+    Stream,
+    Embeddings,
+}
+
 /// POST the rewritten body with key `key`. Resolves at the response headers.
 pub(crate) async fn send(
     dep: &Deployment,
     key: Option<usize>,
     body: Bytes,
     request_id: &str,
-    stream: bool,
+    endpoint: Endpoint,
 ) -> Result<reqwest::Response, reqwest::Error> {
+    let stream = endpoint == Endpoint::Stream;
+    let url = match endpoint {
+        Endpoint::Chat => &dep.urls.chat,
+        Endpoint::Stream => &dep.urls.stream,
+        Endpoint::Embeddings => &dep.urls.embeddings,
+    };
+    let accept = match (stream, &dep.provider.aws) {
+        (true, Some(_)) => tollgate_formats::bedrock::EVENT_STREAM_CONTENT_TYPE,
+        (true, None) => "text/event-stream",
+        (false, _) => "application/json",
+    };
     let mut req = dep
         .client
-        .post(&dep.provider.chat_url)
+        .post(url)
+        .headers(dep.provider.headers.clone())
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-        .header(
-            ACCEPT,
-            HeaderValue::from_static(if stream {
-                "text/event-stream"
-            } else {
-                "application/json"
-            }),
-        )
-        .body(body);
+        .header(ACCEPT, HeaderValue::from_static(accept));
+    if let Some(aws) = &dep.provider.aws {
+        let signed = sigv4::sign(
+            &aws.creds,
+            &aws.region,
+            "POST",
+            url,
+            &[("content-type", "application/json"), ("accept", accept)],
+            &body,
+            std::time::SystemTime::now(),
+        );
+        match signed {
+            Ok(headers) => {
+                for (name, value) in headers {
+                    if let Ok(mut v) = HeaderValue::from_str(&value) {
+                        v.set_sensitive(true);
+                        req = req.header(name, v);
+                    }
+                }
+            }
+            // Unsigned, the call fails as a credentials error at the provider, which the
+            // client sees as a 502; the reason stays in our log.
+            Err(e) => tracing::warn!(error = %e, "a Bedrock request could not be signed"),
+        }
+    }
+    let mut req = req.body(body);
     if let Ok(id) = HeaderValue::from_str(request_id) {
         req = req.header("x-request-id", id);
     }
-    match dep.provider.kind {
-        ProviderKind::Openai => {
-            if let Some(k) = key.and_then(|i| dep.keys.get(i)) {
-                req = req.header(AUTHORIZATION, k.auth.clone());
-            }
-        }
-        ProviderKind::Anthropic => {
-            if let Some(k) = key.and_then(|i| dep.keys.get(i)) {
-                req = req.header("x-api-key", k.api_key.clone());
-            }
-            req = req.header(
-                "anthropic-version",
-                HeaderValue::from_static(tollgate_formats::anthropic::API_VERSION),
-            );
-        }
+    if let Some(k) = key.and_then(|i| dep.keys.get(i)) {
+        req = req.header(dep.provider.auth_header.clone(), k.auth.clone());
     }
     req.send().await
 }

@@ -1,11 +1,13 @@
-//! OpenAI Chat Completions: request peek and rewrite, usage from responses and chunks, errors.
+//! OpenAI Chat Completions and Embeddings: request peeks and rewrite, usage from responses and chunks, errors.
 
+mod embeddings;
 mod error;
 mod peek;
 mod prefs;
 mod rewrite;
 pub mod usage;
 
+pub use embeddings::{EmbeddingsPeek, peek_embeddings};
 pub use error::{error_body, format_error_body, stream_error_event};
 pub use peek::{ChatPeek, peek_chat};
 pub use prefs::{
