@@ -11,8 +11,8 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use tollgate_config::RoutingConfig;
 
 use crate::RoutingError;
-use crate::sigv4;
 use crate::catalog::Deployment;
+use crate::sigv4;
 
 /// An HTTP client shared by every deployment with this connect timeout, so connections (and
 /// TLS sessions) are reused.
