@@ -99,8 +99,68 @@ pub(crate) async fn send(
 }
 
 /// Remaining share of the provider's rate limit in ‰ and how long (ms) that holds, from
-/// OpenAI's `x-ratelimit-{remaining,limit,reset}-{requests,tokens}`: the lower of the two.
+/// OpenAI's `x-ratelimit-{remaining,limit,reset}-{requests,tokens}` or Anthropic's
+/// `anthropic-ratelimit-{requests,tokens}-{remaining,limit,reset}` (reset as an RFC 3339
+/// time): the lowest of them.
 pub(crate) fn headroom(headers: &HeaderMap) -> Option<(u32, u64)> {
+    let openai = openai_headroom(headers);
+    let anthropic = anthropic_headroom(headers);
+    match (openai, anthropic) {
+        (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// `(remaining, limit, reset)` header names, static so a response costs no allocation.
+const ANTHROPIC_LIMITS: [[&str; 3]; 4] = [
+    [
+        "anthropic-ratelimit-requests-remaining",
+        "anthropic-ratelimit-requests-limit",
+        "anthropic-ratelimit-requests-reset",
+    ],
+    [
+        "anthropic-ratelimit-tokens-remaining",
+        "anthropic-ratelimit-tokens-limit",
+        "anthropic-ratelimit-tokens-reset",
+    ],
+    [
+        "anthropic-ratelimit-input-tokens-remaining",
+        "anthropic-ratelimit-input-tokens-limit",
+        "anthropic-ratelimit-input-tokens-reset",
+    ],
+    [
+        "anthropic-ratelimit-output-tokens-remaining",
+        "anthropic-ratelimit-output-tokens-limit",
+        "anthropic-ratelimit-output-tokens-reset",
+    ],
+];
+
+fn anthropic_headroom(headers: &HeaderMap) -> Option<(u32, u64)> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let num = |name: &str| text(name).and_then(|v| v.trim().parse::<u64>().ok());
+    let mut best: Option<(u32, u64)> = None;
+    for [remaining, limit, reset] in ANTHROPIC_LIMITS {
+        let (Some(left), Some(limit)) = (num(remaining), num(limit)) else {
+            continue;
+        };
+        if limit == 0 {
+            continue;
+        }
+        let permille = u32::try_from(left.min(limit) * 1000 / limit).unwrap_or(1000);
+        let ms = text(reset)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t.trim()).ok())
+            .map_or(1_000, |t| {
+                let left = t.timestamp_millis() - chrono::Utc::now().timestamp_millis();
+                u64::try_from(left.clamp(0, 60_000)).unwrap_or(1_000)
+            });
+        if best.is_none_or(|(p, _)| permille < p) {
+            best = Some((permille, ms));
+        }
+    }
+    best
+}
+
+fn openai_headroom(headers: &HeaderMap) -> Option<(u32, u64)> {
     let num = |name: &str| {
         headers
             .get(name)
@@ -226,5 +286,36 @@ mod tests {
             Some(Duration::from_millis(3_723_500))
         );
         assert_eq!(parse_reset("soon"), None);
+    }
+
+    #[test]
+    fn anthropic_rate_limit_headers_count_too() {
+        let mut h = HeaderMap::new();
+        let reset = (chrono::Utc::now() + chrono::Duration::seconds(10)).to_rfc3339();
+        h.insert(
+            "anthropic-ratelimit-requests-limit",
+            HeaderValue::from_static("50"),
+        );
+        h.insert(
+            "anthropic-ratelimit-requests-remaining",
+            HeaderValue::from_static("1"),
+        );
+        h.insert(
+            "anthropic-ratelimit-requests-reset",
+            HeaderValue::from_str(&reset).unwrap(),
+        );
+        let (permille, ms) = headroom(&h).unwrap();
+        assert_eq!(permille, 20);
+        assert!((9_000..=10_000).contains(&ms), "{ms}");
+        // With OpenAI's headers too, the tighter one wins.
+        h.insert(
+            "x-ratelimit-limit-requests",
+            HeaderValue::from_static("100"),
+        );
+        h.insert(
+            "x-ratelimit-remaining-requests",
+            HeaderValue::from_static("1"),
+        );
+        assert_eq!(headroom(&h).unwrap().0, 10);
     }
 }
