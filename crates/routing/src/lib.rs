@@ -21,6 +21,8 @@ mod failure;
 mod fallback;
 mod health;
 mod keys;
+#[cfg(test)]
+mod matrix_tests;
 mod native;
 mod relay;
 mod reload;

@@ -1,0 +1,444 @@
+//! The support matrix in `docs/support-matrix.md`, produced by this test from the dispatch the
+//! gateway really runs (`dialect::translate_request`): each request feature, sent by each
+//! client format to each provider kind, is classified as
+//!
+//! - **passthrough**: the client's bytes go to the provider with only `model` changed;
+//! - **translated**: the feature's value is present in the provider's request;
+//! - **dropped**: the request is served without the feature, and a warning is counted in
+//!   `tollgate_translation_dropped_total{field}`;
+//! - **rejected**: the client gets a 400 naming the parameter (the feature cannot be expressed).
+//!
+//! The checked-in file must equal what this test produces, so a behaviour change cannot land
+//! without the documentation changing with it. Regenerate with
+//! `TOLLGATE_BLESS=1 cargo test -p tollgate-routing support_matrix`.
+
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+use tollgate_config::Config;
+use tollgate_proto::routing::v1::WireFormat;
+
+use crate::catalog::Catalog;
+use crate::dialect::{Mode, translate_request};
+
+const PROVIDERS: [(&str, &str); 4] = [
+    ("oa", "OpenAI-compatible¹"),
+    ("an", "Anthropic"),
+    ("ge", "Gemini"),
+    ("br", "Bedrock Converse"),
+];
+
+fn catalog() -> Catalog {
+    let cfg = Config::from_toml(
+        r#"
+[[providers]]
+name = "oa"
+kind = "openai"
+base_url = "http://127.0.0.1:1/v1"
+
+[[providers]]
+name = "an"
+preset = "anthropic"
+base_url = "http://127.0.0.1:1/v1"
+
+[[providers]]
+name = "ge"
+preset = "gemini"
+base_url = "http://127.0.0.1:1/v1beta"
+
+[[providers]]
+name = "br"
+preset = "bedrock"
+base_url = "http://127.0.0.1:1"
+region = "us-east-1"
+aws_access_key_id = "AKID"
+aws_secret_access_key = "secret"
+
+[[models]]
+name = "m"
+deployments = [{ provider = "oa", model = "up" }, { provider = "an", model = "up" }, { provider = "ge", model = "up" }, { provider = "br", model = "anthropic.claude-up" }]
+price = { input = "1", output = "1" }
+"#,
+    )
+    .unwrap();
+    Catalog::from_config(&cfg).unwrap()
+}
+
+/// One row: a feature, the request that uses it, and the value that must reach the provider
+/// for it to count as translated.
+struct Feature {
+    name: &'static str,
+    format: WireFormat,
+    stream: bool,
+    body: Value,
+    /// Any of these in the provider's request body means the feature was carried.
+    needles: &'static [&'static str],
+}
+
+fn chat(extra: Value) -> Value {
+    let mut v = json!({"model": "m", "messages": [{"role": "user", "content": "hello matrix"}]});
+    if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+        for (k, x) in e {
+            o.insert(k.clone(), x.clone());
+        }
+    }
+    v
+}
+
+fn messages(extra: Value) -> Value {
+    let mut v = json!({"model": "m", "max_tokens": 64, "messages": [{"role": "user", "content": "hello matrix"}]});
+    if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+        for (k, x) in e {
+            o.insert(k.clone(), x.clone());
+        }
+    }
+    v
+}
+
+const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+
+fn weather_tool() -> Value {
+    json!({"type": "function", "function": {"name": "get_weather", "description": "Weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}})
+}
+
+fn openai_features() -> Vec<Feature> {
+    let f = |name, body, needles| Feature {
+        name,
+        format: WireFormat::OpenaiChat,
+        stream: false,
+        body,
+        needles,
+    };
+    vec![
+        f("text message", chat(json!({})), &["hello matrix"]),
+        f(
+            "system prompt",
+            chat(
+                json!({"messages": [{"role": "system", "content": "you are a matrix bot"}, {"role": "user", "content": "hi"}]}),
+            ),
+            &["you are a matrix bot"],
+        ),
+        f(
+            "image (data URL)",
+            chat(
+                json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "what is it"}, {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{PNG}")}}]}]}),
+            ),
+            &["iVBORw0KGgo"],
+        ),
+        f(
+            "image (https URL)",
+            chat(
+                json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "what is it"}, {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}]}),
+            ),
+            &["https://example.com/cat.png"],
+        ),
+        f(
+            "audio input part",
+            chat(
+                json!({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "UklGRiQAAABXQVZF", "format": "wav"}}]}]}),
+            ),
+            &["UklGRiQAAABXQVZF"],
+        ),
+        f(
+            "tools",
+            chat(json!({"tools": [weather_tool()]})),
+            &["get_weather"],
+        ),
+        f(
+            "tool_choice (named function)",
+            chat(
+                json!({"tools": [weather_tool()], "tool_choice": {"type": "function", "function": {"name": "get_weather"}}}),
+            ),
+            &[
+                "\"tool\":{\"name\":\"get_weather\"",
+                "\"name\":\"get_weather\",\"type\":\"tool\"",
+                "\"type\":\"tool\",\"name\":\"get_weather\"",
+                "allowedFunctionNames",
+                "\"function\":{\"name\":\"get_weather\"",
+            ],
+        ),
+        f(
+            "parallel tool calls and results in history",
+            chat(json!({"tools": [weather_tool()], "messages": [
+                {"role": "user", "content": "weather in two cities"},
+                {"role": "assistant", "content": null, "tool_calls": [
+                    {"id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
+                    {"id": "call_b", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Rome\"}"}}]},
+                {"role": "tool", "tool_call_id": "call_a", "content": "sunny-in-paris"},
+                {"role": "tool", "tool_call_id": "call_b", "content": "rainy-in-rome"}]})),
+            &["rainy-in-rome"],
+        ),
+        f(
+            "response_format json_object",
+            chat(json!({"response_format": {"type": "json_object"}})),
+            &["application/json", "json_response"],
+        ),
+        f(
+            "response_format json_schema",
+            chat(
+                json!({"response_format": {"type": "json_schema", "json_schema": {"name": "weather_report", "schema": {"type": "object", "properties": {"temperature_c": {"type": "number"}}}}}}),
+            ),
+            &["temperature_c"],
+        ),
+        f(
+            "stop sequences",
+            chat(json!({"stop": ["STOPHERE"]})),
+            &["STOPHERE"],
+        ),
+        f(
+            "max_completion_tokens",
+            chat(json!({"max_completion_tokens": 777})),
+            &["777"],
+        ),
+        f(
+            "temperature / top_p",
+            chat(json!({"temperature": 0.125, "top_p": 0.375})),
+            &["0.375"],
+        ),
+        f("seed", chat(json!({"seed": 987654321})), &["987654321"]),
+        f(
+            "n > 1",
+            chat(json!({"n": 2})),
+            &["\"n\":2", "candidateCount"],
+        ),
+        f(
+            "logprobs / top_logprobs",
+            chat(json!({"logprobs": true, "top_logprobs": 7})),
+            &["\"logprobs\":7", "top_logprobs"],
+        ),
+        f(
+            "reasoning_effort",
+            chat(json!({"reasoning_effort": "high"})),
+            &["reasoning_effort", "thinking", "budget_tokens"],
+        ),
+        f(
+            "user / metadata",
+            chat(json!({"user": "user-matrix-1"})),
+            &["user-matrix-1"],
+        ),
+        f(
+            "unknown vendor field",
+            chat(json!({"x_vendor_flag": "vendor-matrix"})),
+            &["vendor-matrix"],
+        ),
+        Feature {
+            name: "stream with stream_options.include_usage",
+            format: WireFormat::OpenaiChat,
+            stream: true,
+            body: chat(json!({"stream": true, "stream_options": {"include_usage": true}})),
+            needles: &["include_usage"],
+        },
+        Feature {
+            name: "embeddings (/v1/embeddings)",
+            format: WireFormat::OpenaiEmbeddings,
+            stream: false,
+            body: json!({"model": "m", "input": ["embed matrix text"]}),
+            needles: &["embed matrix text"],
+        },
+    ]
+}
+
+fn anthropic_features() -> Vec<Feature> {
+    let f = |name, body, needles| Feature {
+        name,
+        format: WireFormat::AnthropicMessages,
+        stream: false,
+        body,
+        needles,
+    };
+    vec![
+        f("text message", messages(json!({})), &["hello matrix"]),
+        f(
+            "system prompt",
+            messages(json!({"system": "you are a matrix bot"})),
+            &["you are a matrix bot"],
+        ),
+        f(
+            "cache_control (ephemeral, ttl 1h)",
+            messages(
+                json!({"system": [{"type": "text", "text": "long context", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]}),
+            ),
+            &["\"1h\"", "cachePoint"],
+        ),
+        f(
+            "image (base64)",
+            messages(
+                json!({"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}, {"type": "text", "text": "what is it"}]}]}),
+            ),
+            &["iVBORw0KGgo"],
+        ),
+        f(
+            "document (PDF)",
+            messages(
+                json!({"messages": [{"role": "user", "content": [{"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQK"}}, {"type": "text", "text": "summarise"}]}]}),
+            ),
+            &["JVBERi0xLjQK"],
+        ),
+        f(
+            "tools and tool_choice any",
+            messages(
+                json!({"tools": [{"name": "get_weather", "description": "Weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}], "tool_choice": {"type": "any"}}),
+            ),
+            &["get_weather"],
+        ),
+        f(
+            "tool_use / tool_result history",
+            messages(
+                json!({"tools": [{"name": "get_weather", "input_schema": {"type": "object"}}], "messages": [
+                {"role": "user", "content": "weather?"},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Rome"}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "rainy-in-rome"}]}]}),
+            ),
+            &["rainy-in-rome"],
+        ),
+        f(
+            "thinking (budget²)",
+            messages(
+                json!({"max_tokens": 4096, "thinking": {"type": "enabled", "budget_tokens": 2048}}),
+            ),
+            &[
+                "2048",
+                "reasoning_effort",
+                "thinkingBudget",
+                "budget_tokens",
+            ],
+        ),
+        f(
+            "stop_sequences",
+            messages(json!({"stop_sequences": ["STOPHERE"]})),
+            &["STOPHERE"],
+        ),
+        f("top_k", messages(json!({"top_k": 17})), &["17"]),
+        f(
+            "metadata.user_id",
+            messages(json!({"metadata": {"user_id": "user-matrix-1"}})),
+            &["user-matrix-1"],
+        ),
+        Feature {
+            name: "stream",
+            format: WireFormat::AnthropicMessages,
+            stream: true,
+            body: messages(json!({"stream": true})),
+            needles: &["\"stream\":true", "streamGenerateContent"],
+        },
+    ]
+}
+
+/// One cell.
+fn classify(c: &Catalog, f: &Feature, provider: &str) -> String {
+    let m = c.get("m").unwrap();
+    let dep = m
+        .deployments
+        .iter()
+        .find(|d| d.provider.name == provider)
+        .unwrap();
+    let body = serde_json::to_vec(&f.body).unwrap();
+    match translate_request(f.format, dep, &body, f.stream) {
+        Err(_) => "rejected".into(),
+        Ok(p) => {
+            if matches!(p.mode, Mode::OpenAi | Mode::Anthropic) {
+                return "passthrough".into();
+            }
+            let out = String::from_utf8_lossy(&p.body);
+            // Streaming for native providers is chosen by URL, not by a body field.
+            let streamed_by_url = f.stream && matches!(p.mode, Mode::Native { .. });
+            let carried = streamed_by_url
+                || f.needles.iter().any(|n| out.contains(n))
+                || (f.needles == ["include_usage"]
+                    && matches!(
+                        p.mode,
+                        Mode::Native {
+                            include_usage: true,
+                            ..
+                        } | Mode::OpenAiFromAnthropic {
+                            include_usage: true,
+                            ..
+                        }
+                    ));
+            if carried {
+                "translated".into()
+            } else if p.warnings.is_empty() {
+                // Neither carried nor reported: a silent loss, which this test refuses.
+                panic!(
+                    "`{}` to `{provider}` is lost without a warning: {out}",
+                    f.name
+                )
+            } else {
+                "dropped".into()
+            }
+        }
+    }
+}
+
+fn table(c: &Catalog, title: &str, features: &[Feature], out: &mut String) {
+    let _ = writeln!(out, "\n## {title}\n");
+    out.push_str("| feature |");
+    for (_, label) in PROVIDERS {
+        let _ = write!(out, " {label} |");
+    }
+    out.push_str("\n|---|");
+    for _ in PROVIDERS {
+        out.push_str("---|");
+    }
+    out.push('\n');
+    for f in features {
+        let _ = write!(out, "| {} |", f.name);
+        for (p, _) in PROVIDERS {
+            let _ = write!(out, " {} |", classify(c, f, p));
+        }
+        out.push('\n');
+    }
+}
+
+fn render() -> String {
+    let c = catalog();
+    let mut out = String::from(
+        "# Support matrix\n\n\
+         Generated by `crates/routing/src/matrix_tests.rs` from the translation dispatch the \
+         gateway runs; a test fails when this file and the code disagree (regenerate with \
+         `TOLLGATE_BLESS=1 cargo test -p tollgate-routing support_matrix`).\n\n\
+         - **passthrough**: the client's bytes reach the provider with only `model` changed, so \
+         every provider feature survives;\n\
+         - **translated**: the feature's value is in the provider's request;\n\
+         - **dropped**: served without it; counted in `tollgate_translation_dropped_total{field}`;\n\
+         - **rejected**: 400 in the client's format, naming the parameter.\n\n\
+         ¹ OpenAI, Azure OpenAI, Groq, Mistral, DeepSeek, Together, Fireworks, OpenRouter, xAI, \
+         vLLM, Ollama, LM Studio (`preset = \"...\"`; see README). Anthropic clients reach Gemini \
+         and Bedrock through the OpenAI translation (Anthropic → OpenAI → provider).\n\n\
+         ² Across formats a thinking budget goes through OpenAI's `reasoning_effort` \
+         (low/medium/high), so the provider gets the nearest step, not the exact budget.\n\n\
+         Answers are translated back the same way (text, tool calls with their argument deltas \
+         and parallel indexes, reasoning, stop reasons, usage at the end of streams, provider \
+         errors in the client's shape); see `crates/formats` and `crates/routing/tests/native.rs`.\n",
+    );
+    table(
+        &c,
+        "OpenAI client (`/v1/chat/completions`, `/v1/embeddings`)",
+        &openai_features(),
+        &mut out,
+    );
+    table(
+        &c,
+        "Anthropic client (`/v1/messages`)",
+        &anthropic_features(),
+        &mut out,
+    );
+    out
+}
+
+#[test]
+fn support_matrix_matches_docs() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/support-matrix.md");
+    let now = render();
+    #[allow(clippy::disallowed_methods)]
+    if std::env::var_os("TOLLGATE_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &now).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == now,
+        "docs/support-matrix.md is stale; regenerate with TOLLGATE_BLESS=1 cargo test -p tollgate-routing support_matrix\n{now}"
+    );
+}
