@@ -12,6 +12,9 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
+echo "== Python SDKs for the whole-system tests" >&2
+TOLLGATE_PYTHON=$(bash scripts/python-sdks.sh)
+export TOLLGATE_PYTHON
 echo "== cargo fmt --check" >&2
 cargo fmt --all --check
 echo "== cargo clippy -D warnings" >&2

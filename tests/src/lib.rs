@@ -189,8 +189,57 @@ impl Stack {
             name = "claude-mock"
             deployments = [{{ name = "claude-primary", provider = "mock-anthropic", model = "claude-mock-1" }}]
             price = {{ input = "3.00", output = "15.00", cached_input = "0.30", cache_write = "3.75" }}
+
+            # The same mock speaking Gemini, Bedrock Converse (SigV4) and Azure OpenAI,
+            # configured through the presets as a user would.
+            [[providers]]
+            name = "mock-gemini"
+            preset = "gemini"
+            base_url = "{root}/v1beta"
+            api_key = "gemini-test-key"
+
+            [[providers]]
+            name = "mock-bedrock"
+            preset = "bedrock"
+            base_url = "{root}"
+            region = "us-east-1"
+            aws_access_key_id = "AKIDTOLLGATETEST"
+            aws_secret_access_key = "bedrock-test-secret"
+
+            [[providers]]
+            name = "mock-azure"
+            preset = "azure"
+            base_url = "{root}"
+            api_key = "azure-test-key"
+
+            [[models]]
+            name = "gemini-mock"
+            deployments = [{{ provider = "mock-gemini", model = "gemini-2.5-flash" }}]
+            price = {{ input = "0.30", output = "2.50", cached_input = "0.075" }}
+
+            [[models]]
+            name = "bedrock-mock"
+            deployments = [{{ provider = "mock-bedrock", model = "anthropic.claude-3-5-haiku-20241022-v1:0" }}]
+            price = {{ input = "0.80", output = "4.00", cached_input = "0.08", cache_write = "1.00" }}
+
+            [[models]]
+            name = "azure-mock"
+            deployments = [{{ provider = "mock-azure", model = "gpt-4o-mini-prod" }}]
+            price = {{ input = "0.15", output = "0.60" }}
+
+            [[models]]
+            name = "embed-mock"
+            aliases = ["text-embedding-3-small"]
+            deployments = [{{ provider = "mock", model = "mock-embed" }}]
+            price = {{ input = "0.02", output = "0" }}
+
+            [[models]]
+            name = "gemini-embed"
+            deployments = [{{ provider = "mock-gemini", model = "text-embedding-004" }}]
+            price = {{ input = "0.10", output = "0" }}
             "#,
-            base = mock.base_url()
+            base = mock.base_url(),
+            root = format!("http://{}", mock.addr()),
         ))
         .expect("test config");
         cfg.database.url = SecretRef::literal(&db_url);
