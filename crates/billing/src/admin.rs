@@ -10,6 +10,7 @@ use tollgate_store::keys::{KeyRow, NewKey, Replacement};
 use tollgate_store::teams::Team;
 use tollgate_store::tenants::Tenant;
 use tollgate_store::{StoreError, keys, teams, tenants};
+use uuid::Uuid;
 
 use crate::convert::{name, opt_time, opt_uuid, timestamp, uuid};
 use crate::{BillingError, State};
@@ -59,6 +60,7 @@ fn key(k: KeyRow) -> pb::ApiKey {
         allowed_models: k.allowed_models,
         metadata: k.metadata.into_iter().collect(),
         rotated_from: k.rotated_from.unwrap_or_default(),
+        user_id: k.user_id.map(|u| u.to_string()).unwrap_or_default(),
     }
 }
 
@@ -108,7 +110,7 @@ fn allowed_models(state: &State, models: Vec<String>) -> Result<Vec<String>, Bil
             ));
         }
         if let Some(p) = prices.as_deref()
-            && p.get(m).is_none()
+            && !p.knows(m)
         {
             return Err(BillingError::invalid(
                 "allowed_models",
@@ -154,6 +156,7 @@ pub(crate) async fn create_key(
 ) -> Result<pb::CreatedKey, BillingError> {
     let tenant_id = uuid("tenant_id", &req.tenant_id)?;
     let team_id = opt_uuid("team_id", &req.team_id)?;
+    let user_id: Option<Uuid> = opt_uuid("user_id", &req.user_id)?;
     let key_name = req.name.trim();
     let expires_at = opt_time("expires_at", req.expires_at.as_ref())?;
     if expires_at.is_some_and(|t| t <= chrono::Utc::now()) {
@@ -176,7 +179,7 @@ pub(crate) async fn create_key(
             allowed_models: &models,
             metadata: &meta,
         };
-        match keys::create(&state.pool, &new).await {
+        match keys::create_for_user(&state.pool, &new, user_id).await {
             Ok(row) => {
                 tracing::info!(key_id = %row.key_id, %tenant_id, "key created");
                 return Ok(pb::CreatedKey {

@@ -17,6 +17,7 @@ fn budget(b: Budget) -> pb::Budget {
         timezone: b.timezone,
         limit_usd: Money::from_picos(b.limit_picos).to_usd_string(),
         created_at: Some(timestamp(b.created_at)),
+        alert_thresholds: b.alert_thresholds,
     }
 }
 
@@ -54,6 +55,22 @@ pub(crate) async fn create(
     if limit.picos() <= 0 {
         return Err(BillingError::invalid("limit_usd", "must be above zero"));
     }
+    let thresholds = &req.alert_thresholds;
+    if thresholds.len() > 10 {
+        return Err(BillingError::invalid(
+            "alert_thresholds",
+            "has more than 10 entries",
+        ));
+    }
+    if thresholds
+        .iter()
+        .any(|t| !t.is_finite() || *t <= 0.0 || *t > 10.0)
+    {
+        return Err(BillingError::invalid(
+            "alert_thresholds",
+            "must be fractions of the limit above 0 and at most 10 (e.g. 0.5, 0.8, 1)",
+        ));
+    }
     let timezone = if req.timezone.is_empty() {
         "UTC"
     } else {
@@ -69,6 +86,7 @@ pub(crate) async fn create(
                 period: &req.period,
                 timezone,
                 limit_picos: limit.picos(),
+                alert_thresholds: thresholds,
             },
         )
         .await?,

@@ -81,6 +81,7 @@ pub(crate) async fn list(
         from,
         to,
         key_id: opt_str(&req.key_id),
+        user_id: opt_str(&req.user_id),
         model: opt_str(&req.model),
         after: parse_token(&req.page_token)?,
         limit,

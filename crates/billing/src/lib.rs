@@ -12,9 +12,12 @@ mod budgets;
 mod convert;
 mod error;
 mod generations;
+mod limits;
+mod price_admin;
 pub mod prices;
 mod service;
 mod usage;
+mod users;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -35,6 +38,8 @@ pub(crate) struct State {
     pool: PgPool,
     /// `None` until the catalog is loaded (usage is refused with UNAVAILABLE until then).
     prices: ArcSwapOption<PriceBook>,
+    /// The configured models (aliases), for reloading the book.
+    models: Vec<tollgate_config::ModelConfig>,
     hasher: KeyHasher,
 }
 
@@ -59,6 +64,7 @@ pub async fn run_with_pool(
     let state = Arc::new(State {
         pool: pool.clone(),
         prices: ArcSwapOption::empty(),
+        models: cfg.models.clone(),
         hasher: KeyHasher::new(cfg.billing.key_pepper.expose().as_bytes()),
     });
 
@@ -86,11 +92,15 @@ pub async fn run_with_pool(
         })
     });
 
+    // Prices set on any replica (or scheduled) reach this one's book.
+    let refresher = tokio::spawn(prices::keep_fresh(state.clone(), cfg.models.clone()));
+
     let routes = Routes::new(BillingServer::new(service::BillingService { state }));
     let served = tollgate_server::serve_grpc("billing", routes, listener, shutdown).await;
     if let Some(loader) = loader {
         loader.abort();
     }
+    refresher.abort();
     pool.close().await;
     Ok(served?)
 }

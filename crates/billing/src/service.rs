@@ -6,7 +6,7 @@ use tollgate_proto::billing::v1 as pb;
 use tonic::{Request, Response, Status};
 use tracing::field::Empty;
 
-use crate::{State, admin, budgets, generations, usage};
+use crate::{State, admin, budgets, generations, limits, usage, users};
 
 pub(crate) struct BillingService {
     pub(crate) state: Arc<State>,
@@ -99,6 +99,76 @@ impl pb::billing_server::Billing for BillingService {
         ))
     }
 
+    #[tracing::instrument(skip_all, fields(tenant_id = %req.get_ref().tenant_id))]
+    async fn create_user(
+        &self,
+        req: Request<pb::CreateUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        Ok(Response::new(
+            users::create(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %req.get_ref().tenant_id))]
+    async fn list_users(
+        &self,
+        req: Request<pb::ListUsersRequest>,
+    ) -> Result<Response<pb::ListUsersResponse>, Status> {
+        Ok(Response::new(
+            users::list(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %req.get_ref().tenant_id, user_id = %req.get_ref().user_id))]
+    async fn get_user(
+        &self,
+        req: Request<pb::GetUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        Ok(Response::new(
+            users::get(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %req.get_ref().tenant_id, user_id = %req.get_ref().user_id))]
+    async fn disable_user(
+        &self,
+        req: Request<pb::DisableUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        Ok(Response::new(
+            users::disable(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %req.get_ref().tenant_id, scope = %req.get_ref().scope))]
+    async fn set_limit(
+        &self,
+        req: Request<pb::SetLimitRequest>,
+    ) -> Result<Response<pb::Limit>, Status> {
+        Ok(Response::new(
+            limits::set(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %req.get_ref().tenant_id))]
+    async fn list_limits(
+        &self,
+        req: Request<pb::ListLimitsRequest>,
+    ) -> Result<Response<pb::ListLimitsResponse>, Status> {
+        Ok(Response::new(
+            limits::list(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %req.get_ref().tenant_id, limit_id = %req.get_ref().limit_id))]
+    async fn delete_limit(
+        &self,
+        req: Request<pb::DeleteLimitRequest>,
+    ) -> Result<Response<pb::Limit>, Status> {
+        Ok(Response::new(
+            limits::delete(&self.state, req.into_inner()).await?,
+        ))
+    }
+
     #[tracing::instrument(skip_all, fields(tenant_id = Empty))]
     async fn create_tenant(
         &self,
@@ -174,6 +244,26 @@ impl pb::billing_server::Billing for BillingService {
     ) -> Result<Response<pb::RotatedKey>, Status> {
         Ok(Response::new(
             admin::rotate_key(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(model = %req.get_ref().model, deployment = %req.get_ref().deployment))]
+    async fn set_price(
+        &self,
+        req: Request<pb::SetPriceRequest>,
+    ) -> Result<Response<pb::PriceVersion>, Status> {
+        Ok(Response::new(
+            crate::price_admin::set(&self.state, req.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_prices(
+        &self,
+        req: Request<pb::ListPricesRequest>,
+    ) -> Result<Response<pb::ListPricesResponse>, Status> {
+        Ok(Response::new(
+            crate::price_admin::list(&self.state, req.into_inner()).await?,
         ))
     }
 }

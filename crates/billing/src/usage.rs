@@ -21,17 +21,18 @@ fn entry(i: usize, e: &pb::UsageEvent, book: &PriceBook) -> Result<LedgerEntry, 
         cache_write_tokens: e.cache_write_tokens,
         reasoning_tokens: e.reasoning_tokens,
     };
-    let (model, cost, price_version) = match book.get(&e.model) {
-        Some(p) => (p.model.clone(), usage.cost(&p.price), Some(p.version)),
+    let started_at = match &e.started_at {
+        Some(t) => time(&field("started_at"), t)?,
+        None => Utc::now(),
+    };
+    // The version effective when the request started, for the deployment that served it.
+    let (model, cost, price_version) = match book.price(&e.model, &e.deployment, started_at) {
+        Some(p) => (p.model, usage.cost(&p.price), Some(p.version)),
         None => {
             metrics::counter!("tollgate_billing_unpriced_total").increment(1);
             tracing::warn!(model = %e.model, "usage for a model with no price: billed at 0");
             (e.model.clone(), Money::ZERO, None)
         }
-    };
-    let started_at = match &e.started_at {
-        Some(t) => time(&field("started_at"), t)?,
-        None => Utc::now(),
     };
     Ok(LedgerEntry {
         request_id: uuid(&field("request_id"), &e.request_id)?,
@@ -106,6 +107,7 @@ pub(crate) async fn spend(
         pb::GroupBy::Unspecified | pb::GroupBy::Tenant => SpendGroup::Tenant,
         pb::GroupBy::Team => SpendGroup::Team,
         pb::GroupBy::Key => SpendGroup::Key,
+        pb::GroupBy::User => SpendGroup::User,
         pb::GroupBy::Model => SpendGroup::Model,
         pb::GroupBy::Day => SpendGroup::Day,
     };
@@ -113,6 +115,7 @@ pub(crate) async fn spend(
         tenant_id: uuid("tenant_id", &req.tenant_id)?,
         team_id: opt_uuid("team_id", &req.team_id)?,
         key_id: opt_str(&req.key_id),
+        user_id: opt_str(&req.user_id),
         model: opt_str(&req.model),
         from: opt_time("from", req.from.as_ref())?,
         to: opt_time("to", req.to.as_ref())?,

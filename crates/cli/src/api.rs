@@ -90,6 +90,8 @@ pub struct CreateKey {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub team_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rpm_limit: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -182,6 +184,7 @@ pub enum GroupBy {
     Model,
     Key,
     Team,
+    User,
     Day,
     Tenant,
 }
@@ -192,6 +195,7 @@ impl GroupBy {
             GroupBy::Model => "model",
             GroupBy::Key => "key",
             GroupBy::Team => "team",
+            GroupBy::User => "user",
             GroupBy::Day => "day",
             GroupBy::Tenant => "tenant",
         }
@@ -206,6 +210,7 @@ pub struct SpendQuery {
     pub group_by: Option<GroupBy>,
     pub team_id: Option<String>,
     pub key_id: Option<String>,
+    pub user_id: Option<String>,
     pub model: Option<String>,
 }
 
@@ -327,6 +332,9 @@ pub struct CreateBudget {
     pub timezone: String,
     /// Decimal string: money never travels as a float.
     pub limit_usd: String,
+    /// Fractions of the limit that fire the soft-limit webhook (e.g. 0.5, 0.8, 1).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub alert_thresholds: Vec<f64>,
 }
 
 /// A budget as the server describes it.

@@ -68,9 +68,18 @@ pub enum AdminCmd {
     /// API keys (`tg-...`).
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Users of a tenant (keys may be issued to a user; JWT callers match one).
+    #[command(subcommand)]
+    Users(crate::accounts::UsersCmd),
+    /// Rate limits per key, user, team or tenant, optionally per model.
+    #[command(subcommand)]
+    Limits(crate::accounts::LimitsCmd),
     /// Spending limits per tenant, team or key over calendar periods.
     #[command(subcommand)]
     Budgets(BudgetsCmd),
+    /// The global price catalog: per model or deployment, now or scheduled.
+    #[command(subcommand)]
+    Prices(crate::prices::PricesCmd),
     /// What a tenant spent, grouped and filtered.
     Spend(SpendArgs),
     /// A tenant's recent request logs.
@@ -123,6 +132,10 @@ pub enum BudgetsCmd {
         /// The limit in USD, e.g. 25.00.
         #[arg(long)]
         limit_usd: String,
+        /// Soft-limit webhook thresholds as fractions of the limit, e.g. 0.5,0.8,1
+        /// (needs `edge.budget_alerts.webhook_url`).
+        #[arg(long, value_delimiter = ',')]
+        alert_thresholds: Vec<f64>,
     },
     /// List a tenant's budgets.
     List {
@@ -149,6 +162,9 @@ pub enum KeysCmd {
         /// Team id the key belongs to (its spend counts toward the team).
         #[arg(long)]
         team: Option<String>,
+        /// User id the key is issued to (limited and billed as the user).
+        #[arg(long)]
+        user: Option<String>,
         /// A label for people; defaults to "default".
         #[arg(long, default_value = "default")]
         name: String,
@@ -218,7 +234,7 @@ pub struct SpendArgs {
     /// End of the window, RFC 3339 (default: now).
     #[arg(long)]
     pub to: Option<String>,
-    /// One row per model, key, team, day or tenant (server default: model).
+    /// One row per model, key, user, team, day or tenant (server default: model).
     #[arg(long, value_enum)]
     pub group_by: Option<GroupBy>,
     /// Only this team's spend (team id).
@@ -227,6 +243,9 @@ pub struct SpendArgs {
     /// Only this key's spend (key id).
     #[arg(long)]
     pub key: Option<String>,
+    /// Only this user's spend (user id).
+    #[arg(long)]
+    pub user: Option<String>,
     /// Only this model's spend (public model name).
     #[arg(long)]
     pub model: Option<String>,

@@ -186,6 +186,7 @@ impl AdminClient {
             ("group_by", q.group_by.map(|g| g.as_str().to_owned())),
             ("team_id", q.team_id.clone()),
             ("key_id", q.key_id.clone()),
+            ("user_id", q.user_id.clone()),
             ("model", q.model.clone()),
         ];
         self.send(
@@ -212,6 +213,16 @@ impl AdminClient {
             )
             .await?;
         Ok(list.data)
+    }
+
+    /// Any admin call: for command modules with types of their own (users, limits).
+    pub(crate) async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Option<&B>,
+    ) -> Result<T, CliError> {
+        self.send(method, segments, &[], body).await
     }
 
     /// `segments` are percent-encoded one by one, so an id can never change the path's shape.

@@ -71,6 +71,9 @@ async fn admin(client: &AdminClient, command: AdminCmd, as_json: bool) -> Result
             show(as_json, &t, render::team_created)
         }
         AdminCmd::Keys(cmd) => crate::keys::run(client, cmd, as_json).await?,
+        AdminCmd::Users(cmd) => crate::accounts::users(client, cmd, as_json).await?,
+        AdminCmd::Limits(cmd) => crate::accounts::limits(client, cmd, as_json).await?,
+        AdminCmd::Prices(cmd) => crate::prices::prices(client, cmd, as_json).await?,
         AdminCmd::Budgets(BudgetsCmd::Create {
             tenant,
             scope,
@@ -78,6 +81,7 @@ async fn admin(client: &AdminClient, command: AdminCmd, as_json: bool) -> Result
             period,
             timezone,
             limit_usd,
+            alert_thresholds,
         }) => {
             let req = CreateBudget {
                 scope,
@@ -85,6 +89,7 @@ async fn admin(client: &AdminClient, command: AdminCmd, as_json: bool) -> Result
                 period,
                 timezone: timezone.unwrap_or_default(),
                 limit_usd,
+                alert_thresholds,
             };
             let b = client.create_budget(&tenant, &req).await?;
             show(as_json, &b, |b| render::budgets(std::slice::from_ref(b)))
@@ -135,6 +140,7 @@ fn spend_query(a: SpendArgs) -> Result<(String, SpendQuery), CliError> {
         group_by: a.group_by,
         team_id: a.team,
         key_id: a.key,
+        user_id: a.user,
         model: a.model,
     };
     Ok((a.tenant, q))

@@ -46,6 +46,7 @@ pub async fn run(client: &AdminClient, cmd: KeysCmd, as_json: bool) -> Result<Ou
         KeysCmd::Create {
             tenant,
             team,
+            user,
             name,
             rpm,
             concurrency,
@@ -56,6 +57,7 @@ pub async fn run(client: &AdminClient, cmd: KeysCmd, as_json: bool) -> Result<Ou
             let req = CreateKey {
                 name,
                 team_id: team,
+                user_id: user,
                 rpm_limit: rpm,
                 concurrency_limit: concurrency,
                 expires_in,

@@ -10,6 +10,7 @@
 //! hidden from `--help`), and prints a key's secret exactly once, when the key is created or rotated. It
 //! holds no business logic: the server decides, the CLI asks and shows.
 
+mod accounts;
 pub mod api;
 pub mod args;
 mod check;
@@ -19,6 +20,7 @@ pub mod error;
 mod health;
 mod keys;
 mod migrate;
+mod prices;
 mod render;
 mod table;
 mod window;

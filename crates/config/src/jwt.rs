@@ -68,6 +68,9 @@ pub struct JwtIssuerConfig {
     pub roles_claim: Option<String>,
     /// When not empty, a token must carry at least one of these roles.
     pub required_roles: Vec<String>,
+    /// A token carrying this role (in `roles_claim`) may use the admin API for its own tenant
+    /// only (a tenant admin); unset = this issuer's tokens are never admins.
+    pub admin_role: Option<String>,
     /// Requests per minute shared by this issuer's callers; 0 = `edge.limits.default_rpm`.
     pub rpm_limit: u32,
     /// Concurrent requests for this issuer's callers; 0 = `edge.limits.default_concurrency`.
@@ -95,6 +98,7 @@ impl Default for JwtIssuerConfig {
             user_claim: "sub".into(),
             roles_claim: None,
             required_roles: Vec::new(),
+            admin_role: None,
             rpm_limit: 0,
             concurrency_limit: 0,
             log_content: false,
@@ -156,6 +160,14 @@ pub(crate) fn check(jwt: &JwtConfig) -> Result<(), ConfigError> {
         }
         if !iss.required_roles.is_empty() && iss.roles_claim.is_none() {
             return Err(invalid(f("required_roles"), "needs `roles_claim`"));
+        }
+        if let Some(role) = &iss.admin_role {
+            if role.trim().is_empty() {
+                return Err(invalid(f("admin_role"), "must not be empty"));
+            }
+            if iss.roles_claim.is_none() {
+                return Err(invalid(f("admin_role"), "needs `roles_claim`"));
+            }
         }
         if iss.leeway > Duration::from_secs(300) {
             return Err(invalid(f("leeway"), "must be at most 5m"));
@@ -380,5 +392,23 @@ mod tests {
     fn required_roles_need_a_roles_claim() {
         let e = err(&format!("tenant_id = \"{T}\"\nrequired_roles = [\"llm\"]"));
         assert!(e.contains("jwt.issuers[0].required_roles"), "{e}");
+    }
+
+    #[test]
+    fn an_admin_role_needs_a_roles_claim() {
+        let e = err(&format!(
+            "tenant_id = \"{T}\"\nadmin_role = \"tollgate-admin\""
+        ));
+        assert!(e.contains("jwt.issuers[0].admin_role"), "{e}");
+        let e = err(&format!(
+            "tenant_id = \"{T}\"\nroles_claim = \"roles\"\nadmin_role = \" \""
+        ));
+        assert!(e.contains("jwt.issuers[0].admin_role"), "{e}");
+        assert_eq!(
+            err(&format!(
+                "tenant_id = \"{T}\"\nroles_claim = \"roles\"\nadmin_role = \"tollgate-admin\""
+            )),
+            "ok"
+        );
     }
 }

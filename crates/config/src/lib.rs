@@ -9,6 +9,7 @@
 
 mod catalog;
 mod jwt;
+pub mod presets;
 mod secret;
 mod sections;
 mod validate;
@@ -31,6 +32,7 @@ pub use sections::{
     LoggingConfig, ModelLimits, RedisConfig, RedisFailure, RoutingConfig, TelemetryConfig,
     UsageSpoolConfig,
 };
+pub use sections::{BudgetAlertsConfig, StreamOverrun};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -108,7 +110,8 @@ impl Config {
     }
 
     fn from_figment(fig: Figment) -> Result<Config, ConfigError> {
-        let cfg: Config = fig.extract()?;
+        let mut cfg: Config = fig.extract()?;
+        presets::apply(&mut cfg.providers)?;
         cfg.validate()?;
         Ok(cfg)
     }

@@ -36,6 +36,8 @@ pub struct EdgeConfig {
     pub limits: LimitsConfig,
     pub usage: UsageSpoolConfig,
     pub logs: LogQueueConfig,
+    /// Budget soft-limit webhooks (off without a URL).
+    pub budget_alerts: BudgetAlertsConfig,
 }
 
 impl Default for EdgeConfig {
@@ -54,8 +56,52 @@ impl Default for EdgeConfig {
             limits: LimitsConfig::default(),
             usage: UsageSpoolConfig::default(),
             logs: LogQueueConfig::default(),
+            budget_alerts: BudgetAlertsConfig::default(),
         }
     }
+}
+
+/// Where budget soft-limit alerts go: one JSON POST per budget, period and threshold the first
+/// time settled spend reaches `threshold × limit` (thresholds are set on each budget).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BudgetAlertsConfig {
+    /// Webhook URL; alerts are off when unset.
+    pub webhook_url: Option<String>,
+    /// Signs each body: `x-tollgate-signature: sha256=<hex HMAC-SHA256 of the body>`.
+    pub signing_secret: Option<SecretRef>,
+    /// Per delivery attempt.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Attempts per alert (exponential backoff from 1 s) before it is dropped and counted.
+    pub max_attempts: u32,
+    /// How often each edge looks for budgets whose settled spend reached a threshold.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+impl Default for BudgetAlertsConfig {
+    fn default() -> Self {
+        BudgetAlertsConfig {
+            webhook_url: None,
+            signing_secret: None,
+            timeout: Duration::from_secs(5),
+            max_attempts: 8,
+            poll_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What happens to a stream whose cost outruns its budget reservation when the budget has no
+/// room left to extend it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamOverrun {
+    /// End it with an explicit `budget_exceeded` error event; bill what was delivered.
+    #[default]
+    End,
+    /// Let it finish (the budget is overspent by at most that one stream).
+    Allow,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +143,9 @@ pub struct LimitsConfig {
     /// Per-model limits applied within each key: `per_model = { "gpt-4o" = { rpm = 60 } }`
     /// limits every key to that many requests (tokens) per minute of that model.
     pub per_model: BTreeMap<String, ModelLimits>,
+    /// A stream whose running cost passes its budget reservation, with no room left in the
+    /// budget to extend it: `end` (default) or `allow`.
+    pub stream_overrun: StreamOverrun,
 }
 
 /// Limits of one model within one key. 0 = unlimited.
@@ -124,6 +173,7 @@ impl Default for LimitsConfig {
             tenant_tpm: 0,
             tenant_concurrency: 0,
             per_model: BTreeMap::new(),
+            stream_overrun: StreamOverrun::End,
         }
     }
 }

@@ -5,6 +5,14 @@
 //! `default_tpm`), the key's team and tenant (`team_*` / `tenant_*` from `edge.limits`, 0 =
 //! unlimited) and the key's use of the requested model (`edge.limits.per_model`). Tokens per
 //! minute reserve the prompt estimate plus the output allowance; settlement corrects them.
+//!
+//! Rows of the `limits` table (from the snapshot, set through the admin API) override those
+//! numbers per scope: a key's row beats its own columns and the defaults, a team's or tenant's
+//! row beats `team_*` / `tenant_*`, and a user (a key's user, or a JWT caller matched to one) is
+//! limited only by its row. A row for one model is a counter of its own for that model within
+//! the scope (user, team and tenant too), checked alongside the scope's all-models limits; for
+//! a key it overrides `per_model`. All of it is still one Redis round trip, and every lookup
+//! borrows the caller's ids.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +25,9 @@ use tollgate_limits::{AdmitRequest, Decision, LimitKind, RateHeaders, Scope, Sco
 use crate::auth::KeyEntry;
 use crate::budgets::{self, BudgetEntry};
 use crate::error::ApiError;
+use crate::snapshot::limits::{ModelRow, Numbers, pick};
 use crate::state::AppState;
+use tollgate_store::limits::LimitScope;
 
 pub struct Admitted {
     pub ticket: Ticket,
@@ -132,25 +142,55 @@ pub async fn admit_for(
         return Err(ApiError::Unavailable("usage cannot be recorded right now").into());
     }
     let limits = &state.limits;
-    let rpm = if caller.rpm_limit > 0 {
-        caller.rpm_limit
-    } else {
-        state.limits.default_rpm
-    };
-    let concurrency = if caller.concurrency_limit > 0 {
-        caller.concurrency_limit
-    } else {
-        state.limits.default_concurrency
-    };
     let rid = rid.to_string();
     let id = &caller.identity;
+    // Limits rows and budgets come from the same snapshot the key did. An owned Arc, not a
+    // guard: it lives across the Redis round trip.
+    let snapshot = state.keys.load_full();
+    let book = snapshot.as_deref().map(|s| &s.limits);
+    let row = |kind, sid: &str| book.and_then(|b| b.all(kind, sid)).unwrap_or_default();
+    let key_row = row(LimitScope::Key, &id.key_id);
+    // A limits row beats the key's own columns, which beat the configured defaults.
+    let rpm = pick(
+        key_row.rpm,
+        if caller.rpm_limit > 0 {
+            caller.rpm_limit
+        } else {
+            limits.default_rpm
+        },
+    );
+    let concurrency = pick(
+        key_row.concurrency,
+        if caller.concurrency_limit > 0 {
+            caller.concurrency_limit
+        } else {
+            limits.default_concurrency
+        },
+    );
     // Per-model limits are keyed by the public model name, so an alias cannot escape them.
-    let book = (!limits.per_model.is_empty()).then(|| state.prices.load_full());
-    let model = book.as_ref().map_or(ask.model, |b| b.model_of(ask.model));
-    let model_limits = limits.per_model.get(model).copied().unwrap_or_default();
-    // Allocated only when the model has limits of its own.
-    let model_scope_id =
-        (model_limits.rpm > 0 || model_limits.tpm > 0).then(|| format!("{}/{}", id.key_id, model));
+    let has_model_rows = book.is_some_and(|b| b.has_models);
+    let prices = (!limits.per_model.is_empty() || has_model_rows).then(|| state.prices.load_full());
+    let model = prices.as_ref().map_or(ask.model, |b| b.model_of(ask.model));
+    let model_book = book.filter(|_| has_model_rows);
+    let model_row = |kind, sid: &str| {
+        model_book
+            .filter(|_| !sid.is_empty())
+            .and_then(|b| b.model(kind, sid, model))
+    };
+    let configured = limits.per_model.get(model).copied().unwrap_or_default();
+    let key_model = model_row(LimitScope::Key, &id.key_id);
+    let km = key_model.map(|m| m.numbers).unwrap_or_default();
+    let (km_rpm, km_tpm, km_conc) = (
+        pick(km.rpm, configured.rpm),
+        pick(km.tpm, configured.tpm),
+        pick(km.concurrency, 0),
+    );
+    // Allocated only when the model's limits come from the config (a row's id is prebuilt).
+    let configured_id = (key_model.is_none() && (km_rpm > 0 || km_tpm > 0))
+        .then(|| format!("{}/{}", id.key_id, model));
+    let key_model_id = key_model
+        .map(|m| m.counter_id.as_str())
+        .or(configured_id.as_deref());
     let unlimited = |kind, id| Scope {
         kind,
         id,
@@ -165,40 +205,61 @@ pub async fn admit_for(
             id: &id.key_id,
             rpm,
             concurrency,
-            tpm: limits.default_tpm,
+            tpm: pick(key_row.tpm, limits.default_tpm),
+        },
+        if id.user_id.is_empty() {
+            unlimited(ScopeKind::User, "")
+        } else {
+            scope(
+                ScopeKind::User,
+                &id.user_id,
+                row(LimitScope::User, &id.user_id),
+                (0, 0, 0),
+            )
         },
         if id.team_id.is_empty() {
             unlimited(ScopeKind::Team, "")
         } else {
-            Scope {
-                kind: ScopeKind::Team,
-                id: &id.team_id,
-                rpm: limits.team_rpm,
-                concurrency: limits.team_concurrency,
-                tpm: limits.team_tpm,
-            }
+            scope(
+                ScopeKind::Team,
+                &id.team_id,
+                row(LimitScope::Team, &id.team_id),
+                (limits.team_rpm, limits.team_tpm, limits.team_concurrency),
+            )
         },
-        Scope {
-            kind: ScopeKind::Tenant,
-            id: &id.tenant_id,
-            rpm: limits.tenant_rpm,
-            concurrency: limits.tenant_concurrency,
-            tpm: limits.tenant_tpm,
-        },
-        match &model_scope_id {
+        scope(
+            ScopeKind::Tenant,
+            &id.tenant_id,
+            row(LimitScope::Tenant, &id.tenant_id),
+            (
+                limits.tenant_rpm,
+                limits.tenant_tpm,
+                limits.tenant_concurrency,
+            ),
+        ),
+        match key_model_id {
             Some(mid) => Scope {
                 kind: ScopeKind::KeyModel,
                 id: mid,
-                rpm: model_limits.rpm,
-                concurrency: 0,
-                tpm: model_limits.tpm,
+                rpm: km_rpm,
+                concurrency: km_conc,
+                tpm: km_tpm,
             },
             None => unlimited(ScopeKind::KeyModel, ""),
         },
+        per_model(
+            ScopeKind::UserModel,
+            model_row(LimitScope::User, &id.user_id),
+        ),
+        per_model(
+            ScopeKind::TeamModel,
+            model_row(LimitScope::Team, &id.team_id),
+        ),
+        per_model(
+            ScopeKind::TenantModel,
+            model_row(LimitScope::Tenant, &id.tenant_id),
+        ),
     ];
-    // Budgets come from the same snapshot the key did; most callers have none (no allocation).
-    // An owned Arc, not a guard: it lives across the Redis round trip.
-    let snapshot = state.keys.load_full();
     let now = chrono::Utc::now();
     let covering: Vec<&BudgetEntry> = snapshot
         .as_ref()
@@ -278,10 +339,12 @@ pub async fn admit_for(
                         "moment"
                     },
                     // Reads "... per minute for this model on this key".
-                    scope: if scope == ScopeKind::KeyModel {
-                        "model on this key"
-                    } else {
-                        scope.as_str()
+                    scope: match scope {
+                        ScopeKind::KeyModel => "model on this key",
+                        ScopeKind::UserModel => "model for this user",
+                        ScopeKind::TeamModel => "model for this team",
+                        ScopeKind::TenantModel => "model for this tenant",
+                        other => other.as_str(),
                     },
                     limit,
                     retry_after_s: retry_after.as_secs_f64().ceil() as u64,
@@ -299,6 +362,31 @@ pub async fn admit_for(
             metrics::counter!("tollgate_admission_refused_total", "reason" => "limiter_unavailable").increment(1);
             Err(ApiError::Unavailable("the rate limiter is unreachable").into())
         }
+    }
+}
+
+/// A scope from its limits row, else `fallback` (rpm, tpm, concurrency; 0 = unlimited).
+fn scope(kind: ScopeKind, id: &str, n: Numbers, fallback: (u32, u32, u32)) -> Scope<'_> {
+    Scope {
+        kind,
+        id,
+        rpm: pick(n.rpm, fallback.0),
+        tpm: pick(n.tpm, fallback.1),
+        concurrency: pick(n.concurrency, fallback.2),
+    }
+}
+
+/// A per-model scope from its row (its own counter, prebuilt id); unlimited without one.
+fn per_model(kind: ScopeKind, row: Option<&ModelRow>) -> Scope<'_> {
+    match row {
+        Some(m) => scope(kind, &m.counter_id, m.numbers, (0, 0, 0)),
+        None => Scope {
+            kind,
+            id: "",
+            rpm: 0,
+            concurrency: 0,
+            tpm: 0,
+        },
     }
 }
 

@@ -18,19 +18,21 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::chat::RequestIdExt;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{admin, auth, chat, health, messages, models, openrouter};
+use crate::{admin, auth, chat, embeddings, health, messages, models, openrouter};
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: AppState, max_body: usize) -> Router {
     let api = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1/models", get(models::list_models))
         // Anthropic clients (`anthropic-version`, `x-api-key`), errors in Anthropic's shape.
         .route("/v1/messages", post(messages::messages))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
         // OpenRouter clients use the `/api/v1` base URL.
         .route("/api/v1/chat/completions", post(chat::chat_completions))
+        .route("/api/v1/embeddings", post(embeddings::embeddings))
         .route("/api/v1/models", get(models::list_models))
         .route("/api/v1/key", get(openrouter::key))
         .route("/api/v1/generation", get(openrouter::generation))

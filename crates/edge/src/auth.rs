@@ -3,7 +3,9 @@
 //! API key → checksum check (no lookup for garbage) → `key_id` lookup in the snapshot →
 //! constant-time compare of the keyed hash → expiry against the clock (so a key stops at its
 //! instant with no reload needed). No Postgres on this path. Admin routes need the admin
-//! token instead. An infrastructure problem (snapshot never loaded) is a 503, never a 401.
+//! token or a JWT with its issuer's admin role (a tenant admin, pinned to its tenant by
+//! `admin::refuse_out_of_scope`). An infrastructure problem (snapshot never loaded) is a 503,
+//! never a 401.
 //!
 //! When JWT issuers are configured, a bearer that is not a `tg-` key and has the three-part JWS
 //! shape is verified as a JWT instead (see `jwt.rs`); it yields the same `Caller`.
@@ -22,8 +24,9 @@ use tollgate_domain::{ApiKey, Identity, KeyHasher};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Routes anyone may call: probes and metrics.
-pub const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics"];
+/// Routes anyone may call: probes, metrics and the admin API's OpenAPI document (it describes
+/// the routes, holds no data).
+pub const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/admin/v1/openapi.json"];
 
 /// One key as the edge knows it.
 #[derive(Debug)]
@@ -65,6 +68,10 @@ impl KeyEntry {
 pub struct KeySnapshot {
     pub keys: HashMap<String, Arc<KeyEntry>>,
     pub budgets: crate::budgets::Budgets,
+    /// Limits rows (key, user, team, tenant; all models or one).
+    pub limits: crate::snapshot::limits::LimitBook,
+    /// Users JWT callers are matched to by their user claim.
+    pub users: crate::snapshot::JwtUsers,
 }
 
 /// The authenticated caller, put in the request's extensions for handlers.
@@ -124,25 +131,18 @@ pub async fn require_credential(
         return Ok(next.run(req).await);
     }
     if path.starts_with("/admin/") {
-        let token = state
-            .admin_token
-            .as_deref()
-            .ok_or(ApiError::AdminUnauthorized)?;
-        let presented = req
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(ApiError::AdminUnauthorized)?;
-        if !bool::from(presented.as_bytes().ct_eq(token.as_bytes())) {
-            return Err(ApiError::AdminUnauthorized);
+        let caller = admin_caller(&state, req.headers()).await?;
+        if let Some(refused) = crate::admin::refuse_out_of_scope(&caller, req.method(), path) {
+            return Ok(refused);
         }
+        req.extensions_mut().insert(caller);
         return Ok(next.run(req).await);
     }
     if let Some(jwt) = &state.jwt
         && let Some(token) = presented_key(req.headers()).filter(|t| crate::jwt::looks_like_jwt(t))
     {
-        let entry = jwt.authenticate(token).await?;
+        let mut entry = jwt.authenticate(token).await?;
+        match_jwt_user(&state, &mut entry)?;
         req.extensions_mut().insert(Caller(entry));
         return Ok(next.run(req).await);
     }
@@ -150,6 +150,66 @@ pub async fn require_credential(
     let entry = authenticate(snap.as_deref(), &state.hasher, req.headers())?;
     req.extensions_mut().insert(Caller(entry));
     Ok(next.run(req).await)
+}
+
+/// Who may call the admin API: the admin token (every tenant), or a JWT carrying its issuer's
+/// `admin_role` (its own tenant only). A valid API key or a JWT without the role is known but
+/// not an admin (403); anything else is 401.
+async fn admin_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<crate::admin::AdminCaller, ApiError> {
+    use crate::admin::AdminCaller;
+    let presented = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or(ApiError::AdminUnauthorized)?;
+    if let Some(token) = state.admin_token.as_deref()
+        && bool::from(presented.as_bytes().ct_eq(token.as_bytes()))
+    {
+        return Ok(AdminCaller::Global);
+    }
+    if let Some(jwt) = &state.jwt
+        && crate::jwt::looks_like_jwt(presented)
+    {
+        return Ok(AdminCaller::Tenant(
+            jwt.authenticate_admin(presented).await?,
+        ));
+    }
+    let snap = state.keys.load();
+    if authenticate(snap.as_deref(), &state.hasher, headers).is_ok() {
+        return Err(ApiError::InsufficientRole);
+    }
+    Err(ApiError::AdminUnauthorized)
+}
+
+/// A JWT caller whose user claim names a user of its tenant (`external_id`) is limited and billed
+/// as that user (and its team, when the token names none); a disabled user is refused.
+fn match_jwt_user(state: &AppState, entry: &mut Arc<KeyEntry>) -> Result<(), ApiError> {
+    if entry.identity.user_id.is_empty() {
+        return Ok(());
+    }
+    let snap = state.keys.load();
+    let Some(user) = snap
+        .as_deref()
+        .and_then(|s| s.users.get(&entry.identity.tenant_id))
+        .and_then(|users| users.get(&entry.identity.user_id))
+    else {
+        return Ok(());
+    };
+    if user.disabled {
+        return Err(ApiError::InvalidToken("the user is disabled"));
+    }
+    // Freshly built for this request, so not shared: edited in place.
+    if let Some(e) = Arc::get_mut(entry) {
+        e.identity.user_id.clone_from(&user.id);
+        if e.identity.team_id.is_empty() {
+            e.identity.team_id.clone_from(&user.team_id);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -118,6 +118,7 @@ pub(crate) async fn serve(
             // A refusal answers with the rate-limit headers that explain it.
             Err(refused) => return Ok(refused.into_response()),
         };
+    let holds_budget = ticket.holds_budget();
     let mut settle = Settlement::new(
         state.clone(),
         ticket,
@@ -197,11 +198,24 @@ pub(crate) async fn serve(
 
     let status = http::StatusCode::from_u16(start.status as u16).unwrap_or(http::StatusCode::OK);
     let mut resp = if peek.stream {
+        let overrun = crate::overrun::Overrun::start(
+            &state,
+            &caller.0,
+            rid.0,
+            holds_budget,
+            &peek.model,
+            &start.deployment,
+            started_at,
+            peek.prompt_tokens_estimate,
+            estimate,
+        );
         let relay = Relay {
             frames,
             settle: Some(settle),
             stream: true,
             format: peek.format,
+            cost: crate::stream_cost::CostTail::new(peek.format, peek.include_usage),
+            overrun,
         };
         Response::new(Body::from_stream(relay.instrument_stream()))
     } else {
@@ -291,6 +305,7 @@ fn failure_to_error(f: &rpc::Failure, model: &str) -> ApiError {
         K::UnknownModel => ApiError::UnknownModel(model.to_owned()),
         K::ModelNotAllowed => ApiError::ModelNotAllowed(model.to_owned()),
         K::InvalidRequest => ApiError::UpstreamInvalid(f.message.clone()),
+        K::ContextLengthExceeded => ApiError::ContextLengthExceeded(f.message.clone()),
         K::UpstreamRateLimited => ApiError::UpstreamRateLimited {
             retry_after: (f.retry_after_ms > 0)
                 .then(|| std::time::Duration::from_millis(f.retry_after_ms)),
@@ -308,6 +323,10 @@ struct Relay {
     settle: Option<Settlement>,
     stream: bool,
     format: rpc::WireFormat,
+    /// Holds the usage event until its cost is known.
+    cost: crate::stream_cost::CostTail,
+    /// Watches the budget reservation (streams with a budget only).
+    overrun: Option<crate::overrun::Overrun>,
 }
 
 impl Relay {
@@ -331,8 +350,26 @@ impl Stream for RelayStream {
         let relay = &mut this.relay;
         loop {
             let Some(settle) = relay.settle.as_mut() else {
-                return Poll::Ready(None);
+                // Anything still held goes out before the end (a stream cut after the usage event).
+                return Poll::Ready(relay.cost.take().map(Ok));
             };
+            // An extension of the budget reservation in flight (rare): frames wait for it.
+            if let Some(o) = relay.overrun.as_mut() {
+                match o.poll_pending(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(None | Some(crate::overrun::Extended::Unknown)) => {}
+                    Poll::Ready(Some(crate::overrun::Extended::Yes(t))) => settle.add_extension(t),
+                    Poll::Ready(Some(crate::overrun::Extended::No)) => {
+                        tracing::info!("stream ended: its budget has no room left");
+                        if let Some(mut s) = relay.settle.take() {
+                            s.fail(200, "budget_exceeded");
+                            s.finish(false);
+                        }
+                        let event = crate::overrun::error_event(relay.format);
+                        return Poll::Ready(Some(Ok(relay.cost.before(event))));
+                    }
+                }
+            }
             let frame = match Pin::new(&mut relay.frames).poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(f) => f,
@@ -341,10 +378,24 @@ impl Stream for RelayStream {
                 Some(Ok(rpc::ChatFrame { kind: Some(k) })) => match k {
                     rpc::chat_frame::Kind::Data(b) => {
                         settle.on_data(&b);
-                        return Poll::Ready(Some(Ok(b)));
+                        if let Some(out) = relay.cost.on_data(b) {
+                            return Poll::Ready(Some(Ok(out)));
+                        }
                     }
-                    rpc::chat_frame::Kind::Progress(p) => settle.on_progress(p),
-                    rpc::chat_frame::Kind::Usage(u) => settle.on_usage(u),
+                    rpc::chat_frame::Kind::Progress(p) => {
+                        if let Some(o) = relay.overrun.as_mut() {
+                            o.on_progress(&p);
+                        }
+                        settle.on_progress(p);
+                    }
+                    rpc::chat_frame::Kind::Usage(u) => {
+                        settle.on_usage(u);
+                        if relay.cost.is_holding()
+                            && let Some(out) = relay.cost.release(settle.reported_cost())
+                        {
+                            return Poll::Ready(Some(Ok(out)));
+                        }
+                    }
                     rpc::chat_frame::Kind::Start(_) | rpc::chat_frame::Kind::Failure(_) => {}
                 },
                 Some(Ok(rpc::ChatFrame { kind: None })) => {}
@@ -370,7 +421,7 @@ impl Stream for RelayStream {
                                 None,
                             )
                         };
-                        return Poll::Ready(Some(Ok(event)));
+                        return Poll::Ready(Some(Ok(relay.cost.before(event))));
                     }
                     return Poll::Ready(Some(Err(std::io::Error::other("stream interrupted"))));
                 }
@@ -378,7 +429,7 @@ impl Stream for RelayStream {
                     if let Some(s) = relay.settle.take() {
                         s.finish(false);
                     }
-                    return Poll::Ready(None);
+                    return Poll::Ready(relay.cost.take().map(Ok));
                 }
             }
         }

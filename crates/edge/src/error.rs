@@ -23,6 +23,12 @@ pub enum ApiError {
     InvalidToken(&'static str),
     #[error("The bearer token lacks a role this gateway requires.")]
     InsufficientRole,
+    /// A tenant admin (JWT with the admin role) reaching another tenant.
+    #[error("This admin may manage its own tenant only.")]
+    TenantForbidden,
+    /// A route only the global admin token may use.
+    #[error("This route needs the admin token.")]
+    GlobalAdminRequired,
     #[error("{message}")]
     BadRequest {
         message: String,
@@ -58,6 +64,9 @@ pub enum ApiError {
     UpstreamRateLimited { retry_after: Option<Duration> },
     #[error("{0}")]
     UpstreamInvalid(String),
+    /// The prompt does not fit the model: OpenAI's 400 `context_length_exceeded`.
+    #[error("{0}")]
+    ContextLengthExceeded(String),
     #[error("The upstream provider failed: {0}")]
     Upstream(String),
     #[error("The upstream provider did not answer in time.")]
@@ -115,6 +124,16 @@ impl ApiError {
                 "permission_error",
                 "insufficient_role",
             ),
+            TenantForbidden => (
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "tenant_forbidden",
+            ),
+            GlobalAdminRequired => (
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "global_admin_required",
+            ),
             BadRequest { code, .. } => (StatusCode::BAD_REQUEST, "invalid_request_error", *code),
             BodyTooLarge { .. } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -146,6 +165,11 @@ impl ApiError {
                 StatusCode::BAD_REQUEST,
                 "invalid_request_error",
                 "upstream_invalid_request",
+            ),
+            ContextLengthExceeded(_) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "context_length_exceeded",
             ),
             Upstream(_) => (StatusCode::BAD_GATEWAY, "api_error", "upstream_error"),
             UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, "api_error", "upstream_timeout"),
@@ -196,6 +220,7 @@ impl ApiError {
         let param = match self {
             ApiError::BadRequest { param, .. } => param.as_deref(),
             ApiError::UnknownModel(_) | ApiError::ModelNotAllowed(_) => Some("model"),
+            ApiError::ContextLengthExceeded(_) => Some("messages"),
             _ => None,
         };
         tollgate_formats::openai::error_body(&self.to_string(), row.kind, Some(row.code), param)

@@ -81,6 +81,8 @@ pub struct Issuer {
     user_claim: String,
     roles_claim: Option<String>,
     required_roles: Vec<String>,
+    /// The role that makes a token a tenant admin (admin API, own tenant only).
+    admin_role: Option<String>,
     /// `jwt:<hash of iss>`: the key id JWT callers of this issuer are limited and billed under.
     key_id: String,
     rpm_limit: u32,
@@ -189,6 +191,7 @@ impl Issuer {
             user_claim: c.user_claim.clone(),
             roles_claim: c.roles_claim.clone(),
             required_roles: c.required_roles.clone(),
+            admin_role: c.admin_role.clone(),
             key_id: format!("jwt:{}", &hex::encode(digest)[..16]),
             rpm_limit: c.rpm_limit,
             concurrency_limit: c.concurrency_limit,
@@ -244,9 +247,9 @@ impl Issuer {
             })
     }
 
-    /// Map verified claims to the caller's identity and limits.
-    fn caller(&self, claims: &Map<String, Value>) -> Result<Arc<KeyEntry>, JwtError> {
-        let tenant_id = match &self.tenant {
+    /// The tenant a verified token acts for: the issuer's own, or its claim if allowed.
+    fn tenant_of(&self, claims: &Map<String, Value>) -> Result<String, JwtError> {
+        Ok(match &self.tenant {
             TenantRule::Fixed(t) => t.clone(),
             TenantRule::Claim {
                 claim: name,
@@ -261,7 +264,29 @@ impl Issuer {
                 }
                 t
             }
-        };
+        })
+    }
+
+    fn roles_of(&self, claims: &Map<String, Value>) -> Vec<String> {
+        self.roles_claim
+            .as_deref()
+            .and_then(|n| claim(claims, n))
+            .map(roles)
+            .unwrap_or_default()
+    }
+
+    /// The tenant a verified token may administer: only with the issuer's admin role.
+    fn admin_tenant(&self, claims: &Map<String, Value>) -> Result<String, JwtError> {
+        let tenant = self.tenant_of(claims)?;
+        match &self.admin_role {
+            Some(role) if self.roles_of(claims).contains(role) => Ok(tenant),
+            _ => Err(JwtError::MissingRole),
+        }
+    }
+
+    /// Map verified claims to the caller's identity and limits.
+    fn caller(&self, claims: &Map<String, Value>) -> Result<Arc<KeyEntry>, JwtError> {
+        let tenant_id = self.tenant_of(claims)?;
         let team_id = match self.team_claim.as_deref().and_then(|n| claim(claims, n)) {
             None => String::new(),
             Some(v) => match as_text(v) {
@@ -276,12 +301,7 @@ impl Issuer {
             return Err(JwtError::Invalid("the user claim is too long"));
         }
         if !self.required_roles.is_empty() {
-            let roles = self
-                .roles_claim
-                .as_deref()
-                .and_then(|n| claim(claims, n))
-                .map(roles)
-                .unwrap_or_default();
+            let roles = self.roles_of(claims);
             if !roles.iter().any(|r| self.required_roles.contains(r)) {
                 return Err(JwtError::MissingRole);
             }
@@ -377,8 +397,20 @@ impl JwtAuth {
         self.issuers.get(iss)?.keys.jwks.as_ref()
     }
 
+    /// Authenticate a bearer JWT for the admin API: the one tenant it may administer. A valid
+    /// token without the issuer's `admin_role` is [`JwtError::MissingRole`] (403).
+    pub async fn authenticate_admin(&self, token: &str) -> Result<String, JwtError> {
+        let (issuer, claims) = self.verified(token).await?;
+        issuer.admin_tenant(&claims)
+    }
+
     /// Authenticate a bearer JWT.
     pub async fn authenticate(&self, token: &str) -> Result<Arc<KeyEntry>, JwtError> {
+        let (issuer, claims) = self.verified(token).await?;
+        issuer.caller(&claims)
+    }
+
+    async fn verified(&self, token: &str) -> Result<(&Issuer, Map<String, Value>), JwtError> {
         #[derive(serde::Deserialize)]
         struct Unverified {
             iss: Option<String>,
@@ -392,6 +424,6 @@ impl JwtAuth {
             .and_then(|iss| self.issuers.get(iss))
             .ok_or(JwtError::Invalid("unknown issuer"))?;
         let claims = issuer.verify(token).await?;
-        issuer.caller(&claims)
+        Ok((issuer, claims))
     }
 }

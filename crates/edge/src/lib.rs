@@ -7,11 +7,13 @@
 
 mod admin;
 mod admission;
+mod alerts;
 mod app;
 mod auth;
 mod budgets;
 mod chat;
 mod cost;
+mod embeddings;
 mod error;
 mod health;
 mod jwt;
@@ -19,10 +21,12 @@ mod logs;
 mod messages;
 mod models;
 mod openrouter;
+mod overrun;
 mod prices;
 mod settle;
 mod snapshot;
 mod state;
+mod stream_cost;
 mod usage;
 
 use std::future::{Future, IntoFuture};
@@ -141,6 +145,7 @@ async fn serve(
     let usage_handle = tokio::spawn(usage_task);
     let log_handle = tokio::spawn(log_task);
 
+    let catalog: prices::SharedCatalog = Arc::default();
     let state = AppState {
         keys: Arc::new(ArcSwapOption::empty()),
         hasher: Arc::new(KeyHasher::new(edge.key_pepper.expose().as_bytes())),
@@ -154,7 +159,7 @@ async fn serve(
         usage: usage_sink,
         logs: log_sink,
         prices: Arc::new(arc_swap::ArcSwap::from_pointee(
-            prices::PriceBook::from_config(&cfg),
+            prices::PriceBook::from_config(&cfg, catalog.clone()),
         )),
         tracker: TaskTracker::new(),
         metrics: tollgate_telemetry::metrics::install_prometheus(),
@@ -164,6 +169,13 @@ async fn serve(
         max_body: edge.max_body_bytes,
     };
 
+    background.spawn(prices::keep_fresh(
+        pool.clone(),
+        catalog.clone(),
+        edge.snapshot_refresh,
+        stop.clone(),
+    ));
+    alerts::start(&edge.budget_alerts, pool.clone(), &background, stop.clone())?;
     background.spawn(snapshot::keep_fresh(
         pool,
         state.keys.clone(),
@@ -175,11 +187,15 @@ async fn serve(
     }
     if let Some(path) = reload_from {
         let prices = state.prices.clone();
+        let catalog = catalog.clone();
         let stopped = stop.clone();
         let every = cfg.routing.reload_interval;
         background.spawn(async move {
             let watch = tollgate_config::watch::watch(path, every, "edge", move |new| {
-                prices.store(Arc::new(prices::PriceBook::from_config(&new)));
+                prices.store(Arc::new(prices::PriceBook::from_config(
+                    &new,
+                    catalog.clone(),
+                )));
                 Ok(())
             });
             tokio::select! {

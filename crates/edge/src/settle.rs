@@ -22,6 +22,8 @@ const MAX_LOGGED_RESPONSE: usize = 256 * 1024;
 pub struct Settlement {
     state: AppState,
     ticket: Option<Ticket>,
+    /// Budget room reserved mid-stream (see `overrun`); returned at settlement.
+    extensions: Vec<Ticket>,
     pub caller: Arc<KeyEntry>,
     pub request_id: RequestId,
     pub model: String,
@@ -63,6 +65,7 @@ impl Settlement {
         Settlement {
             state,
             ticket: Some(ticket),
+            extensions: Vec::new(),
             caller,
             request_id,
             served_model: model.clone(),
@@ -118,6 +121,11 @@ impl Settlement {
         self.final_usage = Some(u);
     }
 
+    /// Hold a mid-stream budget extension until settlement.
+    pub fn add_extension(&mut self, t: Ticket) {
+        self.extensions.push(t);
+    }
+
     pub fn fail(&mut self, status: u16, code: &'static str) {
         self.http_status = status;
         self.error_code = code;
@@ -126,18 +134,26 @@ impl Settlement {
     /// The cost of the provider-reported usage, once the final Usage frame arrived.
     pub fn reported_cost(&self) -> Option<tollgate_domain::Money> {
         let (usage, _, _) = self.final_numbers(false);
-        self.final_usage
-            .as_ref()
-            .map(|_| self.state.prices.load().cost(&self.served_model, &usage))
+        self.final_usage.as_ref().map(|_| self.cost(&usage))
+    }
+
+    /// What `usage` costs at the price billing picks: the serving deployment's, effective when
+    /// the request started.
+    fn cost(&self, usage: &Usage) -> tollgate_domain::Money {
+        self.state
+            .prices
+            .load()
+            .cost(&self.served_model, &self.deployment, self.started_at, usage)
     }
 
     /// End the request: hand the side effects to a tracked task.
     pub fn finish(mut self, client_gone: bool) {
         self.done = true;
         let ticket = self.ticket.take();
+        let extensions = std::mem::take(&mut self.extensions);
         let (usage, outcome, reported) = self.final_numbers(client_gone);
         let state = self.state.clone();
-        let cost = state.prices.load().cost(&self.served_model, &usage);
+        let cost = self.cost(&usage);
         let total_tokens = usage.input_tokens.saturating_add(usage.output_tokens);
         let latency_ms = self.started.elapsed().as_millis() as u64;
         let id = &self.caller.identity;
@@ -207,6 +223,10 @@ impl Settlement {
                     .settle_usage(&t, Some(crate::budgets::nanos(cost)), Some(total_tokens))
                     .await;
             }
+            // The real cost is all in the admission ticket's settlement: extensions go back.
+            for t in &extensions {
+                state.limiter.settle_usage(t, Some(0), None).await;
+            }
             state.logs.push(log);
             state.usage.record(ev).await;
         });
@@ -259,6 +279,7 @@ impl Drop for Settlement {
         let placeholder = Settlement {
             state: self.state.clone(),
             ticket: self.ticket.take(),
+            extensions: std::mem::take(&mut self.extensions),
             caller: self.caller.clone(),
             request_id: self.request_id,
             model: std::mem::take(&mut self.model),

@@ -3,6 +3,9 @@
 //! replica), and polled as a fallback in case a notification was missed while disconnected.
 //!
 //! Postgres being down never empties the snapshot: the edge keeps serving the last one it had.
+//! Limits rows and users travel with the keys (their tables notify the same channel).
+
+pub mod limits;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +19,52 @@ use tollgate_domain::Identity;
 use crate::auth::{KeyEntry, KeySnapshot};
 
 pub type SharedSnapshot = Arc<ArcSwapOption<KeySnapshot>>;
+
+/// A user a JWT caller can be matched to (by its tenant and `external_id`).
+#[derive(Debug)]
+pub struct JwtUser {
+    pub id: String,
+    pub team_id: String,
+    pub disabled: bool,
+}
+
+/// Users by tenant id, then by `external_id`: nested so a lookup borrows both strings.
+pub type JwtUsers = HashMap<String, HashMap<String, JwtUser>>;
+
+/// Everything the snapshot is built from, loaded together.
+pub struct Rows {
+    pub keys: Vec<tollgate_store::keys::SnapshotKey>,
+    pub budgets: Vec<tollgate_store::budgets::BudgetState>,
+    pub limits: Vec<tollgate_store::limits::Limit>,
+    pub users: Vec<tollgate_store::users::SnapshotUser>,
+}
+
+impl Rows {
+    async fn load(pool: &PgPool) -> Result<Rows, tollgate_store::StoreError> {
+        Ok(Rows {
+            keys: tollgate_store::keys::snapshot(pool).await?,
+            budgets: tollgate_store::budgets::snapshot(pool).await?,
+            limits: tollgate_store::limits::snapshot(pool).await?,
+            users: tollgate_store::users::snapshot(pool).await?,
+        })
+    }
+
+    pub fn build(self) -> KeySnapshot {
+        let mut s = from_rows(self.keys, self.budgets);
+        s.limits = limits::LimitBook::from_rows(self.limits);
+        for u in self.users {
+            s.users.entry(u.tenant_id.to_string()).or_default().insert(
+                u.external_id,
+                JwtUser {
+                    id: u.id.to_string(),
+                    team_id: u.team_id.map(|t| t.to_string()).unwrap_or_default(),
+                    disabled: u.disabled,
+                },
+            );
+        }
+        s
+    }
+}
 
 /// Build a snapshot from the store's rows.
 pub fn from_rows(
@@ -31,7 +80,7 @@ pub fn from_rows(
                     tenant_id: r.tenant_id.to_string(),
                     team_id: r.team_id.map(|t| t.to_string()).unwrap_or_default(),
                     key_id: r.key_id.clone(),
-                    user_id: String::new(),
+                    user_id: r.user_id.map(|u| u.to_string()).unwrap_or_default(),
                 },
                 rpm_limit: r.rpm_limit,
                 concurrency_limit: r.concurrency_limit,
@@ -45,20 +94,15 @@ pub fn from_rows(
     KeySnapshot {
         keys,
         budgets: crate::budgets::Budgets::from_rows(budgets),
+        ..KeySnapshot::default()
     }
 }
 
 async fn reload(pool: &PgPool, target: &SharedSnapshot) -> bool {
-    let loaded = match tollgate_store::keys::snapshot(pool).await {
-        Ok(keys) => tollgate_store::budgets::snapshot(pool)
-            .await
-            .map(|budgets| (keys, budgets)),
-        Err(e) => Err(e),
-    };
-    match loaded {
-        Ok((rows, budgets)) => {
-            let n = rows.len();
-            target.store(Some(Arc::new(from_rows(rows, budgets))));
+    match Rows::load(pool).await {
+        Ok(rows) => {
+            let n = rows.keys.len();
+            target.store(Some(Arc::new(rows.build())));
             metrics::gauge!("tollgate_edge_keys").set(n as f64);
             tracing::debug!(keys = n, "key snapshot refreshed");
             true

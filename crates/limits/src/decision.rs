@@ -11,6 +11,12 @@ pub enum ScopeKind {
     User,
     /// One key's use of one model (id `<key id>/<model>`): per-model limits within the key.
     KeyModel,
+    /// One user's use of one model (id `<user id>/<model>`).
+    UserModel,
+    /// One team's use of one model (id `<team id>/<model>`).
+    TeamModel,
+    /// One tenant's use of one model (id `<tenant id>/<model>`).
+    TenantModel,
 }
 
 impl ScopeKind {
@@ -21,6 +27,9 @@ impl ScopeKind {
             ScopeKind::Tenant => "tenant",
             ScopeKind::User => "user",
             ScopeKind::KeyModel => "key_model",
+            ScopeKind::UserModel => "user_model",
+            ScopeKind::TeamModel => "team_model",
+            ScopeKind::TenantModel => "tenant_model",
         }
     }
 }

@@ -42,6 +42,7 @@ pub struct KeyRow {
     pub key_id: String,
     pub tenant_id: Uuid,
     pub team_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
     pub name: String,
     pub rpm_limit: u32,
     pub concurrency_limit: u32,
@@ -59,7 +60,7 @@ pub struct KeyRow {
 macro_rules! key_columns {
     () => {
         "key_id, tenant_id, team_id, name, rpm_limit, concurrency_limit, revoked_at, \
-         created_at, expires_at, allowed_models, metadata, rotated_from"
+         created_at, expires_at, allowed_models, metadata, rotated_from, user_id"
     };
 }
 
@@ -77,6 +78,7 @@ struct KeyRecord {
     allowed_models: Vec<String>,
     metadata: Json<BTreeMap<String, String>>,
     rotated_from: Option<String>,
+    user_id: Option<Uuid>,
 }
 
 impl From<KeyRecord> for KeyRow {
@@ -85,6 +87,7 @@ impl From<KeyRecord> for KeyRow {
             key_id: r.key_id,
             tenant_id: r.tenant_id,
             team_id: r.team_id,
+            user_id: r.user_id,
             name: r.name,
             // The schema keeps both limits >= 0.
             rpm_limit: u32::try_from(r.rpm_limit).unwrap_or(0),
@@ -109,13 +112,24 @@ fn limit(field: &'static str, v: u32) -> Result<i32, StoreError> {
 /// Store a new key. An unknown tenant, or a team that is not the tenant's, is
 /// [`StoreError::NotFound`]; a reused `key_id` is [`StoreError::AlreadyExists`].
 pub async fn create(pool: &PgPool, key: &NewKey<'_>) -> Result<KeyRow, StoreError> {
-    insert(pool, key, None).await
+    insert(pool, key, None, None).await
+}
+
+/// [`create`] for a key issued to `user_id` (a user of the key's tenant; another tenant's, like
+/// a missing one, is [`StoreError::NotFound`] naming the user).
+pub async fn create_for_user(
+    pool: &PgPool,
+    key: &NewKey<'_>,
+    user_id: Option<Uuid>,
+) -> Result<KeyRow, StoreError> {
+    insert(pool, key, None, user_id).await
 }
 
 async fn insert<'e>(
     db: impl sqlx::PgExecutor<'e>,
     key: &NewKey<'_>,
     rotated_from: Option<&str>,
+    user_id: Option<Uuid>,
 ) -> Result<KeyRow, StoreError> {
     let models: Vec<String> = key
         .allowed_models
@@ -130,8 +144,8 @@ async fn insert<'e>(
     let rec = sqlx::query_as::<_, KeyRecord>(concat!(
         "INSERT INTO api_keys \
            (key_id, tenant_id, team_id, name, key_hash, rpm_limit, concurrency_limit, \
-            expires_at, allowed_models, metadata, rotated_from) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+            expires_at, allowed_models, metadata, rotated_from, user_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
          RETURNING ",
         key_columns!()
     ))
@@ -146,8 +160,10 @@ async fn insert<'e>(
     .bind(&models)
     .bind(Json(&metadata))
     .bind(rotated_from)
+    .bind(user_id)
     .fetch_one(db)
-    .await?;
+    .await
+    .map_err(crate::users::constraint_error)?;
     Ok(rec.into())
 }
 
@@ -224,6 +240,7 @@ pub async fn rotate(
             metadata: &old.metadata,
         },
         Some(&old.key_id),
+        old.user_id,
     )
     .await?;
     let old = sqlx::query_as::<_, KeyRecord>(concat!(
@@ -280,6 +297,8 @@ pub struct SnapshotKey {
     pub key_hash: String,
     pub tenant_id: Uuid,
     pub team_id: Option<Uuid>,
+    /// The key's user; the edge bills and limits the key's requests under it.
+    pub user_id: Option<Uuid>,
     pub name: String,
     pub rpm_limit: u32,
     pub concurrency_limit: u32,
@@ -298,6 +317,7 @@ impl std::fmt::Debug for SnapshotKey {
             .field("key_id", &self.key_id)
             .field("tenant_id", &self.tenant_id)
             .field("team_id", &self.team_id)
+            .field("user_id", &self.user_id)
             .field("name", &self.name)
             .field("rpm_limit", &self.rpm_limit)
             .field("concurrency_limit", &self.concurrency_limit)
@@ -314,6 +334,7 @@ struct SnapshotRecord {
     key_hash: String,
     tenant_id: Uuid,
     team_id: Option<Uuid>,
+    user_id: Option<Uuid>,
     name: String,
     rpm_limit: i32,
     concurrency_limit: i32,
@@ -322,15 +343,16 @@ struct SnapshotRecord {
     allowed_models: Vec<String>,
 }
 
-/// Every key that is not revoked (nor expired for more than 7 days), of every tenant, with its
-/// tenant's `log_content`. Recently expired keys stay so their holders are told
-/// `expired_api_key` rather than `invalid_api_key`.
+/// Every key that is not revoked (nor expired for more than 7 days, nor issued to a disabled
+/// user), of every tenant, with its tenant's `log_content`. Recently expired keys stay so their
+/// holders are told `expired_api_key` rather than `invalid_api_key`.
 pub async fn snapshot(pool: &PgPool) -> Result<Vec<SnapshotKey>, StoreError> {
     let recs = sqlx::query_as::<_, SnapshotRecord>(
-        "SELECT k.key_id, k.key_hash, k.tenant_id, k.team_id, k.name, k.rpm_limit, \
+        "SELECT k.key_id, k.key_hash, k.tenant_id, k.team_id, k.user_id, k.name, k.rpm_limit, \
                 k.concurrency_limit, t.log_content, k.expires_at, k.allowed_models \
          FROM api_keys k JOIN tenants t ON t.id = k.tenant_id \
-         WHERE k.revoked_at IS NULL \
+         LEFT JOIN users u ON u.id = k.user_id \
+         WHERE k.revoked_at IS NULL AND u.disabled_at IS NULL \
            AND (k.expires_at IS NULL OR k.expires_at > now() - interval '7 days') \
          ORDER BY k.key_id",
     )
@@ -343,6 +365,7 @@ pub async fn snapshot(pool: &PgPool) -> Result<Vec<SnapshotKey>, StoreError> {
             key_hash: r.key_hash,
             tenant_id: r.tenant_id,
             team_id: r.team_id,
+            user_id: r.user_id,
             name: r.name,
             rpm_limit: u32::try_from(r.rpm_limit).unwrap_or(0),
             concurrency_limit: u32::try_from(r.concurrency_limit).unwrap_or(0),

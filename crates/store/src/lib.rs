@@ -15,11 +15,13 @@ pub mod databases;
 mod error;
 pub mod keys;
 pub mod ledger;
+pub mod limits;
 pub mod logs;
 pub mod prices;
 pub mod teams;
 pub mod tenants;
 mod text;
+pub mod users;
 
 use std::str::FromStr;
 

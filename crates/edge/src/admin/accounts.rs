@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -34,6 +34,7 @@ fn key_json(k: bill::ApiKey) -> Value {
         "expires_at": ts(k.expires_at), "expired": expired,
         "allowed_models": k.allowed_models, "metadata": metadata,
         "rotated_from": if k.rotated_from.is_empty() { Value::Null } else { Value::String(k.rotated_from) },
+        "user_id": if k.user_id.is_empty() { Value::Null } else { Value::String(k.user_id) },
     })
 }
 
@@ -130,9 +131,21 @@ pub(super) async fn create_tenant(
     Ok((StatusCode::CREATED, Json(tenant_json(t))))
 }
 
-pub(super) async fn list_tenants(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// Every tenant for the admin token; a tenant admin sees its own tenant only.
+pub(super) async fn list_tenants(
+    State(s): State<AppState>,
+    caller: Option<Extension<super::AdminCaller>>,
+) -> Result<Json<Value>, ApiError> {
     let r = rpc(s.billing.clone().list_tenants(bill::ListTenantsRequest {})).await?;
-    let data: Vec<Value> = r.tenants.into_iter().map(tenant_json).collect();
+    let data: Vec<Value> = r
+        .tenants
+        .into_iter()
+        .filter(|t| match caller.as_deref() {
+            Some(super::AdminCaller::Tenant(own)) => t.id.eq_ignore_ascii_case(own),
+            _ => true,
+        })
+        .map(tenant_json)
+        .collect();
     Ok(Json(json!({ "data": data })))
 }
 
@@ -166,6 +179,9 @@ pub(super) struct NewKey {
     name: String,
     #[serde(default)]
     team_id: Option<String>,
+    /// The user the key is issued to (its requests are limited and billed under the user).
+    #[serde(default)]
+    user_id: Option<String>,
     #[serde(default)]
     rpm_limit: u32,
     #[serde(default)]
@@ -196,6 +212,7 @@ pub(super) async fn create_key(
         expires_at: expiry(b.expires_at, b.expires_in)?,
         allowed_models: b.allowed_models,
         metadata: metadata(b.metadata)?,
+        user_id: b.user_id.unwrap_or_default(),
     }))
     .await?;
     let key = k.key.map(key_json).unwrap_or(Value::Null);

@@ -15,7 +15,7 @@ fn budget_json(b: bill::Budget) -> Value {
     json!({
         "id": b.id, "tenant_id": b.tenant_id, "scope": b.scope, "scope_id": b.scope_id,
         "period": b.period, "timezone": b.timezone, "limit_usd": b.limit_usd,
-        "created_at": ts(b.created_at),
+        "created_at": ts(b.created_at), "alert_thresholds": b.alert_thresholds,
     })
 }
 
@@ -30,6 +30,10 @@ pub(super) struct NewBudget {
     timezone: String,
     /// Decimal string, e.g. "25.00" (a JSON number is refused: money is never a float here).
     limit_usd: String,
+    /// Fractions of the limit that fire the soft-limit webhook once per period, e.g.
+    /// `[0.5, 0.8, 1.0]`.
+    #[serde(default)]
+    alert_thresholds: Vec<f64>,
 }
 
 pub(super) async fn create_budget(
@@ -45,6 +49,7 @@ pub(super) async fn create_budget(
         period: b.period,
         timezone: b.timezone,
         limit_usd: b.limit_usd,
+        alert_thresholds: b.alert_thresholds,
     }))
     .await?;
     Ok((StatusCode::CREATED, Json(budget_json(created))))

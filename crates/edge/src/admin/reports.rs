@@ -20,6 +20,7 @@ pub(super) struct SpendParams {
     group_by: Option<String>,
     team_id: Option<String>,
     key_id: Option<String>,
+    user_id: Option<String>,
     model: Option<String>,
 }
 
@@ -41,11 +42,12 @@ pub(super) async fn spend(
         "tenant" => bill::GroupBy::Tenant,
         "team" => bill::GroupBy::Team,
         "key" => bill::GroupBy::Key,
+        "user" => bill::GroupBy::User,
         "model" => bill::GroupBy::Model,
         "day" => bill::GroupBy::Day,
         other => {
             return Err(ApiError::bad_request(
-                format!("group_by `{other}` is not one of tenant, team, key, model, day"),
+                format!("group_by `{other}` is not one of tenant, team, key, user, model, day"),
                 Some("group_by".into()),
             ));
         }
@@ -56,6 +58,7 @@ pub(super) async fn spend(
         tenant_id: tenant,
         team_id: q.team_id.unwrap_or_default(),
         key_id: q.key_id.unwrap_or_default(),
+        user_id: q.user_id.unwrap_or_default(),
         model: q.model.unwrap_or_default(),
         from: Some(to_ts(from)),
         to: Some(to_ts(to)),
@@ -118,6 +121,7 @@ pub(super) struct UsageParams {
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     key_id: Option<String>,
+    user_id: Option<String>,
     model: Option<String>,
     page_token: Option<String>,
     limit: Option<u32>,
@@ -197,6 +201,7 @@ pub(super) async fn usage(
         from: q.from.map(to_ts),
         to: q.to.map(to_ts),
         key_id: q.key_id.unwrap_or_default(),
+        user_id: q.user_id.unwrap_or_default(),
         model: q.model.unwrap_or_default(),
         page_token: q.page_token.unwrap_or_default(),
         limit: q.limit.unwrap_or(1000),

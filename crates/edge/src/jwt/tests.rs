@@ -527,3 +527,50 @@ fn a_static_key_that_is_not_a_key_names_its_field() {
     };
     assert!(JwtAuth::from_config(&JwtConfig { issuers: vec![ok] }).is_ok());
 }
+
+#[tokio::test]
+async fn only_the_admin_role_makes_a_tenant_admin_and_only_of_the_tokens_tenant() {
+    let a = auth(vec![JwtIssuerConfig {
+        tenant_id: None,
+        tenant_claim: Some("tid".into()),
+        allowed_tenants: vec![TENANT.into()],
+        roles_claim: Some("roles".into()),
+        admin_role: Some("tollgate-admin".into()),
+        ..issuer()
+    }]);
+    let token = |tenant: &str, roles: Value| {
+        let mut c = claims();
+        c["tid"] = json!(tenant);
+        c["roles"] = roles;
+        sign(Algorithm::RS256, "rsa", RSA1, &c)
+    };
+    let admin = token(TENANT, json!(["viewer", "tollgate-admin"]));
+    assert_eq!(a.authenticate_admin(&admin).await.unwrap(), TENANT);
+    // The same token is an ordinary caller too.
+    assert!(a.authenticate(&admin).await.is_ok());
+    assert!(matches!(
+        a.authenticate_admin(&token(TENANT, json!(["viewer"])))
+            .await,
+        Err(JwtError::MissingRole)
+    ));
+    assert!(matches!(
+        a.authenticate_admin(&token(TENANT, json!("tollgate-admin-ish")))
+            .await,
+        Err(JwtError::MissingRole)
+    ));
+    // The role cannot lift the tenant rule: another tenant is refused before roles are read.
+    assert!(matches!(
+        a.authenticate_admin(&token(OTHER_TENANT, json!(["tollgate-admin"])))
+            .await,
+        Err(JwtError::Invalid(_))
+    ));
+    // An issuer without `admin_role` has no admins, whatever its tokens claim.
+    let plain = auth(vec![JwtIssuerConfig {
+        roles_claim: Some("roles".into()),
+        ..issuer()
+    }]);
+    assert!(matches!(
+        plain.authenticate_admin(&admin).await,
+        Err(JwtError::MissingRole)
+    ));
+}

@@ -73,6 +73,7 @@ pub struct UsageQuery {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub key_id: Option<String>,
+    pub user_id: Option<String>,
     pub model: Option<String>,
     pub after: Option<(DateTime<Utc>, Uuid)>,
     pub limit: u32,
@@ -91,6 +92,7 @@ pub async fn list(pool: &PgPool, q: &UsageQuery) -> Result<Vec<LedgerEntry>, Sto
            AND ($4::text IS NULL OR key_id = $4)
            AND ($5::text IS NULL OR model = $5)
            AND ($6::timestamptz IS NULL OR (started_at, request_id) > ($6, $7::uuid))
+           AND ($9::text IS NULL OR user_id = $9)
          ORDER BY started_at, request_id
          LIMIT $8"
     );
@@ -103,6 +105,7 @@ pub async fn list(pool: &PgPool, q: &UsageQuery) -> Result<Vec<LedgerEntry>, Sto
         .bind(after_ts)
         .bind(after_id)
         .bind(i64::from(q.limit.clamp(1, 10_000)))
+        .bind(q.user_id.as_deref())
         .fetch_all(pool)
         .await?;
     rows.iter().map(entry).collect()

@@ -19,6 +19,9 @@ pub enum SpendGroup {
     /// Per team id (`""` for keys without a team).
     Team,
     Key,
+    /// Per user id (`""` for requests without a user): a user's id, or a JWT caller's user
+    /// claim when no user matches it.
+    User,
     Model,
     /// Per UTC day, `YYYY-MM-DD`.
     Day,
@@ -30,6 +33,7 @@ impl SpendGroup {
             SpendGroup::Tenant => "tenant",
             SpendGroup::Team => "team",
             SpendGroup::Key => "key",
+            SpendGroup::User => "user",
             SpendGroup::Model => "model",
             SpendGroup::Day => "day",
         }
@@ -42,6 +46,8 @@ pub struct SpendQuery {
     pub tenant_id: Uuid,
     pub team_id: Option<Uuid>,
     pub key_id: Option<String>,
+    /// Only this user's requests (a user id, or a JWT caller's user claim).
+    pub user_id: Option<String>,
     pub model: Option<String>,
     /// Inclusive lower bound on `started_at`.
     pub from: Option<DateTime<Utc>>,
@@ -113,6 +119,7 @@ pub async fn spend(pool: &PgPool, q: &SpendQuery) -> Result<Vec<SpendRow>, Store
                   WHEN 'tenant' THEN tenant_id::text \
                   WHEN 'team' THEN COALESCE(team_id::text, '') \
                   WHEN 'key' THEN key_id \
+                  WHEN 'user' THEN COALESCE(user_id, '') \
                   WHEN 'model' THEN model \
                   ELSE to_char((started_at AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD') \
                 END AS grp, \
@@ -130,6 +137,7 @@ pub async fn spend(pool: &PgPool, q: &SpendQuery) -> Result<Vec<SpendRow>, Store
            AND ($4::text IS NULL OR model = $4) \
            AND ($5::timestamptz IS NULL OR started_at >= $5) \
            AND ($6::timestamptz IS NULL OR started_at < $6) \
+           AND ($8::text IS NULL OR user_id = $8) \
          GROUP BY 1 ORDER BY 1",
     )
     .bind(q.tenant_id)
@@ -139,6 +147,7 @@ pub async fn spend(pool: &PgPool, q: &SpendQuery) -> Result<Vec<SpendRow>, Store
     .bind(q.from)
     .bind(q.to)
     .bind(q.group_by.as_str())
+    .bind(q.user_id.as_deref().map(pg_text))
     .fetch_all(pool)
     .await?;
     Ok(recs

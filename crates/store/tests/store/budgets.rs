@@ -44,6 +44,7 @@ fn new<'a>(
         period,
         timezone: tz,
         limit_picos: 1_000_000,
+        alert_thresholds: &[],
     }
 }
 
@@ -137,4 +138,48 @@ async fn bad_budgets_are_refused_with_the_field(pool: PgPool) {
     ));
     budgets::delete(&pool, t, b.id).await.unwrap();
     assert!(budgets::list(&pool, t).await.unwrap().is_empty());
+}
+
+#[sqlx::test(migrator = "tollgate_store::MIGRATOR")]
+async fn a_soft_limit_alert_is_claimed_once_per_threshold_and_period(pool: PgPool) {
+    let t = tenant(&pool, "alerted").await;
+    let b = budgets::create(
+        &pool,
+        &NewBudget {
+            alert_thresholds: &[0.5, 0.8, 1.0],
+            ..new(t, "key", "k1", "month", "UTC")
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(b.alert_thresholds, [0.5, 0.8, 1.0]);
+    // Nothing spent: nothing due.
+    assert!(budgets::claim_alerts(&pool).await.unwrap().is_empty());
+
+    // 85% of the 1_000_000-pico limit: 0.5 and 0.8 are due, 1.0 is not.
+    ledger::record(
+        &pool,
+        &[
+            row(t, "k1", Utc::now(), 850_000),
+            row(t, "k2", Utc::now(), 900_000),
+        ],
+    )
+    .await
+    .unwrap();
+    let claims = (0..4).map(|_| {
+        let pool = pool.clone();
+        tokio::spawn(async move { budgets::claim_alerts(&pool).await.unwrap() })
+    });
+    let mut won = Vec::new();
+    for c in claims {
+        won.extend(c.await.unwrap());
+    }
+    let mut thresholds: Vec<f64> = won.iter().map(|a| a.threshold).collect();
+    thresholds.sort_by(f64::total_cmp);
+    assert_eq!(thresholds, [0.5, 0.8], "each claimed by exactly one caller");
+    assert!(
+        won.iter()
+            .all(|a| a.budget_id == b.id && a.spent_picos == 850_000)
+    );
+    assert!(budgets::claim_alerts(&pool).await.unwrap().is_empty());
 }

@@ -258,6 +258,7 @@ async fn rows_read_back_exactly_page_by_page_and_only_for_their_tenant(pool: PgP
         from: day(1, 0),
         to: day(30, 0),
         key_id: None,
+        user_id: None,
         model: None,
         after: None,
         limit: 5,

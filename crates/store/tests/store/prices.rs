@@ -56,3 +56,45 @@ async fn futures_join<F: std::future::Future<Output = i32> + Send + 'static>(
     }
     out
 }
+
+#[sqlx::test(migrator = "tollgate_store::MIGRATOR")]
+async fn admin_prices_share_the_models_versions_and_survive_a_config_reload(pool: PgPool) {
+    let base = price("0.15", "0.60");
+    assert_eq!(prices::upsert(&pool, "m", &base).await.unwrap(), 1);
+    let dep = prices::set(&pool, "m", Some("east"), &price("0.30", "1.20"), None)
+        .await
+        .unwrap();
+    assert_eq!((dep.version, dep.deployment.as_deref()), (2, Some("east")));
+    assert_eq!(dep.source, "admin");
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let scheduled = prices::set(&pool, "m", None, &price("1", "2"), Some(later))
+        .await
+        .unwrap();
+    assert_eq!(scheduled.version, 3);
+
+    // The unchanged config price is not re-added over the admin's versions.
+    assert_eq!(prices::upsert(&pool, "m", &base).await.unwrap(), 1);
+    let catalog = prices::Catalog::new(prices::all(&pool).await.unwrap());
+    let now = chrono::Utc::now();
+    assert_eq!(catalog.effective("m", "east", now).unwrap().version, 2);
+    assert_eq!(catalog.effective("m", "west", now).unwrap().version, 1);
+    assert_eq!(catalog.effective("m", "west", later).unwrap().version, 3);
+    // A row's version still names exactly one price.
+    assert_eq!(prices::version(&pool, "m", 2).await.unwrap(), dep.price);
+
+    // The past is refused: costs already recorded never change.
+    let past = now - chrono::Duration::minutes(1);
+    let err = prices::set(&pool, "m", None, &base, Some(past))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            tollgate_store::StoreError::Invalid {
+                field: "effective_from",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}

@@ -1,0 +1,210 @@
+//! Budget soft-limit webhooks, entirely off the request path.
+//!
+//! Every `edge.budget_alerts.poll_interval`, each edge asks Postgres for the alerts now due:
+//! budgets with `alert_thresholds` whose settled spend (the ledger's, in the current calendar
+//! period) has reached `threshold × limit`. The claim is an insert into `budget_alerts`, whose
+//! primary key (budget, period start, threshold) lets exactly one replica win each alert; the
+//! winner POSTs it to `webhook_url`, signed when a secret is set
+//! (`x-tollgate-signature: sha256=<hex HMAC-SHA256 of the body>`), retrying with exponential
+//! backoff. Failures are logged and counted, never seen by a request.
+
+use std::time::Duration;
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::json;
+use sha2::Sha256;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tollgate_config::BudgetAlertsConfig;
+use tollgate_domain::Money;
+use tollgate_store::budgets::BudgetAlert;
+
+/// Where and how alerts are delivered.
+#[derive(Clone)]
+struct Sink {
+    url: reqwest::Url,
+    secret: Option<std::sync::Arc<str>>,
+    http: reqwest::Client,
+    max_attempts: u32,
+}
+
+/// The event body a webhook receives.
+pub fn body(a: &BudgetAlert) -> Vec<u8> {
+    let v = json!({
+        "type": "budget.threshold_reached",
+        "budget_id": a.budget_id,
+        "tenant_id": a.tenant_id,
+        "scope": a.scope,
+        "scope_id": a.scope_id,
+        "period": a.period,
+        "period_start": a.period_start.to_rfc3339(),
+        "period_end": a.period_end.to_rfc3339(),
+        "limit_usd": Money::from_picos(a.limit_picos).to_usd().normalize().to_string(),
+        "spent_usd": Money::from_picos(a.spent_picos).to_usd().normalize().to_string(),
+        "threshold": a.threshold,
+    });
+    v.to_string().into_bytes()
+}
+
+/// `sha256=<hex>` of the body under `secret`.
+pub fn signature(secret: &str, body: &[u8]) -> Option<String> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).ok()?;
+    mac.update(body);
+    Some(format!(
+        "sha256={}",
+        hex::encode(mac.finalize().into_bytes())
+    ))
+}
+
+/// Start the alert loop on `tracker` when a webhook is configured.
+pub fn start(
+    cfg: &BudgetAlertsConfig,
+    pool: PgPool,
+    tracker: &TaskTracker,
+    stop: CancellationToken,
+) -> Result<(), crate::EdgeError> {
+    let Some(url) = cfg.webhook_url.as_deref() else {
+        return Ok(());
+    };
+    let url = reqwest::Url::parse(url).map_err(|e| crate::EdgeError::BadUrl {
+        field: "edge.budget_alerts.webhook_url",
+        message: e.to_string(),
+    })?;
+    let http = reqwest::Client::builder()
+        .timeout(cfg.timeout)
+        .build()
+        .map_err(|e| crate::EdgeError::BadUrl {
+            field: "edge.budget_alerts.webhook_url",
+            message: e.to_string(),
+        })?;
+    let sink = Sink {
+        url,
+        secret: cfg
+            .signing_secret
+            .as_ref()
+            .map(|s| std::sync::Arc::from(s.expose())),
+        http,
+        max_attempts: cfg.max_attempts.max(1),
+    };
+    let every = cfg.poll_interval.max(Duration::from_millis(50));
+    let deliveries = tracker.clone();
+    tracker.spawn(async move {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+            let due = match tollgate_store::budgets::claim_alerts(&pool).await {
+                Ok(due) => due,
+                Err(e) => {
+                    tracing::warn!(error = %e, "budget alerts not checked");
+                    continue;
+                }
+            };
+            for alert in due {
+                metrics::counter!("tollgate_budget_alerts_total", "result" => "claimed")
+                    .increment(1);
+                deliveries.spawn(deliver(sink.clone(), pool.clone(), alert, stop.clone()));
+            }
+        }
+    });
+    Ok(())
+}
+
+async fn deliver(sink: Sink, pool: PgPool, alert: BudgetAlert, stop: CancellationToken) {
+    let body = body(&alert);
+    let event_id = format!(
+        "{}:{}:{}",
+        alert.budget_id,
+        alert.period_start.timestamp(),
+        alert.threshold
+    );
+    let mut backoff = Duration::from_secs(1);
+    for attempt in 1..=sink.max_attempts {
+        let mut req = sink
+            .http
+            .post(sink.url.clone())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header("x-tollgate-event-id", &event_id)
+            .body(body.clone());
+        if let Some(sig) = sink.secret.as_deref().and_then(|s| signature(s, &body)) {
+            req = req.header("x-tollgate-signature", sig);
+        }
+        match req.send().await {
+            Ok(r) if r.status().is_success() => {
+                metrics::counter!("tollgate_budget_alerts_total", "result" => "delivered")
+                    .increment(1);
+                if let Err(e) = tollgate_store::budgets::alert_delivered(
+                    &pool,
+                    alert.budget_id,
+                    alert.period_start,
+                    alert.threshold,
+                )
+                .await
+                {
+                    tracing::debug!(error = %e, "alert delivery not recorded");
+                }
+                return;
+            }
+            Ok(r) => {
+                tracing::warn!(
+                    status = r.status().as_u16(),
+                    attempt,
+                    "budget alert webhook refused"
+                )
+            }
+            Err(e) => tracing::warn!(error = %e, attempt, "budget alert webhook unreachable"),
+        }
+        if attempt == sink.max_attempts {
+            break;
+        }
+        metrics::counter!("tollgate_budget_alerts_total", "result" => "retried").increment(1);
+        tokio::select! {
+            // Shutdown does not wait out a backoff; the claim stays, undelivered.
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(300));
+    }
+    metrics::counter!("tollgate_budget_alerts_total", "result" => "failed").increment(1);
+    tracing::error!(budget_id = %alert.budget_id, threshold = alert.threshold, "budget alert not delivered");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_is_the_hex_hmac_of_the_exact_body() {
+        // RFC 4231 test case 2.
+        let sig = signature("Jefe", b"what do ya want for nothing?").unwrap();
+        assert_eq!(
+            sig,
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn the_body_names_the_budget_period_and_amounts() {
+        let now = chrono::Utc::now();
+        let a = BudgetAlert {
+            budget_id: uuid::Uuid::nil(),
+            tenant_id: uuid::Uuid::nil(),
+            scope: "key".into(),
+            scope_id: "k1".into(),
+            period: "day".into(),
+            period_start: now,
+            period_end: now + chrono::Duration::days(1),
+            limit_picos: 2_500_000_000_000,
+            spent_picos: 1_250_000_000_000,
+            threshold: 0.5,
+        };
+        let v: serde_json::Value = serde_json::from_slice(&body(&a)).unwrap();
+        assert_eq!(v["limit_usd"], "2.5");
+        assert_eq!(v["spent_usd"], "1.25");
+        assert_eq!(v["threshold"], 0.5);
+        assert_eq!(v["scope"], "key");
+        assert_eq!(v["type"], "budget.threshold_reached");
+    }
+}

@@ -1,0 +1,42 @@
+//! `POST /v1/embeddings`: the OpenAI Embeddings API, through the same flow as chat (price
+//! check, admission with the inputs' tokens, one routing call, settlement). Embeddings produce
+//! no output tokens, so nothing is reserved for output.
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::Response;
+use tollgate_proto::routing::v1 as rpc;
+
+use crate::auth::Caller;
+use crate::chat::{Peeked, RequestIdExt, read_body, serve};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[tracing::instrument(
+    skip_all,
+    fields(request_id = %rid.0, tenant_id = %caller.0.identity.tenant_id, key_id = %caller.0.identity.key_id, model, stream, deployment)
+)]
+pub async fn embeddings(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(rid): Extension<RequestIdExt>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = read_body(&state, body)?;
+    let peek =
+        tollgate_formats::openai::peek_embeddings(&body).map_err(|e| ApiError::BadRequest {
+            message: e.to_string(),
+            param: e.param().map(str::to_owned),
+            code: e.code().unwrap_or("invalid_request"),
+        })?;
+    let peek = Peeked {
+        format: rpc::WireFormat::OpenaiEmbeddings,
+        model: peek.model,
+        stream: false,
+        max_tokens: Some(0),
+        prompt_tokens_estimate: peek.prompt_tokens_estimate,
+        include_usage: false,
+    };
+    serve(state, caller, rid, body, peek).await
+}
