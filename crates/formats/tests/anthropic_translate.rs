@@ -4,52 +4,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
+mod common;
 
+use common::{fields, fixtures, openai_events};
 use serde_json::{Value, json};
 use tollgate_domain::Usage;
 use tollgate_formats::anthropic::{MessagesRequest, MessagesResponse, StreamEvent};
 use tollgate_formats::sse::SseDecoder;
 use tollgate_formats::translate::{
-    AnthropicToOpenAiStream, ChatCompletion, ChatRequest, OpenAiStreamEvent,
-    OpenAiToAnthropicStream, Warning, anthropic_to_openai_request, anthropic_to_openai_response,
-    openai_to_anthropic_request, openai_to_anthropic_response,
+    AnthropicToOpenAiStream, ChatCompletion, ChatRequest, OpenAiToAnthropicStream,
+    anthropic_to_openai_request, anthropic_to_openai_response, openai_to_anthropic_request,
+    openai_to_anthropic_response,
 };
-
-fn fixtures() -> Vec<(String, Value)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/anthropic");
-    let mut out: Vec<(String, Value)> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .map(|p| {
-            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-            let v = serde_json::from_slice(&std::fs::read(&p).unwrap())
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
-            (name, v)
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    assert!(out.len() >= 14, "fixtures missing from {}", dir.display());
-    out
-}
-
-fn fields(w: &[Warning]) -> Value {
-    json!(w.iter().map(|w| w.field.to_string()).collect::<Vec<_>>())
-}
-
-/// OpenAI stream events as the client reads them: chunk JSON, `"[DONE]"`, or the error object.
-fn openai_events(events: &[OpenAiStreamEvent]) -> Vec<Value> {
-    let mut dec = SseDecoder::new();
-    for e in events {
-        dec.push(&e.encode());
-    }
-    let mut out = Vec::new();
-    while let Some(ev) = dec.next_event() {
-        out.push(serde_json::from_str(&ev.data).unwrap_or(Value::String(ev.data)));
-    }
-    out
-}
 
 /// Anthropic stream events as the client reads them: `{"event": name, "data": json}`.
 fn anthropic_events(events: &[StreamEvent]) -> Vec<Value> {
@@ -151,7 +117,7 @@ fn run(f: &Value) -> (Value, Value, Value) {
 #[test]
 fn every_fixture_translates_to_its_expected_output() {
     let mut missing = Vec::new();
-    for (name, f) in fixtures() {
+    for (name, f) in fixtures("anthropic", 14) {
         let (got, warnings, facts) = run(&f);
         assert_eq!(warnings, f["warnings"], "{name}: reported warnings");
         if let Some(expected) = f.get("expected") {
@@ -236,7 +202,7 @@ proptest::proptest! {
     fn stream_translations_do_not_depend_on_how_the_bytes_are_cut(
         cuts in proptest::collection::vec(0usize..100_000, 0..40),
     ) {
-        for (name, f) in fixtures() {
+        for (name, f) in fixtures("anthropic", 14) {
             if !f["kind"].as_str().unwrap().starts_with("stream_") {
                 continue;
             }
@@ -250,7 +216,7 @@ proptest::proptest! {
 #[test]
 fn usage_conversion_is_exact_including_cache_tokens() {
     // Anthropic: 21 fresh + 3000 read + 1000 written input tokens.
-    let (_, f) = fixtures()
+    let (_, f) = fixtures("anthropic", 14)
         .into_iter()
         .find(|(n, _)| n == "response_tool_use")
         .unwrap();

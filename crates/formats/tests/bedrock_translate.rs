@@ -5,8 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
+mod common;
 
+use common::{fields, fixtures, openai_events};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use tollgate_domain::Usage;
@@ -15,30 +16,7 @@ use tollgate_formats::bedrock::{
     converse_to_openai_request, converse_to_openai_response, encode_frame,
     openai_to_converse_request, openai_to_converse_response,
 };
-use tollgate_formats::sse::SseDecoder;
-use tollgate_formats::translate::{ChatCompletion, ChatRequest, Warning};
-
-fn fixtures() -> Vec<(String, Value)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bedrock");
-    let mut out: Vec<(String, Value)> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .map(|p| {
-            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-            let v = serde_json::from_slice(&std::fs::read(&p).unwrap())
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
-            (name, v)
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    assert!(out.len() >= 9, "fixtures missing from {}", dir.display());
-    out
-}
-
-fn fields(w: &[Warning]) -> Value {
-    json!(w.iter().map(|w| w.field.to_string()).collect::<Vec<_>>())
-}
+use tollgate_formats::translate::{ChatCompletion, ChatRequest};
 
 fn body(fx: &Value) -> Vec<u8> {
     fx["frames"]
@@ -74,20 +52,12 @@ fn run_stream(fx: &Value, chunks: &[&[u8]]) -> (Vec<Value>, Option<Usage>) {
         }
     }
     s.finish(&mut events);
-    let mut sse = SseDecoder::new();
-    for e in &events {
-        sse.push(&e.encode());
-    }
-    let mut out = Vec::new();
-    while let Some(ev) = sse.next_event() {
-        out.push(serde_json::from_str(&ev.data).unwrap_or(Value::String(ev.data)));
-    }
-    (out, s.usage())
+    (openai_events(&events), s.usage())
 }
 
 #[test]
 fn bedrock_golden_fixtures() {
-    for (name, fx) in fixtures() {
+    for (name, fx) in fixtures("bedrock", 9) {
         let input = fx["input"].to_string();
         match fx["kind"].as_str().unwrap() {
             "request_o2c" => {
@@ -153,7 +123,7 @@ fn bedrock_golden_fixtures() {
 
 #[test]
 fn bedrock_cut_event_stream_body_is_an_error_not_a_short_answer() {
-    let fx = fixtures()
+    let fx = fixtures("bedrock", 9)
         .into_iter()
         .find(|(n, _)| n == "stream_c2o_text")
         .unwrap()
@@ -181,7 +151,7 @@ proptest! {
         which in 0usize..3,
         cuts in proptest::collection::vec(any::<usize>(), 0..10),
     ) {
-        let streams: Vec<Value> = fixtures()
+        let streams: Vec<Value> = fixtures("bedrock", 9)
             .into_iter()
             .filter(|(n, _)| n.starts_with("stream_"))
             .map(|(_, v)| v)

@@ -4,8 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
+mod common;
 
+use common::{fields, fixtures, openai_events};
 use serde_json::{Value, json};
 use tollgate_formats::gemini::{
     GeminiToOpenAiStream, GenerateContentRequest, GenerateContentResponse,
@@ -13,29 +14,7 @@ use tollgate_formats::gemini::{
     openai_to_gemini_response,
 };
 use tollgate_formats::sse::SseDecoder;
-use tollgate_formats::translate::{ChatCompletion, ChatRequest, OpenAiStreamEvent, Warning};
-
-fn fixtures() -> Vec<(String, Value)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gemini");
-    let mut out: Vec<(String, Value)> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .map(|p| {
-            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-            let v = serde_json::from_slice(&std::fs::read(&p).unwrap())
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
-            (name, v)
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    assert!(out.len() >= 6, "fixtures missing from {}", dir.display());
-    out
-}
-
-fn fields(w: &[Warning]) -> Value {
-    json!(w.iter().map(|w| w.field.to_string()).collect::<Vec<_>>())
-}
+use tollgate_formats::translate::{ChatCompletion, ChatRequest, OpenAiStreamEvent};
 
 fn stream(body: &str, include_usage: bool) -> (Value, Value) {
     let mut dec = SseDecoder::new();
@@ -46,22 +25,13 @@ fn stream(body: &str, include_usage: bool) -> (Value, Value) {
         t.push_data(&ev.data, &mut events).unwrap();
     }
     t.finish(&mut events);
-    // As the client reads them off the wire.
-    let mut client = SseDecoder::new();
-    for e in &events {
-        client.push(&e.encode());
-    }
-    let mut out = Vec::new();
-    while let Some(ev) = client.next_event() {
-        out.push(serde_json::from_str(&ev.data).unwrap_or(Value::String(ev.data)));
-    }
     assert!(matches!(events.last(), Some(OpenAiStreamEvent::Done)));
-    (json!(out), fields(t.warnings()))
+    (json!(openai_events(&events)), fields(t.warnings()))
 }
 
 #[test]
 fn gemini_golden_fixtures_translate_as_documented() {
-    for (name, f) in fixtures() {
+    for (name, f) in fixtures("gemini", 6) {
         let input = f["input"].clone();
         let (got, warnings) = match f["direction"].as_str().unwrap() {
             "openai_to_gemini_request" => {

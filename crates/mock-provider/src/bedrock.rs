@@ -16,7 +16,6 @@
 //! sends that exception frame after the first content event instead of the rest of the answer.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -26,6 +25,7 @@ use serde_json::json;
 
 use crate::bedrock_answer::{self, Answer};
 use crate::bedrock_stream;
+use crate::faults::{self, header_u64};
 use crate::state::Shared;
 
 /// One Bedrock error response: `{"message"}` with the type in `x-amzn-errortype`.
@@ -159,24 +159,11 @@ async fn prepare(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Answer, BedrockError> {
-    shared.count_request();
     let opts = shared.options();
-    if opts.hang {
-        std::future::pending::<()>().await;
-    }
-    let latency = header_u64(headers, "x-mock-latency-ms")
-        .map(Duration::from_millis)
-        .unwrap_or(opts.latency);
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
+    faults::arrive(shared, &opts, headers).await;
     check_signature(headers, opts.api_key.as_deref())?;
-    let forced = header_u64(headers, "x-mock-error-status").and_then(|s| u16::try_from(s).ok());
-    if let Some(status) = forced {
+    if let Some(status) = faults::injected_status(shared, &opts, headers) {
         return Err(BedrockError::injected(status));
-    }
-    if shared.draw_error(opts.error_rate) {
-        return Err(BedrockError::injected(opts.error_status));
     }
     let req = bedrock_answer::parse(model_id, body)?;
     if opts.context_window.is_some_and(|w| req.total > w) {
@@ -210,10 +197,6 @@ async fn prepare(
     }
     answer.usage = usage;
     Ok(answer)
-}
-
-fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
-    headers.get(name)?.to_str().ok()?.parse().ok()
 }
 
 fn check_signature(headers: &HeaderMap, key: Option<&str>) -> Result<(), BedrockError> {

@@ -18,6 +18,7 @@ use serde_json::{Map, Value, json};
 use crate::bedrock::BedrockError;
 use crate::chat::count_words;
 use crate::messages_answer::{SIGNATURE, THINKING, TOOL_USE_TOKENS};
+use crate::prompt::{FNV_OFFSET, call_tools, fnv};
 
 /// What a Converse request asks for, after validation.
 pub(crate) struct ConverseRequest {
@@ -59,12 +60,6 @@ fn words_of_block(b: &Value) -> u64 {
             _ => 0,
         })
         .sum()
-}
-
-fn fnv(h: u64, bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(h, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 pub(crate) fn parse(model_id: &str, body: &[u8]) -> Result<ConverseRequest, BedrockError> {
@@ -110,7 +105,7 @@ pub(crate) fn parse(model_id: &str, body: &[u8]) -> Result<ConverseRequest, Bedr
         .unwrap_or_default();
 
     let mut running = 0u64;
-    let mut hash = fnv(0xcbf2_9ce4_8422_2325, model_id.as_bytes());
+    let mut hash = fnv(FNV_OFFSET, model_id.as_bytes());
     let mut cacheable = None;
     let blocks = tools.iter().copied().chain(
         obj.get("system")
@@ -207,60 +202,10 @@ fn plan_tools(
     if !forced && !text.contains("use the tool") && !text.contains("use all the tools") {
         return Vec::new();
     }
-    let chosen: Vec<&Value> = match named {
-        Some(name) => specs
-            .into_iter()
-            .filter(|s| s.get("name").and_then(Value::as_str) == Some(name))
-            .take(1)
-            .collect(),
-        None if text.contains("use all the tools") => specs,
-        None => specs.into_iter().take(1).collect(),
-    };
-    chosen
-        .into_iter()
-        .map(|s| {
-            let name = s
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("tool")
-                .to_owned();
-            (
-                name,
-                input_for(s.get("inputSchema").and_then(|i| i.get("json"))),
-            )
-        })
-        .collect()
-}
-
-/// A deterministic input with the schema's required properties (strings "lorem", numbers 1,
-/// booleans true, arrays and objects empty), as the Anthropic mock builds them.
-fn input_for(schema: Option<&Value>) -> Value {
-    let mut input = Map::new();
-    let Some(schema) = schema else {
-        return Value::Object(input);
-    };
-    let props = schema.get("properties");
-    for name in schema
-        .get("required")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        let kind = props
-            .and_then(|p| p.get(name))
-            .and_then(|p| p.get("type"))
-            .and_then(Value::as_str);
-        let value = match kind {
-            Some("number" | "integer") => json!(1),
-            Some("boolean") => json!(true),
-            Some("array") => json!([]),
-            Some("object") => json!({}),
-            _ => json!("lorem"),
-        };
-        input.insert(name.to_owned(), value);
-    }
-    Value::Object(input)
+    let all = text.contains("use all the tools");
+    call_tools(specs, named, all, "tool", |s| {
+        s.get("inputSchema").and_then(|i| i.get("json"))
+    })
 }
 
 pub(crate) fn plan(chunks: usize, req: &ConverseRequest, id: &str) -> Answer {

@@ -4,23 +4,20 @@
 //! (tool blocks open with `contentBlockStart`) and `contentBlockStop`, `messageStop`, then
 //! `metadata` with the usage. Like Bedrock, every payload carries a `p` padding field.
 //!
-//! "Content" events (reasoning, text and tool input deltas) are the ones `chunk_delay` spaces
-//! out and `disconnect_after` counts.
+//! The frames are sent by [`crate::paced`]: "content" events (reasoning, text and tool input
+//! deltas) are the ones `chunk_delay` spaces out and `disconnect_after` counts.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{HeaderValue, header};
 use axum::response::Response;
-use bytes::Bytes;
 use serde_json::{Value, json};
 use tollgate_formats::bedrock::{EVENT_STREAM_CONTENT_TYPE, encode_frame};
 
 use crate::bedrock::BedrockError;
 use crate::bedrock_answer::{Answer, word};
-use crate::error::MockError;
 use crate::messages_answer::{SIGNATURE, THINKING, TOOL_USE_TOKENS};
+use crate::paced::{self, Piece};
 use crate::state::Shared;
 
 pub(crate) struct StreamSpec {
@@ -28,12 +25,6 @@ pub(crate) struct StreamSpec {
     pub(crate) disconnect_after: Option<usize>,
     /// Send this exception frame after the first content event and end the stream.
     pub(crate) exception: Option<String>,
-}
-
-struct Piece {
-    bytes: Vec<u8>,
-    content: bool,
-    tokens: u64,
 }
 
 /// Bedrock pads payloads to hide their lengths; the padding is a run of letters.
@@ -103,18 +94,14 @@ fn render(a: &Answer) -> Vec<Piece> {
             false,
             0,
         ));
-        // The input in two halves, so clients must join partial JSON.
         let text = input.to_string();
-        let mid = (0..=text.len() / 2)
-            .rev()
-            .find(|i| text.is_char_boundary(*i))
-            .unwrap_or(0);
+        let (first, second) = paced::halves(&text);
         out.push(delta(
             index,
-            json!({"toolUse": {"input": &text[..mid]}}),
+            json!({"toolUse": {"input": first}}),
             TOOL_USE_TOKENS,
         ));
-        out.push(delta(index, json!({"toolUse": {"input": &text[mid..]}}), 0));
+        out.push(delta(index, json!({"toolUse": {"input": second}}), 0));
         out.push(stop(index));
         index += 1;
     }
@@ -136,74 +123,27 @@ fn render(a: &Answer) -> Vec<Piece> {
 /// Starts a streaming answer.
 pub(crate) fn respond(shared: Arc<Shared>, answer: &Answer, spec: StreamSpec) -> Response {
     let mut pieces = render(answer);
-    let content_at: Vec<usize> = (0..pieces.len()).filter(|i| pieces[*i].content).collect();
-    if let Some(name) = &spec.exception {
-        let cut = content_at.first().map_or(1, |i| i + 1);
-        pieces.truncate(cut);
-        let kind = BedrockError::stream_name(name);
-        let payload = json!({"message": "The model stream failed (injected by the mock)."});
-        pieces.push(Piece {
-            bytes: encode_frame("exception", &kind, payload.to_string().as_bytes()),
-            content: false,
-            tokens: 0,
-        });
-    }
-    // Where the disconnect fault cuts: right after the n-th content event (n = 0: after
-    // messageStart).
-    let aborts = match spec.disconnect_after {
-        Some(n) if spec.exception.is_none() && n <= content_at.len() => {
-            let cut = n.checked_sub(1).map_or(1, |k| content_at[k] + 1);
+    let aborts = match &spec.exception {
+        Some(name) => {
+            let cut = pieces.iter().position(|p| p.content).map_or(1, |i| i + 1);
             pieces.truncate(cut);
-            true
+            let kind = BedrockError::stream_name(name);
+            let payload = json!({"message": "The model stream failed (injected by the mock)."});
+            pieces.push(Piece {
+                bytes: encode_frame("exception", &kind, payload.to_string().as_bytes()),
+                content: false,
+                tokens: 0,
+            });
+            false
         }
-        _ => false,
+        // n = 0 cuts right after messageStart.
+        None => paced::cut_for_disconnect(&mut pieces, spec.disconnect_after, 1),
     };
-    let delay = spec.chunk_delay;
-    let stream = futures::stream::unfold(
-        (pieces.into_iter(), shared, false),
-        move |(mut pieces, shared, ended)| async move {
-            if ended {
-                return None;
-            }
-            if delay.is_zero() {
-                // Nothing to wait for: everything in one write.
-                let mut buf = Vec::new();
-                for p in pieces.by_ref() {
-                    shared.count_completion(p.tokens);
-                    buf.extend_from_slice(&p.bytes);
-                }
-                if buf.is_empty() {
-                    return finish(aborts).await.map(|r| (r, (pieces, shared, true)));
-                }
-                return Some((Ok(Bytes::from(buf)), (pieces, shared, false)));
-            }
-            match pieces.next() {
-                Some(p) => {
-                    if p.content {
-                        tokio::time::sleep(delay).await;
-                    }
-                    shared.count_completion(p.tokens);
-                    Some((Ok(Bytes::from(p.bytes)), (pieces, shared, false)))
-                }
-                None => finish(aborts).await.map(|r| (r, (pieces, shared, true))),
-            }
-        },
-    );
-    let mut response = Response::new(Body::from_stream(stream));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(EVENT_STREAM_CONTENT_TYPE),
-    );
-    response
-}
-
-/// After the last frame: a cut stream fails the body (hyper resets the connection) once what
-/// was written had a chance to flush.
-async fn finish(aborts: bool) -> Option<Result<Bytes, MockError>> {
-    if aborts {
-        tokio::task::yield_now().await;
-        Some(Err(MockError::InjectedDisconnect))
-    } else {
-        None
-    }
+    paced::response(
+        shared,
+        pieces,
+        spec.chunk_delay,
+        aborts,
+        EVENT_STREAM_CONTENT_TYPE,
+    )
 }

@@ -14,7 +14,6 @@
 //! implicit-cache hits in `cache_read_tokens`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -23,11 +22,13 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::embeddings::vector;
+use crate::faults::{self, header_u64};
 use crate::gemini_answer::{self, Answer};
 use crate::gemini_error::GeminiError;
 use crate::gemini_request::{self, IMPLICIT_CACHE_MIN_TOKENS};
 use crate::gemini_stream::{self, StreamSpec};
 use crate::options::MockOptions;
+use crate::prompt::{FNV_OFFSET, fnv};
 use crate::state::Shared;
 
 /// Gemini 2.5's context window.
@@ -74,10 +75,6 @@ fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
-    headers.get(name)?.to_str().ok()?.parse().ok()
-}
-
 /// The fault gate, in the order the OpenAI and Anthropic routes apply it.
 async fn gate(
     shared: &Shared,
@@ -85,16 +82,7 @@ async fn gate(
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Result<(), GeminiError> {
-    shared.count_request();
-    if opts.hang {
-        std::future::pending::<()>().await;
-    }
-    let latency = header_u64(headers, "x-mock-latency-ms")
-        .map(Duration::from_millis)
-        .unwrap_or(opts.latency);
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
+    faults::arrive(shared, opts, headers).await;
     if let Some(key) = &opts.api_key {
         let presented = headers
             .get("x-goog-api-key")
@@ -106,12 +94,8 @@ async fn gate(
             Some(_) => {}
         }
     }
-    let forced = header_u64(headers, "x-mock-error-status").and_then(|s| u16::try_from(s).ok());
-    if let Some(status) = forced {
+    if let Some(status) = faults::injected_status(shared, opts, headers) {
         return Err(GeminiError::injected(status));
-    }
-    if shared.draw_error(opts.error_rate) {
-        return Err(GeminiError::injected(opts.error_status));
     }
     Ok(())
 }
@@ -189,12 +173,6 @@ fn embed_item(v: &Value) -> Result<(String, usize), GeminiError> {
     Ok((text.join(" "), dims))
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// `embedContent` / `batchEmbedContents`: the same deterministic unit vectors as
 /// `/v1/embeddings` (same text, same vector). Batch items must name `models/{model}`, as
 /// Gemini checks.
@@ -227,7 +205,7 @@ fn embed(shared: &Shared, model: &str, body: &[u8], batch: bool) -> Result<Respo
     for item in items {
         let (text, dims) = embed_item(item)?;
         tokens += crate::chat::count_words(&text);
-        embeddings.push(json!({"values": vector(fnv1a(text.as_bytes()), dims)}));
+        embeddings.push(json!({"values": vector(fnv(FNV_OFFSET, text.as_bytes()), dims)}));
     }
     shared.count_prompt(tokens);
     let body = if batch {

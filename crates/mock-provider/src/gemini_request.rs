@@ -13,9 +13,11 @@
 //! Implicit caching: the tools and the system instruction are the cacheable prefix (see
 //! [`IMPLICIT_CACHE_MIN_TOKENS`]).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
+use crate::chat::count_words as words;
 use crate::gemini_error::GeminiError;
+use crate::prompt::{FNV_OFFSET, call_tools, fnv};
 
 /// The smallest prefix the mock's implicit cache keeps: when the tools and system instruction
 /// together count at least this many tokens, the second and later requests with the same
@@ -38,10 +40,6 @@ pub(crate) struct GeminiRequest {
 
 fn invalid(message: impl Into<String>) -> GeminiError {
     GeminiError::invalid_argument(message.into())
-}
-
-fn words(s: &str) -> u64 {
-    s.split_whitespace().count() as u64
 }
 
 /// Words of every string inside a JSON value.
@@ -68,12 +66,6 @@ fn text_words(content: &Value) -> u64 {
                     .map_or(0, value_words)
         })
         .sum()
-}
-
-fn fnv(h: u64, bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(h, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Reads a field by its camelCase name or its proto (snake_case) alias.
@@ -115,7 +107,7 @@ pub(crate) fn parse(body: &[u8], model: &str) -> Result<GeminiRequest, GeminiErr
         .collect();
 
     let mut prefix = 0u64;
-    let mut hash = fnv(fnv(0xcbf2_9ce4_8422_2325, b"gemini"), model.as_bytes());
+    let mut hash = fnv(fnv(FNV_OFFSET, b"gemini"), model.as_bytes());
     for d in &decls {
         prefix += d
             .get("description")
@@ -242,62 +234,17 @@ fn plan_calls(
                 .and_then(Value::as_str)
                 .is_some_and(|n| allowed.contains(&n))
     });
-    let chosen: Vec<&&Value> = if all {
-        candidates.collect()
-    } else {
-        candidates.take(1).collect()
-    };
-    chosen
-        .into_iter()
-        .map(|d| {
-            let name = d
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("function")
-                .to_owned();
-            let schema = d
-                .get("parametersJsonSchema")
-                .or_else(|| d.get("parameters_json_schema"))
-                .or_else(|| d.get("parameters"));
-            (name, args_for(schema))
-        })
-        .collect()
-}
-
-/// Arguments satisfying the schema's required properties (strings "lorem", numbers 1,
-/// booleans true, arrays and objects empty). Gemini's OpenAPI schemas spell types in capitals.
-fn args_for(schema: Option<&Value>) -> Value {
-    let mut args = Map::new();
-    let Some(schema) = schema else {
-        return Value::Object(args);
-    };
-    let props = schema.get("properties");
-    for name in schema
-        .get("required")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        let kind = props
-            .and_then(|p| p.get(name))
-            .and_then(|p| p.get("type"))
-            .and_then(Value::as_str)
-            .map(str::to_ascii_lowercase);
-        let value = match kind.as_deref() {
-            Some("number" | "integer") => json!(1),
-            Some("boolean") => json!(true),
-            Some("array") => json!([]),
-            Some("object") => json!({}),
-            _ => json!("lorem"),
-        };
-        args.insert(name.to_owned(), value);
-    }
-    Value::Object(args)
+    call_tools(candidates.copied(), None, all, "function", |d| {
+        d.get("parametersJsonSchema")
+            .or_else(|| d.get("parameters_json_schema"))
+            .or_else(|| d.get("parameters"))
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

@@ -7,23 +7,17 @@
 //! `chunk_delay` spaces out the content chunks and `disconnect_after` cuts the connection after
 //! that many of them (so no `finishReason` ever arrives).
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
-use futures::Stream;
 use serde_json::{Value, json};
-use tokio::time::{Instant, Sleep};
 
 use crate::error::MockError;
 use crate::gemini_answer::{Answer, response};
 use crate::messages_answer::TOOL_USE_TOKENS;
+use crate::paced::{self, Piece};
 use crate::state::Shared;
 
 pub(crate) struct StreamSpec {
@@ -99,22 +93,13 @@ pub(crate) fn respond(
     id: &str,
     spec: StreamSpec,
 ) -> Result<Response, MockError> {
-    let mut all = chunks(answer, model, id);
+    let all = chunks(answer, model, id);
     if !spec.sse {
         // One JSON array, all at once: nothing to pace or cut.
         shared.count_completion(all.iter().map(|c| c.tokens).sum());
         let items: Vec<Value> = all.into_iter().map(|c| c.json).collect();
         return Ok(axum::Json(Value::Array(items)).into_response());
     }
-    let content = all.iter().filter(|c| c.content).count();
-    let aborts = match spec.disconnect_after {
-        Some(n) if n <= content => {
-            // Content chunks come first, so the cut is right after the n-th.
-            all.truncate(n);
-            true
-        }
-        _ => false,
-    };
     let mut pieces = Vec::with_capacity(all.len());
     for c in all {
         let mut bytes = Vec::with_capacity(256);
@@ -127,120 +112,17 @@ pub(crate) fn respond(
             tokens: c.tokens,
         });
     }
-    let stream = GeminiStream {
+    // Content chunks come first, so n = 0 sends nothing at all.
+    let aborts = paced::cut_for_disconnect(&mut pieces, spec.disconnect_after, 0);
+    let mut response = paced::response(
         shared,
-        pieces: pieces.into_iter(),
-        delay: spec.chunk_delay,
-        sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
-        armed: false,
+        pieces,
+        spec.chunk_delay,
         aborts,
-        phase: Phase::Sending,
-        pending: None,
-    };
-    let mut response = Response::new(Body::from_stream(stream));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
+        "text/event-stream",
     );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(response)
-}
-
-struct Piece {
-    bytes: Vec<u8>,
-    content: bool,
-    tokens: u64,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Sending,
-    /// Return `Pending` once so hyper flushes what it has before the error resets the connection.
-    Abort {
-        yielded: bool,
-    },
-    Done,
-}
-
-struct GeminiStream {
-    shared: Arc<Shared>,
-    pieces: std::vec::IntoIter<Piece>,
-    delay: Duration,
-    sleep: Pin<Box<Sleep>>,
-    armed: bool,
-    aborts: bool,
-    phase: Phase,
-    pending: Option<Piece>,
-}
-
-impl GeminiStream {
-    fn after_pieces(&self) -> Phase {
-        if self.aborts {
-            Phase::Abort { yielded: false }
-        } else {
-            Phase::Done
-        }
-    }
-}
-
-impl Stream for GeminiStream {
-    type Item = Result<Bytes, MockError>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        loop {
-            match this.phase {
-                Phase::Sending if this.delay.is_zero() => {
-                    let mut buf = Vec::new();
-                    let mut tokens = 0;
-                    for p in this.pieces.by_ref() {
-                        buf.extend_from_slice(&p.bytes);
-                        tokens += p.tokens;
-                    }
-                    this.shared.count_completion(tokens);
-                    this.phase = this.after_pieces();
-                    if buf.is_empty() {
-                        continue;
-                    }
-                    return Poll::Ready(Some(Ok(Bytes::from(buf))));
-                }
-                Phase::Sending => {
-                    let piece = match this.pending.take() {
-                        Some(p) => p,
-                        None => match this.pieces.next() {
-                            Some(p) => p,
-                            None => {
-                                this.phase = this.after_pieces();
-                                continue;
-                            }
-                        },
-                    };
-                    if piece.content {
-                        if !this.armed {
-                            this.sleep.as_mut().reset(Instant::now() + this.delay);
-                            this.armed = true;
-                        }
-                        if this.sleep.as_mut().poll(cx).is_pending() {
-                            this.pending = Some(piece);
-                            return Poll::Pending;
-                        }
-                        this.armed = false;
-                    }
-                    this.shared.count_completion(piece.tokens);
-                    return Poll::Ready(Some(Ok(Bytes::from(piece.bytes))));
-                }
-                Phase::Abort { yielded: false } => {
-                    this.phase = Phase::Abort { yielded: true };
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
-                Phase::Abort { yielded: true } => {
-                    this.phase = Phase::Done;
-                    return Poll::Ready(Some(Err(MockError::InjectedDisconnect)));
-                }
-                Phase::Done => return Poll::Ready(None),
-            }
-        }
-    }
 }

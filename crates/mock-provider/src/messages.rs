@@ -19,9 +19,11 @@
 //! breakpoint's `ttl` in `cache_creation`), every later one as `cache_read_input_tokens`;
 //! `input_tokens` is the rest, as Anthropic reports it. There is no minimum cacheable length.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
+use crate::chat::count_words as words;
 use crate::error::AnthropicError;
+use crate::prompt::{FNV_OFFSET, call_tools, fnv};
 
 /// What a Messages request asks for, after validation.
 pub(crate) struct MessagesRequest {
@@ -101,10 +103,6 @@ pub(crate) fn parse(body: &[u8], need_max_tokens: bool) -> Result<MessagesReques
     })
 }
 
-fn words(s: &str) -> u64 {
-    s.split_whitespace().count() as u64
-}
-
 /// Words of a block's text: text blocks, and tool results' string or text-block content.
 fn block_words(block: &Value) -> u64 {
     match block {
@@ -127,12 +125,6 @@ fn has_breakpoint(v: &Value) -> Option<bool> {
     Some(cc.get("ttl").and_then(Value::as_str) == Some("1h"))
 }
 
-fn fnv(h: u64, bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(h, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
-}
-
 /// Records a breakpoint at `v` if it has one: the prefix so far is the cached prefix.
 fn mark(running: u64, hash: u64, v: &Value, out: &mut PromptTokens) {
     if let Some(ttl_1h) = has_breakpoint(v) {
@@ -149,7 +141,7 @@ fn prompt_tokens(
     messages: &[Value],
 ) -> PromptTokens {
     let mut running = 0u64;
-    let mut hash = fnv(0xcbf2_9ce4_8422_2325, model.as_bytes());
+    let mut hash = fnv(FNV_OFFSET, model.as_bytes());
     let mut out = PromptTokens::default();
     for t in tools {
         running += t
@@ -250,61 +242,14 @@ fn plan_tools(
         .filter(|_| choice_type == Some("tool"))
         .and_then(|c| c.get("name"))
         .and_then(Value::as_str);
-    let chosen: Vec<&Value> = match named {
-        Some(name) => tools
-            .iter()
-            .filter(|t| t.get("name").and_then(Value::as_str) == Some(name))
-            .take(1)
-            .collect(),
-        None if text.contains("use all the tools") && !parallel_off => tools.iter().collect(),
-        None => tools.iter().take(1).collect(),
-    };
-    chosen
-        .into_iter()
-        .map(|t| {
-            let name = t
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("tool")
-                .to_owned();
-            (name, input_for(t.get("input_schema")))
-        })
-        .collect()
-}
-
-/// A deterministic input satisfying the schema's required properties (strings "lorem", numbers
-/// 1, booleans true, arrays and objects empty).
-fn input_for(schema: Option<&Value>) -> Value {
-    let mut input = Map::new();
-    let Some(schema) = schema else {
-        return Value::Object(input);
-    };
-    let props = schema.get("properties");
-    for name in schema
-        .get("required")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        let kind = props
-            .and_then(|p| p.get(name))
-            .and_then(|p| p.get("type"))
-            .and_then(Value::as_str);
-        let value = match kind {
-            Some("number" | "integer") => json!(1),
-            Some("boolean") => json!(true),
-            Some("array") => json!([]),
-            Some("object") => json!({}),
-            _ => json!("lorem"),
-        };
-        input.insert(name.to_owned(), value);
-    }
-    Value::Object(input)
+    let all = text.contains("use all the tools") && !parallel_off;
+    call_tools(tools, named, all, "tool", |t| t.get("input_schema"))
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

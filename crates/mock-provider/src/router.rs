@@ -6,7 +6,6 @@
 //! benchmarks reach it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -19,6 +18,7 @@ use serde::Serialize;
 use crate::chat::{self, Plan};
 use crate::embeddings;
 use crate::error::{AnthropicError, ApiError};
+use crate::faults::{self, header_u64};
 use crate::messages;
 use crate::messages_answer::{self, Answer};
 use crate::messages_stream;
@@ -91,16 +91,7 @@ async fn admit(
     headers: &HeaderMap,
     dialect: Dialect,
 ) -> Result<(), Denied> {
-    shared.count_request();
-    if opts.hang {
-        std::future::pending::<()>().await;
-    }
-    let latency = header_u64(headers, "x-mock-latency-ms")
-        .map(Duration::from_millis)
-        .unwrap_or(opts.latency);
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
+    faults::arrive(shared, opts, headers).await;
     if let Some(key) = &opts.api_key {
         let presented = match dialect {
             Dialect::OpenAi => headers
@@ -117,12 +108,8 @@ async fn admit(
     if dialect == Dialect::Anthropic && !headers.contains_key("anthropic-version") {
         return Err(Denied::MissingVersion);
     }
-    let forced = header_u64(headers, "x-mock-error-status").and_then(|s| u16::try_from(s).ok());
-    if let Some(status) = forced {
+    if let Some(status) = faults::injected_status(shared, opts, headers) {
         return Err(Denied::Status(status));
-    }
-    if shared.draw_error(opts.error_rate) {
-        return Err(Denied::Status(opts.error_status));
     }
     Ok(())
 }
@@ -160,10 +147,6 @@ async fn anthropic_gate(
             }
             Denied::Status(s) => AnthropicError::injected(s),
         })
-}
-
-fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
-    headers.get(name)?.to_str().ok()?.parse().ok()
 }
 
 async fn chat_completions(

@@ -8,10 +8,8 @@ use super::model::{
 };
 use super::usage::{converse_usage, openai_usage};
 use crate::FormatError;
-use crate::translate::{
-    ChatCompletion, ChatContent, ChatMessage, ChatRole, Choice, ContentPart, FunctionCall,
-    ToolCall, Translated, Warning,
-};
+use crate::translate::assistant::{AnswerBuilder, AssistantParts, arguments_object, completion};
+use crate::translate::{ChatCompletion, Translated, Warning};
 
 /// OpenAI `finish_reason` for a Bedrock `stopReason`.
 pub(crate) fn finish_reason(stop: &StopReason) -> &'static str {
@@ -45,29 +43,21 @@ pub fn converse_to_openai_response(
     json_tool: Option<&str>,
 ) -> Translated<ChatCompletion> {
     let mut w = Vec::new();
-    let mut text: Option<String> = None;
-    let mut reasoning: Option<String> = None;
-    let mut calls = Vec::new();
+    let mut answer = AnswerBuilder::default();
     let mut answered_by_json_tool = false;
     let content = resp.output.message.map(|m| m.content).unwrap_or_default();
     for (j, b) in content.into_iter().enumerate() {
         match b {
-            ContentBlock::Text(t) => text.get_or_insert_with(String::new).push_str(&t),
+            ContentBlock::Text(t) => answer.text(&t),
             ContentBlock::ToolUse(t) if Some(t.name.as_str()) == json_tool => {
                 answered_by_json_tool = true;
-                text.get_or_insert_with(String::new)
-                    .push_str(&t.input.to_string());
+                answer.text(&t.input.to_string());
             }
-            ContentBlock::ToolUse(t) => calls.push(ToolCall {
-                id: t.tool_use_id,
-                kind: "function".to_owned(),
-                function: FunctionCall {
-                    name: t.name,
-                    arguments: t.input.to_string(),
-                },
-            }),
+            ContentBlock::ToolUse(t) => {
+                answer.tool_call(t.tool_use_id, t.name, t.input.to_string());
+            }
             ContentBlock::ReasoningContent(r) => match r.reasoning_text {
-                Some(t) => reasoning.get_or_insert_with(String::new).push_str(&t.text),
+                Some(t) => answer.reasoning(&t.text),
                 None => w.push(Warning::new(
                     format!("output.message.content[{j}].reasoningContent"),
                     "redacted reasoning has no OpenAI counterpart",
@@ -84,24 +74,14 @@ pub fn converse_to_openai_response(
     } else {
         finish_reason(&resp.stop_reason)
     };
-    let mut message = ChatMessage::new(ChatRole::Assistant, text.map(ChatContent::Text));
-    message.tool_calls = (!calls.is_empty()).then_some(calls);
-    message.reasoning_content = reasoning;
     Translated {
-        value: ChatCompletion {
-            id: id.to_owned(),
-            object: "chat.completion".to_owned(),
+        value: completion(
+            id.to_owned(),
+            model.to_owned(),
             created,
-            model: model.to_owned(),
-            choices: vec![Choice {
-                index: 0,
-                message,
-                finish_reason: Some(finish.to_owned()),
-                extra: Extra::new(),
-            }],
-            usage: Some(openai_usage(&resp.usage)),
-            extra: Extra::new(),
-        },
+            vec![answer.choice(0, finish)],
+            openai_usage(&resp.usage),
+        ),
         warnings: w,
     }
 }
@@ -122,9 +102,14 @@ pub fn openai_to_converse_response(
             reason: "the provider returned no choices.",
         });
     };
-    let m = choice.message;
+    let m = AssistantParts::read(
+        choice.message,
+        "choices[0]",
+        "content part type not supported by Bedrock",
+        &mut w,
+    );
     let mut content = Vec::new();
-    if let Some(r) = m.reasoning_content.filter(|r| !r.is_empty()) {
+    if let Some(r) = m.reasoning {
         content.push(ContentBlock::ReasoningContent(ReasoningBlock {
             reasoning_text: Some(ReasoningText {
                 text: r,
@@ -133,38 +118,15 @@ pub fn openai_to_converse_response(
             ..ReasoningBlock::default()
         }));
     }
-    match m.content {
-        None => {}
-        Some(ChatContent::Text(s)) if s.is_empty() => {}
-        Some(ChatContent::Text(s)) => content.push(ContentBlock::Text(s)),
-        Some(ChatContent::Parts(parts)) => {
-            for (j, p) in parts.into_iter().enumerate() {
-                match p {
-                    ContentPart::Text(t) => content.push(ContentBlock::Text(t.text)),
-                    _ => w.push(Warning::new(
-                        format!("choices[0].message.content[{j}]"),
-                        "content part type not supported by Bedrock",
-                    )),
-                }
-            }
-        }
-    }
-    let refused = m.refusal.is_some();
-    if let Some(r) = m.refusal {
-        content.push(ContentBlock::Text(r));
-    }
-    for (k, call) in m.tool_calls.into_iter().flatten().enumerate() {
-        let input = match serde_json::from_str::<Value>(&call.function.arguments) {
-            Ok(v @ Value::Object(_)) => v,
-            _ if call.function.arguments.trim().is_empty() => Value::Object(Extra::new()),
-            _ => {
-                w.push(Warning::new(
-                    format!("choices[0].message.tool_calls[{k}].function.arguments"),
-                    "not a JSON object; passed on as a string",
-                ));
-                Value::String(call.function.arguments)
-            }
-        };
+    content.extend(m.texts.into_iter().map(ContentBlock::Text));
+    for (k, call) in m.tool_calls.into_iter().enumerate() {
+        let input = arguments_object(
+            call.function.arguments,
+            format!("choices[0].message.tool_calls[{k}].function.arguments"),
+            "not a JSON object; passed on as a string",
+            Value::String,
+            &mut w,
+        );
         content.push(ContentBlock::ToolUse(ToolUseBlock {
             tool_use_id: call.id,
             name: call.function.name,
@@ -172,7 +134,7 @@ pub fn openai_to_converse_response(
             extra: Extra::new(),
         }));
     }
-    let stop = if refused {
+    let stop = if m.refused {
         StopReason::ContentFiltered
     } else {
         stop_reason(choice.finish_reason.as_deref())

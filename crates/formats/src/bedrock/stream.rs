@@ -23,10 +23,8 @@ use super::model::ConverseUsage;
 use super::response::finish_reason;
 use super::usage::openai_usage;
 use crate::FormatError;
-use crate::translate::{
-    ChatChunk, ChatRole, ChunkChoice, Delta, Extra, FunctionDelta, OpenAiStreamEvent,
-    ToolCallDelta, Warning,
-};
+use crate::translate::openai_chunks;
+use crate::translate::{ChatRole, Delta, OpenAiStreamEvent, Warning};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Block {
@@ -127,12 +125,7 @@ impl ConverseToOpenAiStream {
                     let ord = self.next_tool;
                     self.next_tool += 1;
                     self.blocks.insert(e.content_block_index, Block::Tool(ord));
-                    out.push(self.tool_delta(
-                        ord,
-                        Some(t.tool_use_id),
-                        Some(t.name),
-                        String::new(),
-                    ));
+                    out.push(self.tool_call(ord, Some(t.tool_use_id), Some(t.name), String::new()));
                 }
                 BlockStart::Other(_) => self.warnings.push(Warning::new(
                     format!("contentBlockStart[{}]", e.content_block_index),
@@ -174,12 +167,7 @@ impl ConverseToOpenAiStream {
         if self.stopped {
             self.end(out);
         } else {
-            out.push(OpenAiStreamEvent::Error {
-                message: "The upstream provider closed the stream before the answer was complete."
-                    .to_owned(),
-                kind: "server_error",
-                code: Some("upstream_error"),
-            });
+            out.push(openai_chunks::cut_short());
             self.done = true;
         }
     }
@@ -201,10 +189,12 @@ impl ConverseToOpenAiStream {
 
     fn end(&mut self, out: &mut Vec<OpenAiStreamEvent>) {
         if self.include_usage {
-            let mut c = self.raw_chunk(Delta::default(), None);
-            c.choices.clear();
-            c.usage = Some(openai_usage(&self.usage.clone().unwrap_or_default()));
-            out.push(OpenAiStreamEvent::Chunk(c));
+            out.push(openai_chunks::usage_chunk(
+                &self.id,
+                &self.model,
+                self.created,
+                openai_usage(&self.usage.clone().unwrap_or_default()),
+            ));
         }
         out.push(OpenAiStreamEvent::Done);
         self.done = true;
@@ -226,18 +216,12 @@ impl ConverseToOpenAiStream {
             (BlockDelta::ToolUse(t), Some(Block::Tool(ord))) => {
                 self.output_bytes += t.input.len() as u64;
                 if !t.input.is_empty() {
-                    out.push(self.tool_delta(ord, None, None, t.input));
+                    out.push(self.tool_call(ord, None, None, t.input));
                 }
             }
             (BlockDelta::ReasoningContent(ReasoningDelta::Text(text)), _) => {
                 self.output_bytes += text.len() as u64;
-                out.push(self.chunk(
-                    Delta {
-                        reasoning_content: Some(text),
-                        ..Delta::default()
-                    },
-                    None,
-                ));
+                out.push(self.chunk(Delta::reasoning(text), None));
             }
             (BlockDelta::ReasoningContent(_), _) => {
                 if !self.signature_reported {
@@ -257,59 +241,21 @@ impl ConverseToOpenAiStream {
         }
     }
 
-    fn tool_delta(
+    fn tool_call(
         &self,
         index: u32,
         id: Option<String>,
         name: Option<String>,
         arguments: String,
     ) -> OpenAiStreamEvent {
-        let kind = id.as_ref().map(|_| "function".to_owned());
-        self.chunk(
-            Delta {
-                tool_calls: Some(vec![ToolCallDelta {
-                    index,
-                    id,
-                    kind,
-                    function: Some(FunctionDelta {
-                        name,
-                        arguments: Some(arguments),
-                    }),
-                }]),
-                ..Delta::default()
-            },
-            None,
-        )
+        self.chunk(Delta::tool_call(index, id, name, arguments), None)
     }
 
     fn content(&self, text: String) -> OpenAiStreamEvent {
-        self.chunk(
-            Delta {
-                content: Some(text),
-                ..Delta::default()
-            },
-            None,
-        )
+        self.chunk(Delta::content(text), None)
     }
 
     fn chunk(&self, delta: Delta, finish: Option<&str>) -> OpenAiStreamEvent {
-        OpenAiStreamEvent::Chunk(self.raw_chunk(delta, finish))
-    }
-
-    fn raw_chunk(&self, delta: Delta, finish: Option<&str>) -> ChatChunk {
-        ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".to_owned(),
-            created: self.created,
-            model: self.model.clone(),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason: finish.map(str::to_owned),
-                extra: Extra::new(),
-            }],
-            usage: None,
-            extra: Extra::new(),
-        }
+        openai_chunks::chunk(&self.id, &self.model, self.created, 0, delta, finish)
     }
 }

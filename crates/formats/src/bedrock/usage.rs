@@ -3,7 +3,7 @@
 use tollgate_domain::Usage;
 
 use super::model::{ConverseUsage, Extra};
-use crate::translate::{ChatUsage, PromptTokensDetails};
+use crate::translate::{ChatUsage, openai_chunks};
 
 impl ConverseUsage {
     /// Usage in Tollgate's convention (`input_tokens` includes cache reads and writes).
@@ -57,16 +57,7 @@ impl ConverseUsage {
 
 /// OpenAI usage for Bedrock usage (`prompt_tokens` counts every prompt token).
 pub(crate) fn openai_usage(u: &ConverseUsage) -> ChatUsage {
-    let u = u.to_usage();
-    ChatUsage {
-        prompt_tokens: u.input_tokens,
-        completion_tokens: u.output_tokens,
-        total_tokens: u.input_tokens.saturating_add(u.output_tokens),
-        prompt_tokens_details: Some(PromptTokensDetails {
-            cached_tokens: u.cached_input_tokens,
-        }),
-        completion_tokens_details: None,
-    }
+    openai_chunks::chat_usage(&u.to_usage())
 }
 
 /// Bedrock usage for OpenAI usage (cached tokens become `cacheReadInputTokens`).

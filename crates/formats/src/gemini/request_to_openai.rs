@@ -8,10 +8,11 @@ use serde_json::Value;
 use super::model::{Content, GenerateContentRequest, Part};
 use super::{effort_for_budget, join_call_id};
 use crate::FormatError;
+use crate::translate::assistant::AnswerBuilder;
 use crate::translate::{
     ChatContent, ChatMessage, ChatRequest, ChatRole, ChatTool, ChatToolChoice, ContentPart, Extra,
-    FilePart, FileRef, FunctionCall, FunctionDef, ImageUrl, ImageUrlPart, JsonSchema,
-    NamedToolChoice, ResponseFormat, Stop, TextPart, ToolCall, ToolName, Translated, Warning,
+    FilePart, FileRef, FunctionDef, ImageUrl, ImageUrlPart, JsonSchema, NamedToolChoice,
+    ResponseFormat, Stop, TextPart, ToolName, Translated, Warning,
 };
 
 /// Translate a Gemini request for an OpenAI-compatible deployment serving `model`.
@@ -228,9 +229,7 @@ impl CallIds {
 }
 
 fn model_message(c: Content, i: usize, ids: &mut CallIds, w: &mut Vec<Warning>) -> ChatMessage {
-    let mut text: Option<String> = None;
-    let mut reasoning: Option<String> = None;
-    let mut calls = Vec::new();
+    let mut answer = AnswerBuilder::default();
     for (j, p) in c.parts.into_iter().enumerate() {
         let thought = p.is_thought();
         match p {
@@ -240,29 +239,18 @@ fn model_message(c: Content, i: usize, ids: &mut CallIds, w: &mut Vec<Warning>) 
                 ..
             } => {
                 let id = ids.call(fc.id, &fc.name);
-                calls.push(ToolCall {
-                    id: join_call_id(&id, thought_signature.as_deref()),
-                    kind: "function".to_owned(),
-                    function: FunctionCall {
-                        name: fc.name,
-                        arguments: fc.args.to_string(),
-                    },
-                });
+                let id = join_call_id(&id, thought_signature.as_deref());
+                answer.tool_call(id, fc.name, fc.args.to_string());
             }
-            Part { text: Some(t), .. } if thought => {
-                reasoning.get_or_insert_with(String::new).push_str(&t);
-            }
-            Part { text: Some(t), .. } => text.get_or_insert_with(String::new).push_str(&t),
+            Part { text: Some(t), .. } if thought => answer.reasoning(&t),
+            Part { text: Some(t), .. } => answer.text(&t),
             _ => w.push(Warning::new(
                 format!("contents[{i}].parts[{j}]"),
                 "part type not supported in OpenAI assistant messages",
             )),
         }
     }
-    let mut m = ChatMessage::new(ChatRole::Assistant, text.map(ChatContent::Text));
-    m.tool_calls = (!calls.is_empty()).then_some(calls);
-    m.reasoning_content = reasoning;
-    m
+    answer.message()
 }
 
 /// A user content: its function responses become tool messages (first), the rest one user

@@ -1,6 +1,6 @@
 //! Non-streaming responses, both directions.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::join_call_id;
 use super::model::{
@@ -9,10 +9,8 @@ use super::model::{
 };
 use super::usage::{chat_usage, from_chat_usage};
 use crate::FormatError;
-use crate::translate::{
-    ChatCompletion, ChatContent, ChatMessage, ChatRole, Choice, ContentPart, FunctionCall as Call,
-    ToolCall, Translated, Warning,
-};
+use crate::translate::assistant::{AnswerBuilder, AssistantParts, arguments_object, completion};
+use crate::translate::{ChatCompletion, ChatMessage, ChatRole, Choice, Translated, Warning};
 
 /// OpenAI `finish_reason` for a Gemini `finishReason`; a candidate that called functions (and
 /// was not cut short) finishes with `tool_calls`, as OpenAI clients expect.
@@ -58,9 +56,7 @@ pub fn gemini_to_openai_response(
                 "not supported by OpenAI",
             ));
         }
-        let mut text: Option<String> = None;
-        let mut reasoning: Option<String> = None;
-        let mut calls = Vec::new();
+        let mut answer = AnswerBuilder::default();
         for (j, p) in c.content.map(|c| c.parts).into_iter().flatten().enumerate() {
             let thought = p.is_thought();
             match p {
@@ -74,18 +70,13 @@ pub fn gemini_to_openai_response(
                         next_call += 1;
                         id
                     });
-                    calls.push(ToolCall {
-                        id: join_call_id(&call_id, thought_signature.as_deref()),
-                        kind: "function".to_owned(),
-                        function: Call {
-                            name: fc.name,
-                            arguments: fc.args.to_string(),
-                        },
-                    });
+                    answer.tool_call(
+                        join_call_id(&call_id, thought_signature.as_deref()),
+                        fc.name,
+                        fc.args.to_string(),
+                    );
                 }
-                Part { text: Some(t), .. } if thought => {
-                    reasoning.get_or_insert_with(String::new).push_str(&t);
-                }
+                Part { text: Some(t), .. } if thought => answer.reasoning(&t),
                 Part {
                     text: Some(t),
                     thought_signature,
@@ -97,7 +88,7 @@ pub fn gemini_to_openai_response(
                             "text thought signatures have no OpenAI counterpart",
                         ));
                     }
-                    text.get_or_insert_with(String::new).push_str(&t);
+                    answer.text(&t);
                 }
                 _ => w.push(Warning::new(
                     format!("candidates[{k}].content.parts[{j}]"),
@@ -105,16 +96,8 @@ pub fn gemini_to_openai_response(
                 )),
             }
         }
-        let finish = finish_reason(c.finish_reason.as_deref(), !calls.is_empty());
-        let mut message = ChatMessage::new(ChatRole::Assistant, text.map(ChatContent::Text));
-        message.tool_calls = (!calls.is_empty()).then_some(calls);
-        message.reasoning_content = reasoning;
-        choices.push(Choice {
-            index,
-            message,
-            finish_reason: Some(finish.to_owned()),
-            extra: Extra::new(),
-        });
+        let finish = finish_reason(c.finish_reason.as_deref(), answer.has_tool_calls());
+        choices.push(answer.choice(index, finish));
     }
     if choices.is_empty() {
         // The prompt was blocked (`promptFeedback.blockReason`): nothing was generated.
@@ -129,17 +112,13 @@ pub fn gemini_to_openai_response(
         w.push(Warning::new(key.clone(), "not supported by OpenAI"));
     }
     Translated {
-        value: ChatCompletion {
-            id: id.to_owned(),
-            object: "chat.completion".to_owned(),
+        value: completion(
+            id.to_owned(),
+            model.to_owned(),
             created,
-            model: model.to_owned(),
             choices,
-            usage: Some(chat_usage(
-                &resp.usage_metadata.unwrap_or_default().to_usage(),
-            )),
-            extra: Extra::new(),
-        },
+            chat_usage(&resp.usage_metadata.unwrap_or_default().to_usage()),
+        ),
         warnings: w,
     }
 }
@@ -159,47 +138,29 @@ pub fn openai_to_gemini_response(
     }
     let mut candidates = Vec::with_capacity(resp.choices.len());
     for (k, choice) in resp.choices.into_iter().enumerate() {
-        let m = choice.message;
+        let m = AssistantParts::read(
+            choice.message,
+            &format!("choices[{k}]"),
+            "content part type not supported by Gemini",
+            &mut w,
+        );
         let mut parts = Vec::new();
-        if let Some(r) = m.reasoning_content.filter(|r| !r.is_empty()) {
+        if let Some(r) = m.reasoning {
             parts.push(Part {
                 text: Some(r),
                 thought: Some(true),
                 ..Part::default()
             });
         }
-        match m.content {
-            None => {}
-            Some(ChatContent::Text(s)) if s.is_empty() => {}
-            Some(ChatContent::Text(s)) => parts.push(Part::text(s)),
-            Some(ChatContent::Parts(ps)) => {
-                for (j, p) in ps.into_iter().enumerate() {
-                    match p {
-                        ContentPart::Text(t) => parts.push(Part::text(t.text)),
-                        _ => w.push(Warning::new(
-                            format!("choices[{k}].message.content[{j}]"),
-                            "content part type not supported by Gemini",
-                        )),
-                    }
-                }
-            }
-        }
-        let refused = m.refusal.is_some();
-        if let Some(r) = m.refusal {
-            parts.push(Part::text(r));
-        }
-        for (n, call) in m.tool_calls.into_iter().flatten().enumerate() {
-            let args = match serde_json::from_str::<Value>(&call.function.arguments) {
-                Ok(v @ Value::Object(_)) => v,
-                _ if call.function.arguments.trim().is_empty() => json!({}),
-                _ => {
-                    w.push(Warning::new(
-                        format!("choices[{k}].message.tool_calls[{n}].function.arguments"),
-                        "not a JSON object; passed on as {\"arguments\": <text>}",
-                    ));
-                    json!({ "arguments": call.function.arguments })
-                }
-            };
+        parts.extend(m.texts.into_iter().map(Part::text));
+        for (n, call) in m.tool_calls.into_iter().enumerate() {
+            let args = arguments_object(
+                call.function.arguments,
+                format!("choices[{k}].message.tool_calls[{n}].function.arguments"),
+                "not a JSON object; passed on as {\"arguments\": <text>}",
+                |text| json!({ "arguments": text }),
+                &mut w,
+            );
             parts.push(Part {
                 function_call: Some(FunctionCall {
                     id: Some(call.id),
@@ -210,7 +171,7 @@ pub fn openai_to_gemini_response(
                 ..Part::default()
             });
         }
-        let finish = if refused {
+        let finish = if m.refused {
             "SAFETY"
         } else {
             gemini_finish(choice.finish_reason.as_deref())

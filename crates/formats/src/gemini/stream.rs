@@ -22,10 +22,8 @@ use super::model::{GenerateContentResponse, Part, UsageMetadata};
 use super::response::finish_reason;
 use super::usage::chat_usage;
 use crate::FormatError;
-use crate::translate::{
-    ChatChunk, ChatRole, ChunkChoice, Delta, Extra, FunctionDelta, OpenAiStreamEvent,
-    ToolCallDelta, Warning,
-};
+use crate::translate::openai_chunks;
+use crate::translate::{ChatRole, Delta, OpenAiStreamEvent, Warning};
 
 #[derive(Debug, Default)]
 struct CandidateState {
@@ -162,33 +160,13 @@ impl GeminiToOpenAiStream {
                 };
                 let ord = state.next_tool;
                 state.next_tool += 1;
-                out.push(self.chunk(
-                    index,
-                    Delta {
-                        tool_calls: Some(vec![ToolCallDelta {
-                            index: ord,
-                            id: Some(join_call_id(&id, thought_signature.as_deref())),
-                            kind: Some("function".to_owned()),
-                            function: Some(FunctionDelta {
-                                name: Some(fc.name),
-                                arguments: Some(arguments),
-                            }),
-                        }]),
-                        ..Delta::default()
-                    },
-                    None,
-                ));
+                let id = join_call_id(&id, thought_signature.as_deref());
+                let delta = Delta::tool_call(ord, Some(id), Some(fc.name), arguments);
+                out.push(self.chunk(index, delta, None));
             }
             Part { text: Some(t), .. } if thought => {
                 self.output_bytes += t.len() as u64;
-                out.push(self.chunk(
-                    index,
-                    Delta {
-                        reasoning_content: Some(t),
-                        ..Delta::default()
-                    },
-                    None,
-                ));
+                out.push(self.chunk(index, Delta::reasoning(t), None));
             }
             // Gemini 2.5 may send a signature on an empty text part after the thoughts; it is
             // only needed back for function calls, which keep theirs in the call id.
@@ -206,14 +184,7 @@ impl GeminiToOpenAiStream {
                     ));
                 }
                 self.output_bytes += t.len() as u64;
-                out.push(self.chunk(
-                    index,
-                    Delta {
-                        content: Some(t),
-                        ..Delta::default()
-                    },
-                    None,
-                ));
+                out.push(self.chunk(index, Delta::content(t), None));
             }
             _ => self.warnings.push(Warning::new(
                 "candidates.content.parts",
@@ -232,12 +203,7 @@ impl GeminiToOpenAiStream {
         self.done = true;
         let finished = self.candidates.values().any(|c| c.finish.is_some());
         if !finished && !self.blocked {
-            out.push(OpenAiStreamEvent::Error {
-                message: "The upstream provider closed the stream before the answer was complete."
-                    .to_owned(),
-                kind: "server_error",
-                code: Some("upstream_error"),
-            });
+            out.push(openai_chunks::cut_short());
             return;
         }
         if self.blocked && self.candidates.is_empty() {
@@ -259,10 +225,12 @@ impl GeminiToOpenAiStream {
             out.push(self.chunk(index, Delta::default(), Some(finish)));
         }
         if self.include_usage {
-            let mut c = self.raw_chunk(0, Delta::default(), None);
-            c.choices.clear();
-            c.usage = Some(chat_usage(&self.usage().unwrap_or_default()));
-            out.push(OpenAiStreamEvent::Chunk(c));
+            out.push(openai_chunks::usage_chunk(
+                &self.id,
+                &self.model,
+                self.created,
+                chat_usage(&self.usage().unwrap_or_default()),
+            ));
         }
         out.push(OpenAiStreamEvent::Done);
     }
@@ -282,23 +250,6 @@ impl GeminiToOpenAiStream {
     }
 
     fn chunk(&self, index: u32, delta: Delta, finish: Option<&str>) -> OpenAiStreamEvent {
-        OpenAiStreamEvent::Chunk(self.raw_chunk(index, delta, finish))
-    }
-
-    fn raw_chunk(&self, index: u32, delta: Delta, finish: Option<&str>) -> ChatChunk {
-        ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".to_owned(),
-            created: self.created,
-            model: self.model.clone(),
-            choices: vec![ChunkChoice {
-                index,
-                delta,
-                finish_reason: finish.map(str::to_owned),
-                extra: Extra::new(),
-            }],
-            usage: None,
-            extra: Extra::new(),
-        }
+        openai_chunks::chunk(&self.id, &self.model, self.created, index, delta, finish)
     }
 }

@@ -3,7 +3,7 @@
 use tollgate_domain::Usage;
 
 use super::model::UsageMetadata;
-use crate::translate::{ChatUsage, CompletionTokensDetails, PromptTokensDetails};
+use crate::translate::{ChatUsage, CompletionTokensDetails, openai_chunks};
 
 impl UsageMetadata {
     /// Usage in Tollgate's convention (input includes cached tokens; reasoning is part of
@@ -58,15 +58,10 @@ impl UsageMetadata {
 /// OpenAI's usage object for a usage in Tollgate's convention.
 pub(crate) fn chat_usage(u: &Usage) -> ChatUsage {
     ChatUsage {
-        prompt_tokens: u.input_tokens,
-        completion_tokens: u.output_tokens,
-        total_tokens: u.input_tokens.saturating_add(u.output_tokens),
-        prompt_tokens_details: Some(PromptTokensDetails {
-            cached_tokens: u.cached_input_tokens,
-        }),
         completion_tokens_details: Some(CompletionTokensDetails {
             reasoning_tokens: u.reasoning_tokens,
         }),
+        ..openai_chunks::chat_usage(u)
     }
 }
 

@@ -18,8 +18,10 @@
 //!   JSON answer, turned back into message content in the response and stream translations;
 //! - Anthropic thinking becomes `reasoning_content` in OpenAI messages and deltas.
 
+pub(crate) mod assistant;
 mod errors;
 mod messages_to_anthropic;
+pub(crate) mod openai_chunks;
 mod openai_model;
 mod parts_to_anthropic;
 mod request_to_anthropic;

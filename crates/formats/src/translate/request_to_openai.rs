@@ -4,10 +4,11 @@
 use serde_json::Value;
 
 use super::Warning;
+use super::assistant::AnswerBuilder;
 use super::openai_model::{
     ChatContent, ChatMessage, ChatRequest, ChatRole, ChatTool, ChatToolChoice, ContentPart, Extra,
-    FilePart, FileRef, FunctionCall, FunctionDef, ImageUrl, ImageUrlPart, NamedToolChoice, Stop,
-    StreamOptions, TextPart, ToolCall, ToolName, function_type,
+    FilePart, FileRef, FunctionDef, ImageUrl, ImageUrlPart, NamedToolChoice, Stop, StreamOptions,
+    TextPart, ToolName, function_type,
 };
 use crate::FormatError;
 use crate::anthropic::{
@@ -231,8 +232,7 @@ fn assistant(content: Content, i: usize, w: &mut Vec<Warning>) -> ChatMessage {
         }
         Content::Blocks(b) => b,
     };
-    let mut text: Option<String> = None;
-    let mut calls = Vec::new();
+    let mut answer = AnswerBuilder::default();
     for (j, b) in blocks.into_iter().enumerate() {
         let field = || format!("messages[{i}].content[{j}]");
         match b {
@@ -243,16 +243,9 @@ fn assistant(content: Content, i: usize, w: &mut Vec<Warning>) -> ChatMessage {
                         "OpenAI caches prompts automatically",
                     ));
                 }
-                text.get_or_insert_with(String::new).push_str(&t.text);
+                answer.text(&t.text);
             }
-            ContentBlock::ToolUse(t) => calls.push(ToolCall {
-                id: t.id,
-                kind: function_type(),
-                function: FunctionCall {
-                    name: t.name,
-                    arguments: t.input.to_string(),
-                },
-            }),
+            ContentBlock::ToolUse(t) => answer.tool_call(t.id, t.name, t.input.to_string()),
             ContentBlock::Thinking(_) | ContentBlock::RedactedThinking(_) => w.push(Warning::new(
                 field(),
                 "OpenAI-compatible providers do not take thinking back",
@@ -260,9 +253,7 @@ fn assistant(content: Content, i: usize, w: &mut Vec<Warning>) -> ChatMessage {
             _ => w.push(Warning::new(field(), "block type not supported by OpenAI")),
         }
     }
-    let mut m = ChatMessage::new(ChatRole::Assistant, text.map(ChatContent::Text));
-    m.tool_calls = (!calls.is_empty()).then_some(calls);
-    m
+    answer.message()
 }
 
 /// OpenAI content parts for Anthropic blocks (text, images, documents); `field` names them in

@@ -2,15 +2,12 @@
 
 use serde_json::Value;
 
-use super::openai_model::{
-    ChatCompletion, ChatContent, ChatMessage, ChatRole, ChatUsage, Choice, ContentPart, Extra,
-    FunctionCall, PromptTokensDetails, ToolCall, function_type,
-};
+use super::assistant::{AnswerBuilder, AssistantParts, arguments_object, completion};
+use super::openai_model::{ChatCompletion, ChatUsage, Extra, PromptTokensDetails};
 use super::{Translated, Warning, finish_reason, stop_reason};
 use crate::FormatError;
 use crate::anthropic::{
-    ContentBlock, MessagesResponse, MessagesUsage, Role, StopReason, TextBlock, ThinkingBlock,
-    ToolUseBlock,
+    ContentBlock, MessagesResponse, MessagesUsage, Role, StopReason, ThinkingBlock, ToolUseBlock,
 };
 
 /// OpenAI usage for Anthropic usage: `prompt_tokens` counts every prompt token (Anthropic's
@@ -59,29 +56,17 @@ pub fn anthropic_to_openai_response(
     json_tool: Option<&str>,
 ) -> Translated<ChatCompletion> {
     let mut w = Vec::new();
-    let mut text: Option<String> = None;
-    let mut reasoning: Option<String> = None;
-    let mut calls = Vec::new();
+    let mut answer = AnswerBuilder::default();
     let mut answered_by_json_tool = false;
     for (j, b) in resp.content.into_iter().enumerate() {
         match b {
-            ContentBlock::Text(t) => text.get_or_insert_with(String::new).push_str(&t.text),
+            ContentBlock::Text(t) => answer.text(&t.text),
             ContentBlock::ToolUse(t) if Some(t.name.as_str()) == json_tool => {
                 answered_by_json_tool = true;
-                text.get_or_insert_with(String::new)
-                    .push_str(&t.input.to_string());
+                answer.text(&t.input.to_string());
             }
-            ContentBlock::ToolUse(t) => calls.push(ToolCall {
-                id: t.id,
-                kind: function_type(),
-                function: FunctionCall {
-                    name: t.name,
-                    arguments: t.input.to_string(),
-                },
-            }),
-            ContentBlock::Thinking(t) => reasoning
-                .get_or_insert_with(String::new)
-                .push_str(&t.thinking),
+            ContentBlock::ToolUse(t) => answer.tool_call(t.id, t.name, t.input.to_string()),
+            ContentBlock::Thinking(t) => answer.reasoning(&t.thinking),
             other => w.push(Warning::new(
                 format!("content[{j}].{}", other.kind()),
                 "block type not supported by OpenAI",
@@ -93,24 +78,14 @@ pub fn anthropic_to_openai_response(
     } else {
         finish_reason(resp.stop_reason.as_ref())
     };
-    let mut message = ChatMessage::new(ChatRole::Assistant, text.map(ChatContent::Text));
-    message.tool_calls = (!calls.is_empty()).then_some(calls);
-    message.reasoning_content = reasoning;
     Translated {
-        value: ChatCompletion {
-            id: resp.id,
-            object: "chat.completion".to_owned(),
+        value: completion(
+            resp.id,
+            resp.model,
             created,
-            model: resp.model,
-            choices: vec![Choice {
-                index: 0,
-                message,
-                finish_reason: Some(finish.to_owned()),
-                extra: Extra::new(),
-            }],
-            usage: Some(openai_usage(&resp.usage)),
-            extra: Extra::new(),
-        },
+            vec![answer.choice(0, finish)],
+            openai_usage(&resp.usage),
+        ),
         warnings: w,
     }
 }
@@ -134,51 +109,29 @@ pub fn openai_to_anthropic_response(
             reason: "the provider returned no choices.",
         });
     };
-    let m = choice.message;
+    let m = AssistantParts::read(
+        choice.message,
+        "choices[0]",
+        "content part type not supported by Anthropic",
+        &mut w,
+    );
     let mut content = Vec::new();
-    if let Some(r) = m.reasoning_content.filter(|r| !r.is_empty()) {
+    if let Some(r) = m.reasoning {
         content.push(ContentBlock::Thinking(ThinkingBlock {
             thinking: r,
             signature: String::new(),
             extra: Extra::new(),
         }));
     }
-    match m.content {
-        None => {}
-        Some(ChatContent::Text(s)) if s.is_empty() => {}
-        Some(ChatContent::Text(s)) => content.push(ContentBlock::text(s)),
-        Some(ChatContent::Parts(parts)) => {
-            for (j, p) in parts.into_iter().enumerate() {
-                match p {
-                    ContentPart::Text(t) => content.push(ContentBlock::Text(TextBlock {
-                        text: t.text,
-                        cache_control: None,
-                        extra: Extra::new(),
-                    })),
-                    _ => w.push(Warning::new(
-                        format!("choices[0].message.content[{j}]"),
-                        "content part type not supported by Anthropic",
-                    )),
-                }
-            }
-        }
-    }
-    let refused = m.refusal.is_some();
-    if let Some(r) = m.refusal {
-        content.push(ContentBlock::text(r));
-    }
-    for (k, call) in m.tool_calls.into_iter().flatten().enumerate() {
-        let input = match serde_json::from_str::<Value>(&call.function.arguments) {
-            Ok(v @ Value::Object(_)) => v,
-            _ if call.function.arguments.trim().is_empty() => Value::Object(Extra::new()),
-            _ => {
-                w.push(Warning::new(
-                    format!("choices[0].message.tool_calls[{k}].function.arguments"),
-                    "not a JSON object; passed on as a string",
-                ));
-                Value::String(call.function.arguments)
-            }
-        };
+    content.extend(m.texts.into_iter().map(ContentBlock::text));
+    for (k, call) in m.tool_calls.into_iter().enumerate() {
+        let input = arguments_object(
+            call.function.arguments,
+            format!("choices[0].message.tool_calls[{k}].function.arguments"),
+            "not a JSON object; passed on as a string",
+            Value::String,
+            &mut w,
+        );
         content.push(ContentBlock::ToolUse(ToolUseBlock {
             id: call.id,
             name: call.function.name,
@@ -187,7 +140,7 @@ pub fn openai_to_anthropic_response(
             extra: Extra::new(),
         }));
     }
-    let stop = if refused {
+    let stop = if m.refused {
         StopReason::Refusal
     } else {
         stop_reason(choice.finish_reason.as_deref())

@@ -11,11 +11,8 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use tollgate_domain::Usage;
 
-use super::openai_model::{
-    ChatChunk, ChatRole, ChatUsage, ChunkChoice, Delta, Extra, FunctionDelta, PromptTokensDetails,
-    ToolCallDelta, function_type,
-};
-use super::{Warning, finish_reason};
+use super::openai_model::{ChatChunk, ChatRole, ChatUsage, Delta};
+use super::{Warning, finish_reason, openai_chunks};
 use crate::FormatError;
 use crate::anthropic::{BlockDelta, ContentBlock, ErrorKind, StopReason, StreamEvent, StreamUsage};
 use crate::{openai, sse};
@@ -144,10 +141,12 @@ impl AnthropicToOpenAiStream {
             }
             StreamEvent::MessageStop => {
                 if self.include_usage {
-                    let mut c = self.raw_chunk(Delta::default(), None);
-                    c.choices.clear();
-                    c.usage = Some(self.openai_usage());
-                    out.push(OpenAiStreamEvent::Chunk(c));
+                    out.push(openai_chunks::usage_chunk(
+                        &self.id,
+                        &self.model,
+                        self.created,
+                        self.openai_usage(),
+                    ));
                 }
                 out.push(OpenAiStreamEvent::Done);
                 self.done = true;
@@ -174,12 +173,7 @@ impl AnthropicToOpenAiStream {
     /// gets an explicit error event instead of a silently truncated answer.
     pub fn finish(&mut self, out: &mut Vec<OpenAiStreamEvent>) {
         if !self.done {
-            out.push(OpenAiStreamEvent::Error {
-                message: "The upstream provider closed the stream before the answer was complete."
-                    .to_owned(),
-                kind: "server_error",
-                code: Some("upstream_error"),
-            });
+            out.push(openai_chunks::cut_short());
             self.done = true;
         }
     }
@@ -199,16 +193,7 @@ impl AnthropicToOpenAiStream {
     }
 
     fn openai_usage(&self) -> ChatUsage {
-        let u = self.usage.usage().unwrap_or_default();
-        ChatUsage {
-            prompt_tokens: u.input_tokens,
-            completion_tokens: u.output_tokens,
-            total_tokens: u.input_tokens.saturating_add(u.output_tokens),
-            prompt_tokens_details: Some(PromptTokensDetails {
-                cached_tokens: u.cached_input_tokens,
-            }),
-            completion_tokens_details: None,
-        }
+        openai_chunks::chat_usage(&self.usage.usage().unwrap_or_default())
     }
 
     fn start_block(&mut self, index: u32, block: ContentBlock, out: &mut Vec<OpenAiStreamEvent>) {
@@ -227,18 +212,7 @@ impl AnthropicToOpenAiStream {
                 let ord = self.next_tool;
                 self.next_tool += 1;
                 out.push(self.chunk(
-                    Delta {
-                        tool_calls: Some(vec![ToolCallDelta {
-                            index: ord,
-                            id: Some(t.id),
-                            kind: Some(function_type()),
-                            function: Some(FunctionDelta {
-                                name: Some(t.name),
-                                arguments: Some(String::new()),
-                            }),
-                        }]),
-                        ..Delta::default()
-                    },
+                    Delta::tool_call(ord, Some(t.id), Some(t.name), String::new()),
                     None,
                 ));
                 Block::Tool(ord)
@@ -274,21 +248,7 @@ impl AnthropicToOpenAiStream {
                 out.push(self.content(partial_json));
             }
             (BlockDelta::InputJsonDelta { partial_json }, Some(Block::Tool(ord))) => {
-                out.push(self.chunk(
-                    Delta {
-                        tool_calls: Some(vec![ToolCallDelta {
-                            index: ord,
-                            id: None,
-                            kind: None,
-                            function: Some(FunctionDelta {
-                                name: None,
-                                arguments: Some(partial_json),
-                            }),
-                        }]),
-                        ..Delta::default()
-                    },
-                    None,
-                ));
+                out.push(self.chunk(Delta::tool_call(ord, None, None, partial_json), None));
             }
             (BlockDelta::ThinkingDelta { thinking }, _) => out.push(self.reasoning(thinking)),
             (BlockDelta::SignatureDelta { .. }, _) => {
@@ -310,43 +270,14 @@ impl AnthropicToOpenAiStream {
     }
 
     fn content(&self, text: String) -> OpenAiStreamEvent {
-        self.chunk(
-            Delta {
-                content: Some(text),
-                ..Delta::default()
-            },
-            None,
-        )
+        self.chunk(Delta::content(text), None)
     }
 
     fn reasoning(&self, text: String) -> OpenAiStreamEvent {
-        self.chunk(
-            Delta {
-                reasoning_content: Some(text),
-                ..Delta::default()
-            },
-            None,
-        )
+        self.chunk(Delta::reasoning(text), None)
     }
 
     fn chunk(&self, delta: Delta, finish: Option<&str>) -> OpenAiStreamEvent {
-        OpenAiStreamEvent::Chunk(self.raw_chunk(delta, finish))
-    }
-
-    fn raw_chunk(&self, delta: Delta, finish: Option<&str>) -> ChatChunk {
-        ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".to_owned(),
-            created: self.created,
-            model: self.model.clone(),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason: finish.map(str::to_owned),
-                extra: Extra::new(),
-            }],
-            usage: None,
-            extra: Extra::new(),
-        }
+        openai_chunks::chunk(&self.id, &self.model, self.created, 0, delta, finish)
     }
 }

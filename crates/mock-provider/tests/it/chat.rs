@@ -1,7 +1,7 @@
 use serde_json::{Value, json};
 use tollgate_mock_provider::MockOptions;
 
-use crate::{PROMPT_TOKENS, chat_body, client, start};
+use crate::{PROMPT_TOKENS, chat_body, client, start, start_with_chunks};
 
 #[tokio::test]
 async fn completion_has_openai_shape_and_exact_usage() {
@@ -47,11 +47,7 @@ async fn completion_has_openai_shape_and_exact_usage() {
 
 #[tokio::test]
 async fn max_tokens_caps_the_answer_with_finish_reason_length() {
-    let mock = start(MockOptions {
-        chunks: 10,
-        ..MockOptions::default()
-    })
-    .await;
+    let mock = start_with_chunks(10).await;
     let url = format!("{}/chat/completions", mock.base_url());
     for (limit, expected_tokens, reason) in [
         (json!({"max_tokens": 4}), 4, "length"),

@@ -6,20 +6,19 @@ use serde_json::{Value, json};
 use tollgate_formats::anthropic::{StreamUsage, usage_from_response};
 use tollgate_mock_provider::{MockOptions, MockServer};
 
-use crate::{client, start};
+use crate::{client, start, start_with_chunks, with};
 
 /// System "be terse" (2 words), user "what is the answer" (4): 2 + (3 + 4) + 3 = 12 tokens.
 fn body(extra: Value) -> Value {
-    let mut b = json!({
-        "model": "claude-sonnet-4-5",
-        "max_tokens": 1024,
-        "system": "be terse",
-        "messages": [{"role": "user", "content": "what is  the answer"}]
-    });
-    b.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    b
+    with(
+        json!({
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 1024,
+            "system": "be terse",
+            "messages": [{"role": "user", "content": "what is  the answer"}]
+        }),
+        extra,
+    )
 }
 
 const PROMPT: u64 = 12;
@@ -58,11 +57,7 @@ async fn events(response: reqwest::Response) -> (Vec<(String, Value)>, Option<re
 
 #[tokio::test]
 async fn a_plain_message_has_anthropics_shape_and_the_documented_usage() {
-    let mock = start(MockOptions {
-        chunks: 5,
-        ..MockOptions::default()
-    })
-    .await;
+    let mock = start_with_chunks(5).await;
     let r = post(&mock, "/messages", &body(json!({})))
         .send()
         .await
@@ -151,11 +146,7 @@ async fn a_second_identical_cached_prompt_reads_from_the_cache() {
 
 #[tokio::test]
 async fn streams_follow_anthropics_event_order_and_usage() {
-    let mock = start(MockOptions {
-        chunks: 3,
-        ..MockOptions::default()
-    })
-    .await;
+    let mock = start_with_chunks(3).await;
     let r = post(&mock, "/messages", &body(json!({"stream": true})))
         .send()
         .await
@@ -373,11 +364,7 @@ async fn count_tokens_follows_the_same_rule() {
 
 #[tokio::test]
 async fn thinking_comes_first_with_a_signature() {
-    let mock = start(MockOptions {
-        chunks: 2,
-        ..MockOptions::default()
-    })
-    .await;
+    let mock = start_with_chunks(2).await;
     let req = json!({"thinking": {"type": "enabled", "budget_tokens": 1024}});
     let m: Value = post(&mock, "/messages", &body(req.clone()))
         .send()

@@ -2,7 +2,7 @@ use serde_json::{Value, json};
 use tollgate_mock_provider::MockOptions;
 
 use crate::sse::read_events;
-use crate::{PROMPT_TOKENS, chat_body, client, start};
+use crate::{PROMPT_TOKENS, chat_body, client, start, start_with_chunks};
 
 async fn stream(base: &str, extra: Value) -> crate::sse::SseRead {
     let mut body = chat_body(extra);
@@ -32,11 +32,7 @@ fn parse(events: &[String]) -> Vec<Value> {
 
 #[tokio::test]
 async fn stream_follows_openai_event_order_without_usage() {
-    let mock = start(MockOptions {
-        chunks: 5,
-        ..MockOptions::default()
-    })
-    .await;
+    let mock = start_with_chunks(5).await;
     let read = stream(&mock.base_url(), json!({})).await;
     assert!(read.error.is_none());
     assert_eq!(read.events.last().map(String::as_str), Some("[DONE]"));

@@ -10,7 +10,7 @@ use tollgate_formats::translate::{
 };
 use tollgate_mock_provider::MockOptions;
 
-use crate::{PROMPT_TOKENS, chat_body, client, start};
+use crate::{PROMPT_TOKENS, chat_body, client, start, start_with_chunks};
 
 async fn sse(response: reqwest::Response) -> Vec<String> {
     let mut dec = SseDecoder::new();
@@ -103,11 +103,7 @@ async fn an_anthropic_stream_with_thinking_and_parallel_tools_reaches_openai_cli
 
 #[tokio::test]
 async fn an_openai_stream_reaches_anthropic_clients_with_framing_and_usage() {
-    let mock = start(MockOptions {
-        chunks: 4,
-        ..MockOptions::default()
-    })
-    .await;
+    let mock = start_with_chunks(4).await;
     let mut body = chat_body(json!({"stream_options": {"include_usage": true}}));
     body["stream"] = json!(true);
     let response = client()

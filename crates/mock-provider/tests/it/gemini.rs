@@ -1,17 +1,13 @@
 //! Gemini on the mock, over real HTTP: shapes, usage arithmetic, function calls, thoughts,
 //! streaming (read back through the gateway's own translator), embeddings, keys and faults.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use serde_json::{Value, json};
 use tollgate_formats::gemini::{GeminiToOpenAiStream, GenerateContentResponse, error_message};
 use tollgate_formats::sse::SseDecoder;
 use tollgate_formats::translate::OpenAiStreamEvent;
 use tollgate_mock_provider::{MockOptions, MockServer};
 
-async fn start(opts: MockOptions) -> MockServer {
-    MockServer::start(opts).await.expect("mock starts")
-}
+use crate::{client, start, start_with_chunks, with};
 
 fn url(mock: &MockServer, action: &str) -> String {
     format!(
@@ -22,20 +18,19 @@ fn url(mock: &MockServer, action: &str) -> String {
 
 /// System "be terse" (2 words), user "what is the answer" (4): 2 + (3 + 4) + 3 = 12 tokens.
 fn body(extra: Value) -> Value {
-    let mut b = json!({
-        "systemInstruction": {"parts": [{"text": "be terse"}]},
-        "contents": [{"role": "user", "parts": [{"text": "what is  the answer"}]}]
-    });
-    b.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    b
+    with(
+        json!({
+            "systemInstruction": {"parts": [{"text": "be terse"}]},
+            "contents": [{"role": "user", "parts": [{"text": "what is  the answer"}]}]
+        }),
+        extra,
+    )
 }
 
 const PROMPT: u64 = 12;
 
 async fn post(mock: &MockServer, action: &str, b: &Value) -> reqwest::Response {
-    reqwest::Client::new()
+    client()
         .post(url(mock, action))
         .header("x-goog-api-key", "test-key")
         .json(b)
@@ -46,11 +41,7 @@ async fn post(mock: &MockServer, action: &str, b: &Value) -> reqwest::Response {
 
 #[tokio::test]
 async fn generate_content_answers_in_geminis_shape_with_the_documented_usage() {
-    let mock = start(MockOptions {
-        chunks: 5,
-        ..MockOptions::default()
-    })
-    .await;
+    let mock = start_with_chunks(5).await;
     let r = post(&mock, "generateContent", &body(json!({}))).await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
@@ -129,12 +120,8 @@ fn translate(body: &[u8]) -> (Vec<OpenAiStreamEvent>, GeminiToOpenAiStream) {
 
 #[tokio::test]
 async fn streams_are_sse_without_done_and_translate_to_a_complete_openai_stream() {
-    let mock = start(MockOptions {
-        chunks: 4,
-        ..MockOptions::default()
-    })
-    .await;
-    let r = reqwest::Client::new()
+    let mock = start_with_chunks(4).await;
+    let r = client()
         .post(format!(
             "{}?alt=sse&key=k",
             url(&mock, "streamGenerateContent")
@@ -188,7 +175,7 @@ async fn a_cut_stream_has_no_finish_and_the_translator_reports_it() {
         ..MockOptions::default()
     })
     .await;
-    let mut r = reqwest::Client::new()
+    let mut r = client()
         .post(format!("{}?alt=sse", url(&mock, "streamGenerateContent")))
         .json(&body(json!({})))
         .send()
@@ -221,7 +208,7 @@ async fn keys_faults_and_context_length_use_geminis_error_shape() {
         ..MockOptions::default()
     })
     .await;
-    let client = reqwest::Client::new();
+    let client = client();
     let missing = client
         .post(url(&mock, "generateContent"))
         .json(&body(json!({})))
@@ -355,7 +342,7 @@ async fn chunk_delay_paces_the_stream_and_disconnect_still_delivers_what_was_sen
     })
     .await;
     let started = std::time::Instant::now();
-    let mut r = reqwest::Client::new()
+    let mut r = client()
         .post(format!("{}?alt=sse", url(&mock, "streamGenerateContent")))
         .json(&body(json!({})))
         .send()

@@ -2,8 +2,6 @@
 //! event-stream shapes (read back with the gateway's own decoder), usage arithmetic and prompt
 //! caching, tool use, and the faults mapped to Bedrock errors.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use serde_json::{Value, json};
 use tollgate_formats::bedrock::{
     ConverseResponse, ConverseToOpenAiStream, EventStreamDecoder, Frame, error_message,
@@ -12,29 +10,26 @@ use tollgate_formats::bedrock::{
 use tollgate_formats::translate::OpenAiStreamEvent;
 use tollgate_mock_provider::{MockOptions, MockServer};
 
+use crate::{client, start, start_with_chunks, with};
+
 const MODEL: &str = "anthropic.claude-3-haiku-20240307-v1%3A0";
 const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIDMOCK/20260101/us-east-1/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=00";
 
-async fn start(opts: MockOptions) -> MockServer {
-    MockServer::start(opts).await.expect("mock starts")
-}
-
 /// System "be terse" (2 words), user "what is the answer" (3 + 4): 2 + 7 + 3 = 12 tokens.
 fn body(extra: Value) -> Value {
-    let mut b = json!({
-        "system": [{"text": "be terse"}],
-        "messages": [{"role": "user", "content": [{"text": "what is  the answer"}]}]
-    });
-    b.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    b
+    with(
+        json!({
+            "system": [{"text": "be terse"}],
+            "messages": [{"role": "user", "content": [{"text": "what is  the answer"}]}]
+        }),
+        extra,
+    )
 }
 
 const PROMPT: u64 = 12;
 
 fn post(mock: &MockServer, path: &str, b: &Value) -> reqwest::RequestBuilder {
-    reqwest::Client::new()
+    client()
         .post(format!("http://{}/model/{MODEL}/{path}", mock.addr()))
         .header("authorization", AUTH)
         .header("x-amz-date", "20260101T000000Z")
@@ -66,11 +61,7 @@ fn payload(f: &Frame) -> Value {
 
 #[tokio::test]
 async fn bedrock_converse_answers_in_bedrocks_shape_with_the_documented_usage() {
-    let mock = start(MockOptions {
-        chunks: 4,
-        ..MockOptions::default()
-    })
-    .await;
+    let mock = start_with_chunks(4).await;
     let r = post(&mock, "converse", &body(json!({})))
         .send()
         .await
@@ -112,7 +103,7 @@ async fn bedrock_converse_answers_in_bedrocks_shape_with_the_documented_usage() 
 async fn bedrock_requests_without_sigv4_headers_are_refused() {
     let mock = start(MockOptions::default()).await;
     let url = format!("http://{}/model/{MODEL}/converse", mock.addr());
-    let r = reqwest::Client::new()
+    let r = client()
         .post(&url)
         .header("authorization", "Bearer sk-test")
         .header("x-amz-date", "20260101T000000Z")
@@ -127,7 +118,7 @@ async fn bedrock_requests_without_sigv4_headers_are_refused() {
     );
     let text = r.bytes().await.unwrap();
     assert!(error_message(&text).is_some());
-    let no_date = reqwest::Client::new()
+    let no_date = client()
         .post(&url)
         .header("authorization", AUTH)
         .json(&body(json!({})))
@@ -147,7 +138,7 @@ async fn bedrock_requests_without_sigv4_headers_are_refused() {
         .await
         .unwrap();
     assert_eq!(ok.status(), 200);
-    let wrong = reqwest::Client::new()
+    let wrong = client()
         .post(format!("http://{}/model/{MODEL}/converse", keyed.addr()))
         .header("authorization", AUTH.replace("AKIDMOCK", "AKIDOTHER"))
         .header("x-amz-date", "20260101T000000Z")
@@ -160,11 +151,7 @@ async fn bedrock_requests_without_sigv4_headers_are_refused() {
 
 #[tokio::test]
 async fn bedrock_converse_stream_sends_event_stream_frames_in_bedrocks_order() {
-    let mock = start(MockOptions {
-        chunks: 3,
-        ..MockOptions::default()
-    })
-    .await;
+    let mock = start_with_chunks(3).await;
     let r = post(&mock, "converse-stream", &body(json!({})))
         .send()
         .await
@@ -259,11 +246,7 @@ async fn bedrock_tools_are_used_in_parallel_when_asked() {
 
 #[tokio::test]
 async fn bedrock_cache_points_write_then_read_the_prefix() {
-    let mock = start(MockOptions {
-        chunks: 1,
-        ..MockOptions::default()
-    })
-    .await;
+    let mock = start_with_chunks(1).await;
     let b = body(
         json!({"system": [{"text": "a long shared document here"}, {"cachePoint": {"type": "default"}}]}),
     );
