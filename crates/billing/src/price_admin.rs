@@ -40,6 +40,7 @@ pub(crate) fn version(v: &PriceVersion, standing: Standing) -> pb::PriceVersion 
         output_usd: usd_per_million(v.price.output),
         cached_input_usd: usd_per_million(v.price.cached_input),
         cache_write_usd: usd_per_million(v.price.cache_write),
+        reasoning_usd: usd_per_million(v.price.reasoning),
         per_request_usd: v.price.per_request.to_usd().normalize().to_string(),
         source: v.source.clone(),
         status: standing.as_str().to_owned(),
@@ -72,11 +73,18 @@ pub(crate) async fn set(
         Money::parse_usd(&req.per_request_usd)
             .map_err(|e| BillingError::invalid("per_request_usd", e.to_string()))?
     };
+    let output = per_million("output_usd", &req.output_usd)?;
     let price = Price {
         input: per_million("input_usd", &req.input_usd)?,
-        output: per_million("output_usd", &req.output_usd)?,
+        output,
         cached_input: per_million("cached_input_usd", &req.cached_input_usd)?,
         cache_write: per_million("cache_write_usd", &req.cache_write_usd)?,
+        // Unless a provider prices reasoning apart, it is output.
+        reasoning: if req.reasoning_usd.trim().is_empty() {
+            output
+        } else {
+            per_million("reasoning_usd", &req.reasoning_usd)?
+        },
         per_request,
     };
     let deployment = req.deployment.trim();

@@ -30,6 +30,9 @@ pub enum PricesCmd {
         cached_input_usd: String,
         #[arg(long, default_value = "")]
         cache_write_usd: String,
+        /// Reasoning tokens; empty: the output price.
+        #[arg(long, default_value = "")]
+        reasoning_usd: String,
         #[arg(long, default_value = "")]
         per_request_usd: String,
         /// RFC 3339, e.g. 2026-12-01T00:00:00Z.
@@ -52,6 +55,8 @@ pub struct SetPrice {
     pub output_usd: String,
     pub cached_input_usd: String,
     pub cache_write_usd: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reasoning_usd: String,
     pub per_request_usd: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub effective_from: Option<chrono::DateTime<chrono::Utc>>,
@@ -69,6 +74,8 @@ pub struct PriceVersion {
     pub output_usd: String,
     pub cached_input_usd: String,
     pub cache_write_usd: String,
+    #[serde(default)]
+    pub reasoning_usd: String,
     pub per_request_usd: String,
     #[serde(default)]
     pub source: String,
@@ -90,6 +97,7 @@ pub(crate) fn prices_table(list: &[PriceVersion]) -> String {
         ("OUTPUT/M", true),
         ("CACHED/M", true),
         ("CACHE WRITE/M", true),
+        ("REASONING/M", true),
         ("PER REQUEST", true),
         ("SOURCE", false),
     ]);
@@ -104,6 +112,7 @@ pub(crate) fn prices_table(list: &[PriceVersion]) -> String {
             p.output_usd.clone(),
             p.cached_input_usd.clone(),
             p.cache_write_usd.clone(),
+            p.reasoning_usd.clone(),
             p.per_request_usd.clone(),
             p.source.clone(),
         ]);
@@ -125,6 +134,7 @@ pub async fn prices(
             output_usd,
             cached_input_usd,
             cache_write_usd,
+            reasoning_usd,
             per_request_usd,
             effective_from,
         } => {
@@ -135,6 +145,7 @@ pub async fn prices(
                 output_usd,
                 cached_input_usd,
                 cache_write_usd,
+                reasoning_usd,
                 per_request_usd,
                 effective_from,
             };
@@ -167,6 +178,7 @@ mod tests {
             output_usd: "10".into(),
             cached_input_usd: "1.25".into(),
             cache_write_usd: "0".into(),
+            reasoning_usd: "10".into(),
             per_request_usd: "0".into(),
             source: "admin".into(),
             status: "scheduled".into(),

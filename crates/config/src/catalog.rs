@@ -311,6 +311,9 @@ pub struct PriceConfig {
     /// Defaults to the input price.
     #[serde(default)]
     pub cache_write: Option<String>,
+    /// Reasoning tokens (part of output); defaults to the output price.
+    #[serde(default)]
+    pub reasoning: Option<String>,
     /// Flat USD per request.
     #[serde(default)]
     pub per_request: Option<String>,
@@ -329,6 +332,10 @@ impl PriceConfig {
             Some(s) => PerMillion::parse_usd(s).map_err(|e| ("cache_write", e.to_string()))?,
             None => input,
         };
+        let reasoning = match &self.reasoning {
+            Some(s) => PerMillion::parse_usd(s).map_err(|e| ("reasoning", e.to_string()))?,
+            None => output,
+        };
         let per_request = match &self.per_request {
             Some(s) => Money::parse_usd(s).map_err(|e| ("per_request", e.to_string()))?,
             None => Money::ZERO,
@@ -338,6 +345,7 @@ impl PriceConfig {
             cached_input,
             cache_write,
             output,
+            reasoning,
             per_request,
         })
     }

@@ -98,3 +98,20 @@ fn a_missing_secret_reference_is_an_error_naming_the_variable() {
     ));
     assert!(e.contains("TOLLGATE_DEFINITELY_UNSET_VAR"), "{e}");
 }
+
+#[test]
+fn the_reasoning_price_defaults_to_output_and_can_be_set() {
+    let cfg = Config::from_toml(
+        "[[providers]]\nname = \"p\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\n\
+         [[models]]\nname = \"a\"\ndeployments = [{ provider = \"p\", model = \"x\" }]\nprice = { input = \"1\", output = \"8\" }\n\
+         [[models]]\nname = \"b\"\ndeployments = [{ provider = \"p\", model = \"y\" }]\nprice = { input = \"1\", output = \"8\", reasoning = \"12.5\" }\n",
+    )
+    .unwrap();
+    assert_eq!(cfg.models[0].price().reasoning.micros(), 8_000_000);
+    assert_eq!(cfg.models[1].price().reasoning.micros(), 12_500_000);
+    let e = err_text(Config::from_toml(
+        "[[providers]]\nname = \"p\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\n\
+         [[models]]\nname = \"a\"\ndeployments = [{ provider = \"p\", model = \"x\" }]\nprice = { input = \"1\", output = \"8\", reasoning = \"lots\" }\n",
+    ));
+    assert!(e.contains("models[0].price.reasoning"), "{e}");
+}

@@ -127,6 +127,9 @@ pub struct Price {
     pub cached_input: PerMillion,
     pub cache_write: PerMillion,
     pub output: PerMillion,
+    /// Reasoning tokens (a subset of output); equal to `output` unless a provider prices them
+    /// apart.
+    pub reasoning: PerMillion,
     pub per_request: Money,
 }
 

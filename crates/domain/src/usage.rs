@@ -26,12 +26,15 @@ impl Usage {
             .cache_write_tokens
             .min(self.input_tokens.saturating_sub(cached));
         let plain_input = self.input_tokens - cached - written;
+        let reasoning = self.reasoning_tokens.min(self.output_tokens);
+        let plain_output = self.output_tokens - reasoning;
         price
             .input
             .per_token_times(plain_input)
             .saturating_add(price.cached_input.per_token_times(cached))
             .saturating_add(price.cache_write.per_token_times(written))
-            .saturating_add(price.output.per_token_times(self.output_tokens))
+            .saturating_add(price.output.per_token_times(plain_output))
+            .saturating_add(price.reasoning.per_token_times(reasoning))
             .saturating_add(price.per_request)
     }
 }
@@ -78,6 +81,7 @@ mod tests {
             cached_input: PerMillion::parse_usd("1.25").unwrap(),
             cache_write: PerMillion::parse_usd("3.75").unwrap(),
             output: PerMillion::parse_usd("10").unwrap(),
+            reasoning: PerMillion::parse_usd("10").unwrap(),
             per_request: Money::ZERO,
         }
     }
@@ -94,6 +98,28 @@ mod tests {
         // 500 plain * 2.50/M + 400 * 1.25/M + 100 * 3.75/M + 500 * 10/M
         // = 0.00125 + 0.0005 + 0.000375 + 0.005 = 0.007125 USD
         assert_eq!(u.cost(&price()).to_usd_string(), "0.007125000000");
+    }
+
+    #[test]
+    fn reasoning_tokens_are_billed_at_their_own_price_out_of_output() {
+        let p = Price {
+            reasoning: PerMillion::parse_usd("20").unwrap(),
+            ..price()
+        };
+        let u = Usage {
+            output_tokens: 500,
+            reasoning_tokens: 200,
+            ..Usage::default()
+        };
+        // 300 * 10/M + 200 * 20/M = 0.003 + 0.004
+        assert_eq!(u.cost(&p).to_usd_string(), "0.007000000000");
+        // More reasoning than output (a provider's bad count) never bills beyond output.
+        let u = Usage {
+            output_tokens: 100,
+            reasoning_tokens: 900,
+            ..Usage::default()
+        };
+        assert_eq!(u.cost(&p).to_usd_string(), "0.002000000000");
     }
 
     #[test]

@@ -20,6 +20,7 @@ struct PriceRecord {
     cached_input_micros: i64,
     cache_write_micros: i64,
     output_micros: i64,
+    reasoning_micros: Option<i64>,
     per_request_picos: i64,
 }
 
@@ -30,6 +31,7 @@ impl PriceRecord {
             cached_input: PerMillion::from_micros(self.cached_input_micros),
             cache_write: PerMillion::from_micros(self.cache_write_micros),
             output: PerMillion::from_micros(self.output_micros),
+            reasoning: PerMillion::from_micros(self.reasoning_micros.unwrap_or(self.output_micros)),
             per_request: Money::from_picos(self.per_request_picos),
         }
     }
@@ -50,7 +52,7 @@ pub async fn upsert(pool: &PgPool, model: &str, price: &Price) -> Result<i32, St
     // overwritten by a restart with an unchanged config.
     let current = sqlx::query_as::<_, PriceRecord>(
         "SELECT model, version, input_micros, cached_input_micros, cache_write_micros, \
-                output_micros, per_request_picos \
+                output_micros, reasoning_micros, per_request_picos \
          FROM prices WHERE model = $1 AND source = 'config' AND deployment IS NULL \
          ORDER BY version DESC LIMIT 1",
     )
@@ -66,8 +68,9 @@ pub async fn upsert(pool: &PgPool, model: &str, price: &Price) -> Result<i32, St
     let version = next_version(&mut tx, model.as_ref()).await?;
     sqlx::query(
         "INSERT INTO prices (model, version, input_micros, cached_input_micros, \
-                             cache_write_micros, output_micros, per_request_picos) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                             cache_write_micros, output_micros, per_request_picos, \
+                             reasoning_micros) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(model.as_ref())
     .bind(version)
@@ -76,6 +79,7 @@ pub async fn upsert(pool: &PgPool, model: &str, price: &Price) -> Result<i32, St
     .bind(price.cache_write.micros())
     .bind(price.output.micros())
     .bind(price.per_request.picos())
+    .bind(price.reasoning.micros())
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -97,7 +101,7 @@ async fn next_version(
 pub async fn current(pool: &PgPool) -> Result<HashMap<String, (i32, Price)>, StoreError> {
     let recs = sqlx::query_as::<_, PriceRecord>(
         "SELECT DISTINCT ON (model) model, version, input_micros, cached_input_micros, \
-                cache_write_micros, output_micros, per_request_picos \
+                cache_write_micros, output_micros, reasoning_micros, per_request_picos \
          FROM prices ORDER BY model, version DESC",
     )
     .fetch_all(pool)
@@ -115,7 +119,7 @@ pub async fn current(pool: &PgPool) -> Result<HashMap<String, (i32, Price)>, Sto
 pub async fn version(pool: &PgPool, model: &str, version: i32) -> Result<Price, StoreError> {
     sqlx::query_as::<_, PriceRecord>(
         "SELECT model, version, input_micros, cached_input_micros, cache_write_micros, \
-                output_micros, per_request_picos \
+                output_micros, reasoning_micros, per_request_picos \
          FROM prices WHERE model = $1 AND version = $2",
     )
     .bind(pg_text(model).as_ref())
@@ -149,6 +153,7 @@ struct VersionRecord {
     cached_input_micros: i64,
     cache_write_micros: i64,
     output_micros: i64,
+    reasoning_micros: Option<i64>,
     per_request_picos: i64,
     source: String,
 }
@@ -161,6 +166,7 @@ impl From<VersionRecord> for PriceVersion {
                 cached_input: PerMillion::from_micros(r.cached_input_micros),
                 cache_write: PerMillion::from_micros(r.cache_write_micros),
                 output: PerMillion::from_micros(r.output_micros),
+                reasoning: PerMillion::from_micros(r.reasoning_micros.unwrap_or(r.output_micros)),
                 per_request: Money::from_picos(r.per_request_picos),
             },
             model: r.model,
@@ -175,7 +181,7 @@ impl From<VersionRecord> for PriceVersion {
 macro_rules! version_columns {
     () => {
         "model, version, deployment, effective_from, input_micros, cached_input_micros, \
-         cache_write_micros, output_micros, per_request_picos, source"
+         cache_write_micros, output_micros, reasoning_micros, per_request_picos, source"
     };
 }
 
@@ -223,8 +229,8 @@ pub async fn set(
     let rec = sqlx::query_as::<_, VersionRecord>(concat!(
         "INSERT INTO prices (model, version, deployment, effective_from, input_micros, \
                              cached_input_micros, cache_write_micros, output_micros, \
-                             per_request_picos, source) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'admin') \
+                             per_request_picos, source, reasoning_micros) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'admin', $10) \
          RETURNING ",
         version_columns!()
     ))
@@ -237,6 +243,7 @@ pub async fn set(
     .bind(price.cache_write.micros())
     .bind(price.output.micros())
     .bind(price.per_request.picos())
+    .bind(price.reasoning.micros())
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -25,6 +25,7 @@ fn price_json(p: bill::PriceVersion) -> Value {
         "effective_from": ts(p.effective_from),
         "input_usd": p.input_usd, "output_usd": p.output_usd,
         "cached_input_usd": p.cached_input_usd, "cache_write_usd": p.cache_write_usd,
+        "reasoning_usd": p.reasoning_usd,
         "per_request_usd": p.per_request_usd, "source": p.source, "status": p.status,
     })
 }
@@ -45,6 +46,9 @@ pub(super) struct NewPrice {
     cached_input_usd: String,
     #[serde(default)]
     cache_write_usd: String,
+    /// Reasoning tokens; empty: the output price.
+    #[serde(default)]
+    reasoning_usd: String,
     #[serde(default)]
     per_request_usd: String,
     /// RFC 3339; absent: now. Past times are refused.
@@ -70,6 +74,7 @@ pub(super) async fn set_price(
         output_usd: p.output_usd,
         cached_input_usd: p.cached_input_usd,
         cache_write_usd: p.cache_write_usd,
+        reasoning_usd: p.reasoning_usd,
         per_request_usd: p.per_request_usd,
         effective_from: p.effective_from.map(to_ts),
     }))
@@ -125,6 +130,7 @@ fn from_wire(p: bill::PriceVersion) -> Option<PriceVersion> {
             output: pm(&p.output_usd)?,
             cached_input: pm(&p.cached_input_usd)?,
             cache_write: pm(&p.cache_write_usd)?,
+            reasoning: pm(&p.reasoning_usd)?,
             per_request: Money::parse_usd(&p.per_request_usd).ok()?,
         },
         effective_from: DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).ok()?)?,

@@ -13,6 +13,7 @@ fn price() -> Price {
         cached_input: PerMillion::parse_usd("1.25").unwrap(),
         cache_write: PerMillion::parse_usd("3.75").unwrap(),
         output: PerMillion::parse_usd("10").unwrap(),
+        reasoning: PerMillion::parse_usd("10").unwrap(),
         per_request: Money::ZERO,
     }
 }

@@ -9,6 +9,7 @@ fn price(input: &str, output: &str) -> Price {
         cached_input: PerMillion::parse_usd(input).unwrap(),
         cache_write: PerMillion::parse_usd(input).unwrap(),
         output: PerMillion::parse_usd(output).unwrap(),
+        reasoning: PerMillion::parse_usd(output).unwrap(),
         per_request: Money::parse_usd("0.0001").unwrap(),
     }
 }
@@ -33,6 +34,14 @@ async fn same_price_keeps_its_version_and_a_change_adds_one(pool: PgPool) {
 
     // Going back to an earlier price is a change too.
     assert_eq!(prices::upsert(&pool, "gpt-4o-mini", &p1).await.unwrap(), 3);
+
+    // A reasoning price of its own is a change, kept exactly.
+    let p3 = Price {
+        reasoning: PerMillion::parse_usd("2.40").unwrap(),
+        ..p1
+    };
+    assert_eq!(prices::upsert(&pool, "gpt-4o-mini", &p3).await.unwrap(), 4);
+    assert_eq!(prices::version(&pool, "gpt-4o-mini", 4).await.unwrap(), p3);
 }
 
 #[sqlx::test(migrator = "tollgate_store::MIGRATOR")]
