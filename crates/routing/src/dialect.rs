@@ -138,7 +138,12 @@ pub(crate) fn translate_request(
         }
         (true, ProviderKind::Openai) => {
             let req: MessagesRequest = translate::from_json(body)?;
-            let t = translate::anthropic_to_openai_request(req, upstream)?;
+            let mut t = translate::anthropic_to_openai_request(req, upstream)?;
+            let stripped = translate::strip_cache_control(
+                &mut t.request,
+                "OpenAI-compatible providers cache prompts on their own",
+            );
+            t.warnings.extend(stripped);
             Ok(Prepared {
                 body: to_json(&t.request)?,
                 mode: Mode::AnthropicFromOpenAi,

@@ -51,6 +51,11 @@ pub(crate) fn request(
     upstream.clone_into(&mut chat.model);
     match dep.provider.kind {
         ProviderKind::Gemini => {
+            // Gemini caches implicitly; explicit caches are separate resources.
+            warnings.extend(translate::strip_cache_control(
+                &mut chat,
+                "Gemini caches prompts implicitly",
+            ));
             let t = gemini::openai_to_gemini_request(chat)?;
             warnings.extend(t.warnings);
             Ok(Prepared {

@@ -401,3 +401,28 @@ async fn a_native_stream_cut_mid_way_ends_with_an_error_event_and_billed_output(
         assert!(u.output_tokens > 0);
     }
 }
+
+#[tokio::test]
+async fn anthropic_cache_control_reaches_bedrock_as_a_cache_point() {
+    let (m, mut r) = setup(opts()).await;
+    let cached = |stream: bool| {
+        let mut c = anthropic_call("bedrock", stream);
+        c.body = json!({
+            "model": "bedrock",
+            "max_tokens": 64,
+            "stream": stream,
+            "system": [{"type": "text", "text": "a long and stable reference document to cache", "cache_control": {"type": "ephemeral"}}],
+            "messages": [{"role": "user", "content": "hello there"}]
+        })
+        .to_string()
+        .into_bytes()
+        .into();
+        c
+    };
+    let first = usage(&frames(&mut r, cached(false)).await);
+    assert!(first.cache_write_tokens > 0, "{first:?}");
+    let second = usage(&frames(&mut r, cached(true)).await);
+    assert!(second.cached_input_tokens > 0, "{second:?}");
+    assert_eq!(second.cached_input_tokens, first.cache_write_tokens);
+    assert_eq!(m.stats().cache_read_tokens, second.cached_input_tokens);
+}

@@ -37,7 +37,7 @@ pub use openai_model::*;
 pub use request_to_anthropic::{
     DEFAULT_MAX_TOKENS, JSON_OBJECT_TOOL, ToAnthropic, openai_to_anthropic_request, thinking_budget,
 };
-pub use request_to_openai::{ToOpenAi, anthropic_to_openai_request};
+pub use request_to_openai::{ToOpenAi, anthropic_to_openai_request, strip_cache_control};
 pub use response::{anthropic_to_openai_response, openai_to_anthropic_response};
 pub use stream_to_anthropic::OpenAiToAnthropicStream;
 pub use stream_to_openai::{AnthropicToOpenAiStream, OpenAiStreamEvent};

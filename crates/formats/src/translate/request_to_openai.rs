@@ -73,11 +73,11 @@ pub fn anthropic_to_openai_request(
             ));
             continue;
         }
-        if t.cache_control.is_some() {
-            w.push(Warning::new(
-                format!("tools[{i}].cache_control"),
-                "OpenAI caches prompts automatically",
-            ));
+        let mut extra = Extra::new();
+        if let Some(cc) = t.cache_control
+            && let Ok(v) = serde_json::to_value(cc)
+        {
+            extra.insert("cache_control".into(), v);
         }
         for key in t.extra.keys() {
             w.push(Warning::new(
@@ -93,7 +93,7 @@ pub fn anthropic_to_openai_request(
                 parameters: t.input_schema,
                 strict: None,
             },
-            extra: Extra::new(),
+            extra,
         });
     }
     let parallel_tool_calls = req
@@ -262,19 +262,13 @@ fn parts(blocks: Vec<ContentBlock>, field: &str, w: &mut Vec<Warning>) -> Vec<Co
     let mut out = Vec::with_capacity(blocks.len());
     for b in blocks {
         match b {
-            ContentBlock::Text(t) => {
-                if t.cache_control.is_some() {
-                    w.push(Warning::new(
-                        format!("{field}.cache_control"),
-                        "OpenAI caches prompts automatically",
-                    ));
-                }
-                out.push(ContentPart::Text(TextPart {
-                    text: t.text,
-                    cache_control: None,
-                    extra: Extra::new(),
-                }));
-            }
+            // Kept in OpenRouter's convention: a provider that can use it (Bedrock's
+            // cachePoint) does; `strip_cache_control` removes and reports it for the others.
+            ContentBlock::Text(t) => out.push(ContentPart::Text(TextPart {
+                text: t.text,
+                cache_control: t.cache_control,
+                extra: Extra::new(),
+            })),
             ContentBlock::Image(img) => match img.source {
                 Source::Base64 { media_type, data } => {
                     out.push(image(format!("data:{media_type};base64,{data}")))
@@ -326,10 +320,37 @@ fn image(url: String) -> ContentPart {
 /// One text part becomes a plain string, which every OpenAI-compatible server accepts.
 fn simplify(mut parts: Vec<ContentPart>) -> ChatContent {
     if parts.len() == 1
-        && matches!(parts[0], ContentPart::Text(_))
+        && matches!(&parts[0], ContentPart::Text(t) if t.cache_control.is_none())
         && let Some(ContentPart::Text(t)) = parts.pop()
     {
         return ChatContent::Text(t.text);
     }
     ChatContent::Parts(parts)
+}
+
+/// Removes the Anthropic `cache_control` marks [`anthropic_to_openai_request`] carries (on
+/// text parts and tools, OpenRouter's convention) for a provider that cannot use them,
+/// reporting each: OpenAI-compatible servers cache on their own and some refuse unknown fields.
+pub fn strip_cache_control(req: &mut ChatRequest, why: &'static str) -> Vec<Warning> {
+    let mut w = Vec::new();
+    for (i, m) in req.messages.iter_mut().enumerate() {
+        if let Some(ChatContent::Parts(parts)) = &mut m.content {
+            for (j, p) in parts.iter_mut().enumerate() {
+                if let ContentPart::Text(t) = p
+                    && t.cache_control.take().is_some()
+                {
+                    w.push(Warning::new(
+                        format!("messages[{i}].content[{j}].cache_control"),
+                        why,
+                    ));
+                }
+            }
+        }
+    }
+    for (i, t) in req.tools.iter_mut().flatten().enumerate() {
+        if t.extra.remove("cache_control").is_some() {
+            w.push(Warning::new(format!("tools[{i}].cache_control"), why));
+        }
+    }
+    w
 }
