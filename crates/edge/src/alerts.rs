@@ -88,6 +88,7 @@ pub fn start(
         max_attempts: cfg.max_attempts.max(1),
     };
     let every = cfg.poll_interval.max(Duration::from_millis(50));
+    let stale = stale_after(&sink, cfg.timeout);
     let deliveries = tracker.clone();
     tracker.spawn(async move {
         loop {
@@ -102,14 +103,38 @@ pub fn start(
                     continue;
                 }
             };
-            for alert in due {
-                metrics::counter!("tollgate_budget_alerts_total", "result" => "claimed")
-                    .increment(1);
+            // Alerts whose sender died (or whose webhook kept failing) go out again: at
+            // least once, with the same x-tollgate-event-id so a receiver can drop repeats.
+            let again = tollgate_store::budgets::reclaim_undelivered(&pool, stale)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "undelivered budget alerts not checked");
+                    Vec::new()
+                });
+            for (alert, result) in due
+                .into_iter()
+                .map(|a| (a, "claimed"))
+                .chain(again.into_iter().map(|a| (a, "reclaimed")))
+            {
+                metrics::counter!("tollgate_budget_alerts_total", "result" => result).increment(1);
                 deliveries.spawn(deliver(sink.clone(), pool.clone(), alert, stop.clone()));
             }
         }
     });
     Ok(())
+}
+
+/// How long a claim may stay undelivered before another poll sends it again: twice a whole
+/// delivery schedule (every attempt timing out, every backoff slept), at least ten minutes, so
+/// a live sender is never doubled.
+fn stale_after(sink: &Sink, timeout: Duration) -> Duration {
+    let mut total = timeout * sink.max_attempts;
+    let mut backoff = Duration::from_secs(1);
+    for _ in 1..sink.max_attempts {
+        total += backoff;
+        backoff = (backoff * 2).min(Duration::from_secs(300));
+    }
+    (total * 2).max(Duration::from_secs(600))
 }
 
 async fn deliver(sink: Sink, pool: PgPool, alert: BudgetAlert, stop: CancellationToken) {
@@ -173,6 +198,21 @@ async fn deliver(sink: Sink, pool: PgPool, alert: BudgetAlert, stop: Cancellatio
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_claim_is_stale_only_after_twice_a_whole_delivery_schedule() {
+        let sink = |max_attempts| super::Sink {
+            url: reqwest::Url::parse("http://127.0.0.1:1/hook").unwrap(),
+            secret: None,
+            http: reqwest::Client::new(),
+            max_attempts,
+        };
+        let t = std::time::Duration::from_secs(5);
+        // 8 attempts: 40 s of timeouts + 127 s of backoff, doubled = 334 s: the floor wins.
+        assert_eq!(super::stale_after(&sink(8), t).as_secs(), 600);
+        // 20 attempts: backoff 1..256 s then capped at 300 s: (100 + 511 + 3000) x 2.
+        assert_eq!(super::stale_after(&sink(20), t).as_secs(), 7_222);
+    }
+
     use super::*;
 
     #[test]

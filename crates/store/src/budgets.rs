@@ -181,6 +181,32 @@ pub async fn claim_alerts(pool: &PgPool) -> Result<Vec<BudgetAlert>, StoreError>
     .await?)
 }
 
+/// Claim again the alerts claimed more than `stale` ago and never delivered: the replica that
+/// claimed one crashed, or its webhook kept failing. Each is re-claimed by exactly one caller
+/// (the row lock makes a concurrent caller re-check `fired_at` and skip it); `stale` must
+/// exceed a delivery's whole retry schedule so a live sender is not doubled.
+pub async fn reclaim_undelivered(
+    pool: &PgPool,
+    stale: std::time::Duration,
+) -> Result<Vec<BudgetAlert>, StoreError> {
+    let stale_s = i64::try_from(stale.as_secs()).unwrap_or(i64::MAX);
+    Ok(sqlx::query_as::<_, BudgetAlert>(
+        "WITH re AS ( \
+           UPDATE budget_alerts SET fired_at = now() \
+           WHERE delivered_at IS NULL AND fired_at < now() - make_interval(secs => $1) \
+           RETURNING budget_id, period_start, threshold, spent_picos) \
+         SELECT re.budget_id, b.tenant_id, b.scope, b.scope_id, b.period, re.period_start, \
+                (((re.period_start AT TIME ZONE b.timezone) + ('1 ' || b.period)::interval) \
+                   AT TIME ZONE b.timezone) AS period_end, \
+                b.limit_picos, re.spent_picos, re.threshold \
+         FROM re JOIN budgets b ON b.id = re.budget_id \
+         ORDER BY re.budget_id, re.threshold",
+    )
+    .bind(stale_s as f64)
+    .fetch_all(pool)
+    .await?)
+}
+
 /// Record that an alert reached its webhook.
 pub async fn alert_delivered(
     pool: &PgPool,

@@ -182,4 +182,43 @@ async fn a_soft_limit_alert_is_claimed_once_per_threshold_and_period(pool: PgPoo
             .all(|a| a.budget_id == b.id && a.spent_picos == 850_000)
     );
     assert!(budgets::claim_alerts(&pool).await.unwrap().is_empty());
+
+    // Claimed but never delivered (the claiming replica died): claimed again once the claim
+    // is stale, by exactly one caller; a delivered alert never is.
+    let stale = std::time::Duration::from_secs(600);
+    assert!(
+        budgets::reclaim_undelivered(&pool, stale)
+            .await
+            .unwrap()
+            .is_empty(),
+        "fresh claims are left to their sender"
+    );
+    sqlx::query("UPDATE budget_alerts SET fired_at = now() - interval '1 hour'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let delivered = won.iter().find(|a| a.threshold == 0.5).unwrap();
+    budgets::alert_delivered(&pool, b.id, delivered.period_start, 0.5)
+        .await
+        .unwrap();
+    let again = (0..4).map(|_| {
+        let pool = pool.clone();
+        tokio::spawn(async move { budgets::reclaim_undelivered(&pool, stale).await.unwrap() })
+    });
+    let mut reclaimed = Vec::new();
+    for c in again {
+        reclaimed.extend(c.await.unwrap());
+    }
+    assert_eq!(reclaimed.len(), 1, "{reclaimed:?}");
+    let r = &reclaimed[0];
+    assert_eq!(
+        (r.threshold, r.budget_id, r.spent_picos),
+        (0.8, b.id, 850_000)
+    );
+    let first = won.iter().find(|a| a.threshold == 0.8).unwrap();
+    assert_eq!(
+        (r.period_start, r.period_end),
+        (first.period_start, first.period_end)
+    );
+    assert_eq!(r.limit_picos, first.limit_picos);
 }
