@@ -624,3 +624,59 @@ async fn the_openapi_document_is_served_without_credentials() {
     }
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_user_limits_apply_to_every_user_until_a_row_overrides_them() {
+    let stack = Stack::start_with(tollgate_tests::StackOptions {
+        limits: |l| l.user_rpm = 2,
+        ..tollgate_tests::StackOptions::default()
+    })
+    .await;
+    let acme = stack.tenant("acme-defaults", false).await;
+    let user = |external: &'static str| {
+        let stack = &stack;
+        let acme = &acme;
+        async move {
+            let u = stack
+                .admin(
+                    Method::POST,
+                    &format!("/admin/v1/tenants/{acme}/users"),
+                    Some(json!({"external_id": external})),
+                )
+                .await;
+            u["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let (grace, linus) = (user("grace").await, user("linus").await);
+    // Linus gets a row of his own; Grace has the configured default.
+    stack
+        .admin(
+            Method::PUT,
+            &format!("/admin/v1/tenants/{acme}/limits"),
+            Some(json!({"scope": "user", "scope_id": linus, "rpm": 4})),
+        )
+        .await;
+    let (_, g) = key_with(&stack, &acme, json!({"user_id": grace})).await;
+    let (_, l) = key_with(&stack, &acme, json!({"user_id": linus})).await;
+    let (_, nobody) = key_with(&stack, &acme, json!({})).await;
+    let served = |secret: String| {
+        let stack = &stack;
+        async move {
+            let mut ok = 0;
+            for _ in 0..5 {
+                if chat(stack, &secret, "mock").await.0 == StatusCode::OK {
+                    ok += 1;
+                }
+            }
+            ok
+        }
+    };
+    assert_eq!(served(g).await, 2, "the configured user_rpm");
+    assert_eq!(served(l).await, 4, "the user's own row wins");
+    assert_eq!(
+        served(nobody).await,
+        5,
+        "a key without a user is not a user"
+    );
+    stack.shutdown().await;
+}

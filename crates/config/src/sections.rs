@@ -131,6 +131,11 @@ pub struct LimitsConfig {
     /// Tokens per minute for every key (prompt estimate + `max_tokens` reserved at admission,
     /// settled to the actual total). 0 = unlimited.
     pub default_tpm: u32,
+    /// Limits shared by all keys of one user and by JWT callers matched to it (callers
+    /// without a user are not limited here); a user's limits row overrides them. 0 = unlimited.
+    pub user_rpm: u32,
+    pub user_tpm: u32,
+    pub user_concurrency: u32,
     /// Limits shared by all keys of one team (keys without a team are not limited here).
     /// 0 = unlimited.
     pub team_rpm: u32,
@@ -166,6 +171,9 @@ impl Default for LimitsConfig {
             replicas: 1,
             budget_output_tokens: 4096,
             default_tpm: 0,
+            user_rpm: 0,
+            user_tpm: 0,
+            user_concurrency: 0,
             team_rpm: 0,
             team_tpm: 0,
             team_concurrency: 0,

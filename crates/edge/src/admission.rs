@@ -7,9 +7,9 @@
 //! minute reserve the prompt estimate plus the output allowance; settlement corrects them.
 //!
 //! Rows of the `limits` table (from the snapshot, set through the admin API) override those
-//! numbers per scope: a key's row beats its own columns and the defaults, a team's or tenant's
-//! row beats `team_*` / `tenant_*`, and a user (a key's user, or a JWT caller matched to one) is
-//! limited only by its row. A row for one model is a counter of its own for that model within
+//! numbers per scope: a key's row beats its own columns and the defaults, a user's, team's or
+//! tenant's row beats `user_*` / `team_*` / `tenant_*` (a user is a key's user, or a JWT caller
+//! matched to one). A row for one model is a counter of its own for that model within
 //! the scope (user, team and tenant too), checked alongside the scope's all-models limits; for
 //! a key it overrides `per_model`. All of it is still one Redis round trip, and every lookup
 //! borrows the caller's ids.
@@ -214,7 +214,7 @@ pub async fn admit_for(
                 ScopeKind::User,
                 &id.user_id,
                 row(LimitScope::User, &id.user_id),
-                (0, 0, 0),
+                (limits.user_rpm, limits.user_tpm, limits.user_concurrency),
             )
         },
         if id.team_id.is_empty() {
