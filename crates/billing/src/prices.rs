@@ -14,7 +14,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tollgate_config::ModelConfig;
 use tollgate_domain::Price;
-use tollgate_store::prices::{Catalog, PriceChanges};
+use tollgate_store::changes::Changes;
+use tollgate_store::prices::Catalog;
 use tollgate_store::{PgPool, StoreError};
 
 use crate::State;
@@ -123,7 +124,7 @@ pub async fn load_with_retry(
 pub(crate) async fn keep_fresh(state: Arc<State>, models: Vec<ModelConfig>) {
     let mut backoff = Duration::from_millis(200);
     loop {
-        let listener = PriceChanges::listen(&state.pool).await;
+        let listener = Changes::listen(&state.pool, tollgate_store::prices::CHANNEL).await;
         let mut listener = match listener {
             Ok(l) => l,
             Err(e) => {

@@ -23,6 +23,7 @@ mod models;
 mod openrouter;
 mod overrun;
 mod prices;
+mod refresh;
 mod settle;
 mod snapshot;
 mod state;

@@ -17,7 +17,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tollgate_config::Config;
 use tollgate_domain::{Money, Price, Usage};
-use tollgate_store::prices::{Catalog, PriceChanges};
+use tollgate_store::prices::Catalog;
 
 /// The catalog shared by every [`PriceBook`] built from successive configs.
 pub type SharedCatalog = Arc<ArcSwap<Catalog>>;
@@ -120,40 +120,14 @@ pub async fn keep_fresh(
     poll: Duration,
     stop: CancellationToken,
 ) {
-    let mut backoff = Duration::from_millis(200);
-    while !stop.is_cancelled() {
-        let listener = PriceChanges::listen(&pool).await;
-        let loaded = reload(&pool, &target).await;
-        let mut listener = match listener {
-            Ok(l) if loaded => {
-                backoff = Duration::from_millis(200);
-                l
-            }
-            Ok(_) | Err(_) => {
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
-            }
-        };
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                r = listener.recv() => match r {
-                    Ok(()) => {
-                        reload(&pool, &target).await;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "price change listener lost; reconnecting");
-                        break;
-                    }
-                },
-                () = tokio::time::sleep(poll) => {
-                    reload(&pool, &target).await;
-                }
-            }
-        }
-    }
+    let reload_pool = pool.clone();
+    crate::refresh::keep_fresh(
+        pool,
+        tollgate_store::prices::CHANNEL,
+        "prices",
+        || reload(&reload_pool, &target),
+        || poll,
+        stop,
+    )
+    .await;
 }

@@ -122,44 +122,17 @@ pub async fn keep_fresh(
     poll: Duration,
     stop: CancellationToken,
 ) {
-    let mut backoff = Duration::from_millis(200);
-    while !stop.is_cancelled() {
-        let listener = tollgate_store::keys::KeyChanges::listen(&pool).await;
-        let loaded = reload(&pool, &target).await;
-        let mut listener = match listener {
-            Ok(l) if loaded => {
-                backoff = Duration::from_millis(200);
-                l
-            }
-            Ok(_) | Err(_) => {
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
-            }
-        };
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                r = listener.recv() => match r {
-                    Ok(()) => {
-                        // Coalesce a burst of changes into one reload.
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        reload(&pool, &target).await;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "key change listener lost; reconnecting");
-                        break;
-                    }
-                },
-                () = tokio::time::sleep(next_poll(&target, poll)) => {
-                    reload(&pool, &target).await;
-                }
-            }
-        }
-    }
+    let reload_pool = pool.clone();
+    let poll_target = target.clone();
+    crate::refresh::keep_fresh(
+        pool,
+        tollgate_store::keys::CHANNEL,
+        "keys",
+        || reload(&reload_pool, &target),
+        || next_poll(&poll_target, poll),
+        stop,
+    )
+    .await;
 }
 
 /// The fallback poll, or sooner when a budget period ends (the new period needs its own start

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use sqlx::types::Json;
 use uuid::Uuid;
 
@@ -374,30 +373,4 @@ pub async fn snapshot(pool: &PgPool) -> Result<Vec<SnapshotKey>, StoreError> {
             allowed_models: r.allowed_models,
         })
         .collect())
-}
-
-/// A subscription to key and tenant changes (Postgres `LISTEN tollgate_keys`). Holds one of
-/// the pool's connections for as long as it lives.
-///
-/// Every `recv` means "reload the snapshot": either a change was notified, or the listening
-/// connection was lost and re-established, in which case notifications may have been missed.
-pub struct KeyChanges(PgListener);
-
-impl KeyChanges {
-    pub async fn listen(pool: &PgPool) -> Result<Self, StoreError> {
-        let mut listener = PgListener::connect_with(pool).await?;
-        listener.listen(CHANNEL).await?;
-        Ok(KeyChanges(listener))
-    }
-
-    /// Wait for the next reason to reload. Returns an error only when Postgres cannot be
-    /// reached; calling again retries the connection.
-    pub async fn recv(&mut self) -> Result<(), StoreError> {
-        // `None`: the connection dropped; it reconnects (and re-LISTENs) on the next call.
-        // Anything may have changed meanwhile, so that too is a reason to reload.
-        self.0.try_recv().await?;
-        // Coalesce a burst (a bulk revoke) into one reload.
-        while self.0.next_buffered().is_some() {}
-        Ok(())
-    }
 }

@@ -8,9 +8,10 @@
 //! typed [`StoreError`]s.
 //!
 //! It must not be called on a request's hot path: the edge reads keys and prices from snapshots
-//! built here at start and refreshed on change ([`keys::KeyChanges`]).
+//! built here at start and refreshed on change ([`changes::Changes`] on [`keys::CHANNEL`]).
 
 pub mod budgets;
+pub mod changes;
 pub mod databases;
 mod error;
 pub mod keys;

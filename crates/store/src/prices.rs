@@ -10,6 +10,9 @@ use tollgate_domain::Price;
 use tollgate_domain::money::{Money, PerMillion};
 
 use crate::StoreError;
+
+/// `LISTEN` channel of catalog changes (see [`crate::changes::Changes`]).
+pub const CHANNEL: &str = "tollgate_prices";
 use crate::text::pg_text;
 
 #[derive(sqlx::FromRow)]
@@ -353,25 +356,6 @@ impl Standing {
             Standing::Scheduled => "scheduled",
             Standing::History => "history",
         }
-    }
-}
-
-/// Changes to the catalog (`LISTEN tollgate_prices`): every `recv` means "reload".
-pub struct PriceChanges(sqlx::postgres::PgListener);
-
-impl PriceChanges {
-    pub async fn listen(pool: &PgPool) -> Result<Self, StoreError> {
-        let mut l = sqlx::postgres::PgListener::connect_with(pool).await?;
-        l.listen("tollgate_prices").await?;
-        Ok(PriceChanges(l))
-    }
-
-    /// Wait for the next reason to reload (a notification, or a reconnection after which some
-    /// may have been missed). An error only when Postgres cannot be reached.
-    pub async fn recv(&mut self) -> Result<(), StoreError> {
-        self.0.try_recv().await?;
-        while self.0.next_buffered().is_some() {}
-        Ok(())
     }
 }
 

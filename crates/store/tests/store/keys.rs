@@ -3,7 +3,8 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tollgate_domain::{ApiKey, KeyHasher};
 use tollgate_store::StoreError;
-use tollgate_store::keys::{self, KeyChanges, NewKey};
+use tollgate_store::changes::Changes;
+use tollgate_store::keys::{self, NewKey};
 use tollgate_store::{teams, tenants};
 use uuid::Uuid;
 
@@ -175,7 +176,7 @@ async fn snapshot_has_live_keys_with_their_tenants_privacy_setting(pool: PgPool)
     assert!(!format!("{sa:?}").contains(&a_hash));
 }
 
-async fn changed_within_a_second(changes: &mut KeyChanges) {
+async fn changed_within_a_second(changes: &mut Changes) {
     tokio::time::timeout(Duration::from_secs(1), changes.recv())
         .await
         .expect("no change notified within a second")
@@ -185,7 +186,7 @@ async fn changed_within_a_second(changes: &mut KeyChanges) {
 #[sqlx::test(migrator = "tollgate_store::MIGRATOR")]
 async fn key_changes_are_notified(pool: PgPool) {
     let acme = tenant(&pool, "acme").await;
-    let mut changes = KeyChanges::listen(&pool).await.unwrap();
+    let mut changes = Changes::listen(&pool, keys::CHANNEL).await.unwrap();
 
     let (key, _) = new_key(&pool, acme, None).await;
     changed_within_a_second(&mut changes).await;
