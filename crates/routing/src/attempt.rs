@@ -10,7 +10,7 @@ use crate::catalog::{Deployment, Model};
 use crate::chat::{Call, Run, cancelled};
 use crate::dialect;
 use crate::failure::{self, Class, Scrub};
-use crate::health::now_ms;
+use crate::health::{CircuitPolicy, now_ms};
 use crate::relay::{self, Cut, Relayed};
 use crate::upstream::{self, Endpoint};
 
@@ -202,14 +202,14 @@ impl Run<'_> {
                 return Attempt::Failed(fail(f, Class::RateLimit).retry(true));
             }
             401 | 403 => {
-                // Rotate away from a refused key; a lone key stays, so the client keeps
-                // seeing the real cause rather than a rate limit.
-                if dep.keys.len() > 1 {
-                    let rest = u64::try_from(circuit.ejection.as_millis()).unwrap_or(30_000);
-                    dep.rest_key(key, now + rest);
-                }
                 let f = failure::from_status(status, resp.headers(), &[], &self.scrub(dep, shown));
-                return Attempt::Failed(fail(f, Class::Credentials).retry(dep.keys.len() > 1));
+                return Attempt::Failed(refused_key(
+                    dep,
+                    key,
+                    now,
+                    circuit,
+                    fail(f, Class::Credentials),
+                ));
             }
             _ => {}
         }
@@ -229,13 +229,10 @@ impl Run<'_> {
             // This deployment is misconfigured: others may still serve.
             404 => fail(f, Class::ServerError).retry(false),
             _ if status.is_server_error() => fail(f, Class::ServerError).retry(true),
+            // A key refused in the body (Gemini's 400 "API key not valid") as if by a 401.
             _ => match failure::request_class(&body) {
                 Class::Credentials => {
-                    if dep.keys.len() > 1 {
-                        let rest = u64::try_from(circuit.ejection.as_millis()).unwrap_or(30_000);
-                        dep.rest_key(key, now + rest);
-                    }
-                    fail(f, Class::Credentials).retry(dep.keys.len() > 1)
+                    refused_key(dep, key, now, circuit, fail(f, Class::Credentials))
                 }
                 class => fail(f, class),
             },
@@ -256,6 +253,23 @@ impl Run<'_> {
 }
 
 /// A 2xx whose body failed before anything reached the client.
+/// The deployment refused key `key`: rotate away from it and try the next key, if there is
+/// one. A lone key stays, so the client keeps seeing the real cause rather than a rate limit.
+fn refused_key(
+    dep: &Deployment,
+    key: Option<usize>,
+    now: u64,
+    circuit: &CircuitPolicy,
+    failed: Failed,
+) -> Failed {
+    let more = dep.keys.len() > 1;
+    if more {
+        let rest = u64::try_from(circuit.ejection.as_millis()).unwrap_or(30_000);
+        dep.rest_key(key, now + rest);
+    }
+    failed.retry(more)
+}
+
 fn not_started(cut: Cut, fail: impl Fn(rpc::Failure, Class) -> Failed) -> Failed {
     match cut {
         Cut::FirstByte | Cut::Timeout | Cut::Idle => {

@@ -18,6 +18,7 @@ use tollgate_formats::{FormatError, openai};
 
 use crate::catalog::Deployment;
 use crate::dialect::{Mode, Prepared, to_json};
+use crate::stream_codec::Seen;
 
 /// Which native format a [`Mode::Native`] call speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,14 +184,9 @@ pub(crate) struct NativeStream {
     /// Output delivered, by delta (one token per delta unless deltas batch many bytes), for
     /// billing a stream cut before the provider reported usage.
     meter: OutputMeter,
-}
-
-/// What one upstream event produced for the client.
-#[derive(Default)]
-pub(crate) struct Produced {
-    pub output: bool,
-    pub error: bool,
-    pub done: bool,
+    /// Scratch lists reused for every event, so a stream allocates none per event.
+    openai: Vec<OpenAiStreamEvent>,
+    anthropic: Vec<StreamEvent>,
 }
 
 impl NativeStream {
@@ -224,12 +220,14 @@ impl NativeStream {
             to_anthropic: anthropic_client.then(OpenAiToAnthropicStream::new),
             shown: shown.to_owned(),
             meter: OutputMeter::default(),
+            openai: Vec::new(),
+            anthropic: Vec::new(),
         })
     }
 
     /// Translates one upstream event into `buf`, in the client's format.
-    pub(crate) fn event(&mut self, ev: NativeEvent<'_>, buf: &mut BytesMut) -> Produced {
-        let mut out = Vec::new();
+    pub(crate) fn event(&mut self, ev: NativeEvent<'_>, buf: &mut BytesMut) -> Seen {
+        let mut out = std::mem::take(&mut self.openai);
         let read = match (&mut self.native, ev) {
             (Translator::Gemini(t), NativeEvent::Data(d)) => t.push_data(d, &mut out),
             (Translator::Bedrock(t), NativeEvent::Frame(f)) => t.push_frame(f, &mut out),
@@ -247,24 +245,24 @@ impl NativeStream {
     }
 
     /// The upstream body ended.
-    pub(crate) fn eof(&mut self, buf: &mut BytesMut) -> Produced {
-        let mut out = Vec::new();
+    pub(crate) fn eof(&mut self, buf: &mut BytesMut) -> Seen {
+        let mut out = std::mem::take(&mut self.openai);
         match &mut self.native {
             Translator::Gemini(t) => t.finish(&mut out),
             Translator::Bedrock(t) => t.finish(&mut out),
         }
         let mut seen = self.emit(out, buf);
         if let Some(a) = &mut self.to_anthropic {
-            let mut events = Vec::new();
-            a.finish(&mut events);
-            seen.merge(anthropic_events(events, &self.shown, buf));
+            a.finish(&mut self.anthropic);
+            seen.merge(anthropic_events(&mut self.anthropic, &self.shown, buf));
         }
         seen
     }
 
-    fn emit(&mut self, out: Vec<OpenAiStreamEvent>, buf: &mut BytesMut) -> Produced {
-        let mut seen = Produced::default();
-        for mut e in out {
+    /// Writes `out`'s events in the client's format, then keeps the emptied list for reuse.
+    fn emit(&mut self, mut out: Vec<OpenAiStreamEvent>, buf: &mut BytesMut) -> Seen {
+        let mut seen = Seen::default();
+        for mut e in out.drain(..) {
             match &mut e {
                 OpenAiStreamEvent::Chunk(c) => {
                     let mut info = ChunkInfo::default();
@@ -297,20 +295,21 @@ impl NativeStream {
             match &mut self.to_anthropic {
                 None => buf.extend_from_slice(&e.encode()),
                 Some(a) => {
-                    let mut events = Vec::new();
+                    let events = &mut self.anthropic;
                     match e {
-                        OpenAiStreamEvent::Chunk(c) => a.push(c, &mut events),
+                        OpenAiStreamEvent::Chunk(c) => a.push(c, events),
                         OpenAiStreamEvent::Error { message, kind, .. } => {
                             let data =
                                 serde_json::json!({"error": {"message": message, "type": kind}});
-                            let _ = a.push_data(&data.to_string(), &mut events);
+                            let _ = a.push_data(&data.to_string(), events);
                         }
-                        OpenAiStreamEvent::Done => a.finish(&mut events),
+                        OpenAiStreamEvent::Done => a.finish(events),
                     }
                     seen.merge(anthropic_events(events, &self.shown, buf));
                 }
             }
         }
+        self.openai = out;
         seen
     }
 
@@ -337,17 +336,10 @@ impl NativeStream {
     }
 }
 
-impl Produced {
-    fn merge(&mut self, other: Produced) {
-        self.output |= other.output;
-        self.error |= other.error;
-        self.done |= other.done;
-    }
-}
-
-fn anthropic_events(events: Vec<StreamEvent>, shown: &str, buf: &mut BytesMut) -> Produced {
-    let mut seen = Produced::default();
-    for mut e in events {
+/// Writes (and empties) `events`.
+fn anthropic_events(events: &mut Vec<StreamEvent>, shown: &str, buf: &mut BytesMut) -> Seen {
+    let mut seen = Seen::default();
+    for mut e in events.drain(..) {
         match &mut e {
             StreamEvent::MessageStart { message } => shown.clone_into(&mut message.model),
             StreamEvent::ContentBlockDelta { .. } => seen.output = true,

@@ -12,7 +12,7 @@ use tollgate_formats::translate::{
 };
 
 use crate::dialect::{Mode, dropped};
-use crate::native::{NativeEvent, NativeStream, Produced};
+use crate::native::{NativeEvent, NativeStream};
 use crate::transcode::unix_now;
 use tollgate_formats::bedrock::Frame;
 
@@ -25,13 +25,11 @@ pub(crate) struct Seen {
     pub done: bool,
 }
 
-impl From<Produced> for Seen {
-    fn from(p: Produced) -> Seen {
-        Seen {
-            output: p.output,
-            error: p.error,
-            done: p.done,
-        }
+impl Seen {
+    pub(crate) fn merge(&mut self, other: Seen) {
+        self.output |= other.output;
+        self.error |= other.error;
+        self.done |= other.done;
     }
 }
 
@@ -76,7 +74,7 @@ impl Codec {
     pub(crate) fn event(&mut self, ev: &SseEvent, shown: &str, buf: &mut BytesMut) -> Seen {
         let mut seen = Seen::default();
         match self {
-            Codec::Native(n) => return n.event(NativeEvent::Data(&ev.data), buf).into(),
+            Codec::Native(n) => return n.event(NativeEvent::Data(&ev.data), buf),
             Codec::Anthropic(usage) => {
                 let info = usage.observe(&ev.data).unwrap_or_default();
                 seen.output = info.output_bytes > 0;
@@ -141,7 +139,7 @@ impl Codec {
     /// One Bedrock event-stream frame.
     pub(crate) fn frame(&mut self, f: &Frame, buf: &mut BytesMut) -> Seen {
         match self {
-            Codec::Native(n) => n.event(NativeEvent::Frame(f), buf).into(),
+            Codec::Native(n) => n.event(NativeEvent::Frame(f), buf),
             _ => Seen::default(),
         }
     }
@@ -162,7 +160,7 @@ impl Codec {
     /// it (an OpenAI stream may end without `[DONE]`; Gemini's never has one).
     pub(crate) fn eof(&mut self, buf: &mut BytesMut) -> Seen {
         if let Codec::Native(n) = self {
-            return n.eof(buf).into();
+            return n.eof(buf);
         }
         let mut seen = Seen::default();
         if let Codec::ToAnthropic { t, .. } = self {

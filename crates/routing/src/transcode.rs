@@ -156,6 +156,8 @@ pub(crate) async fn relay_stream(
     let mut held = BytesMut::new();
     let mut done = false;
     let mut provider_error = false;
+    // Reused for every upstream read: no allocation per chunk once it has grown.
+    let mut items: Vec<Upstream> = Vec::new();
     let end = loop {
         let mut buf = BytesMut::new();
         let mut output = false;
@@ -164,7 +166,7 @@ pub(crate) async fn relay_stream(
         match next_chunk(cx, &mut resp, started).await {
             Ok(Some(chunk)) => {
                 first_byte(cx);
-                let mut items = Vec::new();
+                items.clear();
                 if let Some(frames) = &mut frames {
                     frames.push(&chunk);
                     loop {
