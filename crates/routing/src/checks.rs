@@ -32,7 +32,7 @@ pub(crate) async fn run(shared: Arc<Shared>, every: Duration) {
                 {
                     req = req.header(d.provider.auth_header.clone(), key.auth.clone());
                 }
-                req = req.headers(d.provider.headers.clone());
+                req = crate::upstream::with_static_headers(req, d);
                 let health = d.health.clone();
                 let circuit = catalog.policy.circuit;
                 checks.spawn(async move {

@@ -61,9 +61,9 @@ pub(crate) async fn send(
     let mut req = dep
         .client
         .post(url)
-        .headers(dep.provider.headers.clone())
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
         .header(ACCEPT, HeaderValue::from_static(accept));
+    req = with_static_headers(req, dep);
     if let Some(aws) = &dep.provider.aws {
         let signed = sigv4::sign(
             &aws.creds,
@@ -96,6 +96,18 @@ pub(crate) async fn send(
         req = req.header(dep.provider.auth_header.clone(), k.auth.clone());
     }
     req.send().await
+}
+
+/// The provider's static headers (`anthropic-version`, configured ones), one by one: their
+/// names and values are shared bytes, so this copies no map per call.
+pub(crate) fn with_static_headers(
+    mut req: reqwest::RequestBuilder,
+    dep: &Deployment,
+) -> reqwest::RequestBuilder {
+    for (name, value) in &dep.provider.headers {
+        req = req.header(name.clone(), value.clone());
+    }
+    req
 }
 
 /// Remaining share of the provider's rate limit in ‰ and how long (ms) that holds, from
