@@ -22,9 +22,9 @@ use http::{HeaderMap, HeaderValue};
 use tollgate_domain::{Money, RequestId};
 use tollgate_limits::{AdmitRequest, Decision, LimitKind, RateHeaders, Scope, ScopeKind, Ticket};
 
-use crate::auth::KeyEntry;
 use crate::budgets::{self, BudgetEntry};
 use crate::error::ApiError;
+use crate::snapshot::KeyEntry;
 use crate::snapshot::limits::{ModelRow, Numbers, pick};
 use crate::state::AppState;
 use tollgate_store::limits::LimitScope;

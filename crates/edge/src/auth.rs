@@ -10,69 +10,23 @@
 //! When JWT issuers are configured, a bearer that is not a `tg-` key and has the three-part JWS
 //! shape is verified as a JWT instead (see `jwt.rs`); it yields the same `Caller`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use http::HeaderMap;
 use subtle::ConstantTimeEq;
-use tollgate_domain::{ApiKey, Identity, KeyHasher};
+use tollgate_domain::{ApiKey, KeyHasher};
 
 use crate::error::ApiError;
+use crate::snapshot::{KeyEntry, KeySnapshot};
 use crate::state::AppState;
 
 /// Routes anyone may call: probes, metrics and the admin API's OpenAPI document (it describes
 /// the routes, holds no data).
 pub const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/admin/v1/openapi.json"];
-
-/// One key as the edge knows it.
-#[derive(Debug)]
-pub struct KeyEntry {
-    pub key_hash: String,
-    pub identity: Identity,
-    /// 0 = the configured default.
-    pub rpm_limit: u32,
-    pub concurrency_limit: u32,
-    /// The tenant allows prompt/completion text in request logs.
-    pub log_content: bool,
-    /// `None` = never expires.
-    pub expires_at: Option<DateTime<Utc>>,
-    /// Public model names or aliases this key may use; empty = every model.
-    pub allowed_models: Vec<String>,
-}
-
-impl KeyEntry {
-    /// Whether `model` is allowed. `same_model` tells whether two public names or aliases name
-    /// the same model: allowing an alias allows its model and its other aliases.
-    pub fn allows(&self, model: &str, same_model: impl Fn(&str, &str) -> bool) -> bool {
-        self.allowed_models.is_empty()
-            || self
-                .allowed_models
-                .iter()
-                .any(|a| a == model || same_model(a, model))
-    }
-
-    /// What routing must respect, fallbacks included.
-    pub fn policy(&self) -> tollgate_proto::routing::v1::Policy {
-        tollgate_proto::routing::v1::Policy {
-            allowed_models: self.allowed_models.clone(),
-        }
-    }
-}
-
-/// Every active key, by public `key_id`, and every budget. Replaced whole on each refresh.
-#[derive(Debug, Default)]
-pub struct KeySnapshot {
-    pub keys: HashMap<String, Arc<KeyEntry>>,
-    pub budgets: crate::budgets::Budgets,
-    /// Limits rows (key, user, team, tenant; all models or one).
-    pub limits: crate::snapshot::limits::LimitBook,
-    /// Users JWT callers are matched to by their user claim.
-    pub users: crate::snapshot::JwtUsers,
-}
 
 /// The authenticated caller, put in the request's extensions for handlers.
 #[derive(Clone, Debug)]
@@ -214,6 +168,11 @@ fn match_jwt_user(state: &AppState, entry: &mut Arc<KeyEntry>) -> Result<(), Api
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
+    use chrono::DateTime;
+    use tollgate_domain::Identity;
+
     use super::*;
 
     fn snapshot_with(key: &ApiKey, hasher: &KeyHasher) -> KeySnapshot {

@@ -25,8 +25,8 @@ use tokio_util::task::TaskTracker;
 use tollgate_config::{JwtConfig, JwtIssuerConfig, is_uuid};
 use tollgate_domain::Identity;
 
-use crate::auth::KeyEntry;
 use crate::error::ApiError;
+use crate::snapshot::KeyEntry;
 
 pub use keys::{Jwks, KeyStore, VerifyKey};
 

@@ -12,6 +12,7 @@ mod app;
 mod auth;
 mod budgets;
 mod chat;
+mod clients;
 mod cost;
 mod embeddings;
 mod error;
@@ -45,7 +46,6 @@ use tollgate_proto::billing::v1::billing_client::BillingClient;
 use tollgate_proto::logging::v1::logging_client::LoggingClient;
 use tollgate_proto::routing::v1::routing_client::RoutingClient;
 use tollgate_telemetry::propagation::TraceInterceptor;
-use tonic::transport::{Channel, Endpoint};
 
 pub use error::ApiError;
 
@@ -68,18 +68,6 @@ pub enum EdgeError {
     Jwt(#[from] jwt::JwtSetupError),
     #[error("HTTP server failed: {0}")]
     Serve(#[from] std::io::Error),
-}
-
-fn channel(field: &'static str, url: &str) -> Result<Channel, EdgeError> {
-    let ep = Endpoint::from_shared(url.to_owned()).map_err(|e| EdgeError::BadUrl {
-        field,
-        message: e.to_string(),
-    })?;
-    Ok(ep
-        .connect_timeout(std::time::Duration::from_secs(2))
-        .tcp_nodelay(true)
-        .http2_adaptive_window(true)
-        .connect_lazy())
 }
 
 /// Run the edge on `listener` until `shutdown` resolves, then drain in order: readiness off,
@@ -126,9 +114,9 @@ async fn serve(
     })
     .await?;
 
-    let routing_ch = channel("edge.routing_url", &edge.routing_url)?;
-    let billing_ch = channel("edge.billing_url", &edge.billing_url)?;
-    let logging_ch = channel("edge.logging_url", &edge.logging_url)?;
+    let routing_ch = clients::channel("edge.routing_url", &edge.routing_url)?;
+    let billing_ch = clients::channel("edge.billing_url", &edge.billing_url)?;
+    let logging_ch = clients::channel("edge.logging_url", &edge.logging_url)?;
 
     let stop = CancellationToken::new();
     let background = TaskTracker::new();

@@ -12,7 +12,7 @@ use tollgate_config::LogQueueConfig;
 use tollgate_proto::logging::v1::logging_client::LoggingClient;
 use tollgate_proto::logging::v1::{LogRecord, WriteLogsRequest};
 
-use crate::state::Traced;
+use crate::clients::Traced;
 
 #[derive(Clone)]
 pub struct LogSink {

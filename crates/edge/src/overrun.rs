@@ -22,8 +22,8 @@ use tollgate_domain::{Money, RequestId, Usage};
 use tollgate_limits::{AdmitRequest, Decision, LimitKind, Ticket};
 use tollgate_proto::routing::v1 as rpc;
 
-use crate::auth::KeyEntry;
 use crate::budgets;
+use crate::snapshot::KeyEntry;
 use crate::state::AppState;
 
 /// What an extension attempt came to.

@@ -13,7 +13,7 @@ use tollgate_proto::billing::v1::UsageEvent;
 use tollgate_proto::logging::v1::LogRecord;
 use tollgate_proto::routing::v1 as rpc;
 
-use crate::auth::KeyEntry;
+use crate::snapshot::KeyEntry;
 use crate::state::AppState;
 
 /// Cap on a response body kept for content logging.

@@ -12,11 +12,56 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tollgate_domain::Identity;
 
-use crate::auth::{KeyEntry, KeySnapshot};
+/// One key as the edge knows it.
+#[derive(Debug)]
+pub struct KeyEntry {
+    pub key_hash: String,
+    pub identity: Identity,
+    /// 0 = the configured default.
+    pub rpm_limit: u32,
+    pub concurrency_limit: u32,
+    /// The tenant allows prompt/completion text in request logs.
+    pub log_content: bool,
+    /// `None` = never expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Public model names or aliases this key may use; empty = every model.
+    pub allowed_models: Vec<String>,
+}
+
+impl KeyEntry {
+    /// Whether `model` is allowed. `same_model` tells whether two public names or aliases name
+    /// the same model: allowing an alias allows its model and its other aliases.
+    pub fn allows(&self, model: &str, same_model: impl Fn(&str, &str) -> bool) -> bool {
+        self.allowed_models.is_empty()
+            || self
+                .allowed_models
+                .iter()
+                .any(|a| a == model || same_model(a, model))
+    }
+
+    /// What routing must respect, fallbacks included.
+    pub fn policy(&self) -> tollgate_proto::routing::v1::Policy {
+        tollgate_proto::routing::v1::Policy {
+            allowed_models: self.allowed_models.clone(),
+        }
+    }
+}
+
+/// Every active key, by public `key_id`, and every budget. Replaced whole on each refresh.
+#[derive(Debug, Default)]
+pub struct KeySnapshot {
+    pub keys: HashMap<String, Arc<KeyEntry>>,
+    pub budgets: crate::budgets::Budgets,
+    /// Limits rows (key, user, team, tenant; all models or one).
+    pub limits: limits::LimitBook,
+    /// Users JWT callers are matched to by their user claim.
+    pub users: JwtUsers,
+}
 
 pub type SharedSnapshot = Arc<ArcSwapOption<KeySnapshot>>;
 

@@ -11,16 +11,12 @@ use tollgate_proto::billing::v1::billing_client::BillingClient;
 use tollgate_proto::logging::v1::logging_client::LoggingClient;
 use tollgate_proto::routing::v1::routing_client::RoutingClient;
 use tollgate_telemetry::metrics::PrometheusHandle;
-use tollgate_telemetry::propagation::TraceInterceptor;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
+use crate::clients::Traced;
 use crate::logs::LogSink;
 use crate::prices::PriceBook;
 use crate::snapshot::SharedSnapshot;
 use crate::usage::UsageSink;
-
-pub type Traced = InterceptedService<Channel, TraceInterceptor>;
 
 #[derive(Clone)]
 pub struct AppState {

@@ -21,7 +21,7 @@ use tollgate_config::UsageSpoolConfig;
 use tollgate_proto::billing::v1::billing_client::BillingClient;
 use tollgate_proto::billing::v1::{RecordUsageRequest, UsageEvent};
 
-use crate::state::Traced;
+use crate::clients::Traced;
 
 const SPOOL_FILE: &str = "usage.spool";
 
