@@ -15,8 +15,8 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::chat::RequestIdExt;
 use crate::error::ApiError;
+use crate::request::RequestIdExt;
 use crate::state::AppState;
 use crate::{admin, auth, chat, embeddings, health, messages, models, openrouter};
 

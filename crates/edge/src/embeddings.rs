@@ -9,8 +9,9 @@ use axum::response::Response;
 use tollgate_proto::routing::v1 as rpc;
 
 use crate::auth::Caller;
-use crate::chat::{Peeked, RequestIdExt, read_body, serve};
+use crate::call::serve;
 use crate::error::ApiError;
+use crate::request::{Peeked, RequestIdExt, read_body};
 use crate::state::AppState;
 
 #[tracing::instrument(

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 use tollgate_formats::anthropic;
+use tollgate_proto::routing::v1 as rpc;
 
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum ApiError {
@@ -71,6 +72,10 @@ pub enum ApiError {
     Upstream(String),
     #[error("The upstream provider did not answer in time.")]
     UpstreamTimeout,
+    /// Routing's stream broke after the answer started (the streamed case says the same in an
+    /// error event).
+    #[error("The response was interrupted inside the gateway.")]
+    Interrupted,
     #[error("The gateway is temporarily unable to serve this request ({0}). Try again shortly.")]
     Unavailable(&'static str),
     #[error("Admin credentials are missing or wrong.")]
@@ -173,6 +178,11 @@ impl ApiError {
             ),
             Upstream(_) => (StatusCode::BAD_GATEWAY, "api_error", "upstream_error"),
             UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, "api_error", "upstream_timeout"),
+            Interrupted => (
+                StatusCode::BAD_GATEWAY,
+                "api_error",
+                "upstream_stream_interrupted",
+            ),
             Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "api_error",
@@ -284,17 +294,45 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A routing RPC that failed as a whole (not a provider answer): routing unreachable or broken.
-pub fn from_status(status: &tonic::Status) -> ApiError {
-    use tonic::Code;
-    match status.code() {
-        Code::DeadlineExceeded => ApiError::UpstreamTimeout,
-        Code::InvalidArgument => ApiError::bad_request(status.message().to_owned(), None),
-        Code::NotFound => ApiError::NotFound(status.message().to_owned()),
-        Code::Unavailable | Code::Cancelled | Code::Unknown | Code::ResourceExhausted => {
-            ApiError::Unavailable("a gateway service is unreachable")
+impl ApiError {
+    /// The one mapping of a gRPC status to what the client sees, for every call the edge makes
+    /// (routing's chat stream and the admin API's calls to billing and logging alike). A status
+    /// only carries its message through when it describes the caller's own input.
+    pub fn from_status(status: &tonic::Status) -> ApiError {
+        use tonic::Code;
+        match status.code() {
+            Code::InvalidArgument => ApiError::bad_request(status.message().to_owned(), None),
+            Code::AlreadyExists => ApiError::BadRequest {
+                message: status.message().to_owned(),
+                param: None,
+                code: "already_exists",
+            },
+            Code::NotFound => ApiError::NotFound(status.message().to_owned()),
+            Code::DeadlineExceeded => ApiError::UpstreamTimeout,
+            Code::Unavailable | Code::Cancelled | Code::Unknown | Code::ResourceExhausted => {
+                ApiError::Unavailable("a gateway service is unreachable")
+            }
+            _ => ApiError::Internal,
         }
-        _ => ApiError::Internal,
+    }
+
+    /// Routing's answer that no provider could serve `model` (a Failure frame before the first
+    /// byte).
+    pub fn from_failure(f: &rpc::Failure, model: &str) -> ApiError {
+        use rpc::FailureKind as K;
+        match K::try_from(f.kind).unwrap_or(K::Unspecified) {
+            K::UnknownModel => ApiError::UnknownModel(model.to_owned()),
+            K::ModelNotAllowed => ApiError::ModelNotAllowed(model.to_owned()),
+            K::InvalidRequest => ApiError::UpstreamInvalid(f.message.clone()),
+            K::ContextLengthExceeded => ApiError::ContextLengthExceeded(f.message.clone()),
+            K::UpstreamRateLimited => ApiError::UpstreamRateLimited {
+                retry_after: (f.retry_after_ms > 0)
+                    .then(|| Duration::from_millis(f.retry_after_ms)),
+            },
+            K::UpstreamTimeout => ApiError::UpstreamTimeout,
+            K::UpstreamUnavailable => ApiError::Unavailable("no provider deployment is reachable"),
+            K::UpstreamError | K::Unspecified => ApiError::Upstream(f.message.clone()),
+        }
     }
 }
 
@@ -361,7 +399,7 @@ mod tests {
 
     #[test]
     fn internal_errors_say_nothing_internal() {
-        let e = from_status(&tonic::Status::internal("db password=hunter2 at 10.0.0.3"));
+        let e = ApiError::from_status(&tonic::Status::internal("db password=hunter2 at 10.0.0.3"));
         assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let body = String::from_utf8(e.body().to_vec()).unwrap();
         assert!(

@@ -11,6 +11,7 @@ mod alerts;
 mod app;
 mod auth;
 mod budgets;
+mod call;
 mod chat;
 mod clients;
 mod cost;
@@ -24,7 +25,8 @@ mod models;
 mod openrouter;
 mod overrun;
 mod prices;
-mod refresh;
+mod relay;
+mod request;
 mod settle;
 mod snapshot;
 mod state;
@@ -134,7 +136,7 @@ async fn serve(
     let usage_handle = tokio::spawn(usage_task);
     let log_handle = tokio::spawn(log_task);
 
-    let catalog: prices::SharedCatalog = Arc::default();
+    let catalog: prices::LivePrices = Arc::default();
     let state = AppState {
         keys: Arc::new(ArcSwapOption::empty()),
         hasher: Arc::new(KeyHasher::new(edge.key_pepper.expose().as_bytes())),
@@ -148,7 +150,7 @@ async fn serve(
         usage: usage_sink,
         logs: log_sink,
         prices: Arc::new(arc_swap::ArcSwap::from_pointee(
-            prices::PriceBook::from_config(&cfg, catalog.clone()),
+            prices::Pricing::from_config(&cfg, catalog.clone()),
         )),
         tracker: TaskTracker::new(),
         metrics: tollgate_telemetry::metrics::install_prometheus(),
@@ -181,7 +183,7 @@ async fn serve(
         let every = cfg.routing.reload_interval;
         background.spawn(async move {
             let watch = tollgate_config::watch::watch(path, every, "edge", move |new| {
-                prices.store(Arc::new(prices::PriceBook::from_config(
+                prices.store(Arc::new(prices::Pricing::from_config(
                     &new,
                     catalog.clone(),
                 )));

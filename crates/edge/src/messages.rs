@@ -1,6 +1,6 @@
 //! `POST /v1/messages` (Anthropic's Messages API) and `POST /v1/messages/count_tokens`.
 //!
-//! The call itself shares chat's flow ([`crate::chat::serve`]: admission, one routing call with
+//! The call itself shares chat's flow ([`crate::call::serve`]: admission, one routing call with
 //! `WIRE_FORMAT_ANTHROPIC_MESSAGES`, settlement); routing answers in Anthropic's format whatever
 //! the provider speaks. Every error on these routes is rendered in Anthropic's shape by the
 //! `anthropic_errors` layer in `app.rs`, from the one error table in `error.rs`.
@@ -19,8 +19,9 @@ use tollgate_formats::anthropic::{MessagesPeek, peek_messages};
 use tollgate_proto::routing::v1 as rpc;
 
 use crate::auth::Caller;
-use crate::chat::{Peeked, RequestIdExt, read_body, serve};
+use crate::call::serve;
 use crate::error::ApiError;
+use crate::request::{Peeked, RequestIdExt, read_body};
 use crate::state::AppState;
 
 /// Paths whose errors are rendered in Anthropic's shape.

@@ -5,7 +5,7 @@ use axum::extract::State;
 use serde_json::{Value, json};
 use tollgate_proto::routing::v1::ListModelsRequest;
 
-use crate::error::{ApiError, from_status};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 pub async fn list_models(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -14,7 +14,7 @@ pub async fn list_models(State(state): State<AppState>) -> Result<Json<Value>, A
         .clone()
         .list_models(ListModelsRequest {})
         .await
-        .map_err(|s| from_status(&s))?
+        .map_err(|s| ApiError::from_status(&s))?
         .into_inner();
     let data: Vec<Value> = resp
         .models

@@ -14,7 +14,7 @@ use tollgate_limits::ScopeKind;
 use tollgate_proto::billing::v1 as bill;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, from_status};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// A decimal USD string as a JSON number (OpenRouter's clients expect numbers); the exact string
@@ -47,7 +47,7 @@ pub async fn key(
             ..bill::GetSpendRequest::default()
         })
         .await
-        .map_err(|s| from_status(&s))?
+        .map_err(|s| ApiError::from_status(&s))?
         .into_inner();
     let usage = spend
         .total
@@ -110,7 +110,7 @@ async fn key_budget(state: &AppState, caller: &Caller) -> Result<Option<KeyLimit
                 ..bill::GetSpendRequest::default()
             })
             .await
-            .map_err(|s| from_status(&s))?
+            .map_err(|s| ApiError::from_status(&s))?
             .into_inner();
         let spent = spend
             .total
@@ -182,7 +182,7 @@ pub async fn generation(
             tonic::Code::NotFound => {
                 ApiError::NotFound(format!("Generation {id} not found (yet)."))
             }
-            _ => from_status(&s),
+            _ => ApiError::from_status(&s),
         })?
         .into_inner();
     let e = g.event.unwrap_or_default();

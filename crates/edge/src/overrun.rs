@@ -6,7 +6,7 @@
 //! then one integer comparison. Only when the delivered tokens pass that number does the edge
 //! go to Redis (rare): it reserves one more estimate's worth in the same budgets, all or none,
 //! through the admission script. If a budget has no room for it, the stream is ended with an
-//! explicit `budget_exceeded` error event in the client's format and billed for what was
+//! explicit `budget_exceeded` error event in the client's format (`relay::Cut`) and billed for what was
 //! delivered (`edge.limits.stream_overrun = "end"`, the default; `"allow"` never checks).
 //!
 //! Extensions are returned at settlement (their tickets settle at 0), so the budget counter
@@ -15,14 +15,13 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::SystemTime;
 
-use bytes::Bytes;
-use tollgate_domain::{Money, RequestId, Usage};
+use tollgate_domain::{Money, Usage};
 use tollgate_limits::{AdmitRequest, Decision, LimitKind, Ticket};
 use tollgate_proto::routing::v1 as rpc;
 
 use crate::budgets;
+use crate::request::ModelCall;
 use crate::snapshot::KeyEntry;
 use crate::state::AppState;
 
@@ -63,18 +62,14 @@ fn tokens_for(amount: Money, fixed: Money, per_token: Money) -> u64 {
 }
 
 impl Overrun {
-    /// The watch for a stream that reserved `reserved` at admission, served by `deployment`;
-    /// `None` when nothing needs watching (overruns allowed, no budget, or free output).
-    #[allow(clippy::too_many_arguments)]
+    /// The watch for `call`'s stream, which reserved `reserved` at admission and is served by
+    /// `deployment`; `None` when nothing needs watching (overruns allowed, no budget, or free
+    /// output).
     pub fn start(
         state: &AppState,
-        caller: &Arc<KeyEntry>,
-        request_id: RequestId,
+        call: &ModelCall,
         ticket_holds_budget: bool,
-        model: &str,
         deployment: &str,
-        started_at: SystemTime,
-        prompt_estimate: u64,
         reserved: Money,
     ) -> Option<Overrun> {
         if !ticket_holds_budget
@@ -82,6 +77,8 @@ impl Overrun {
         {
             return None;
         }
+        let (model, started_at) = (call.peek.model.as_str(), call.started_at);
+        let prompt_estimate = call.peek.prompt_tokens_estimate;
         let prices = state.prices.load();
         let cost = |input_tokens, output_tokens| {
             let u = Usage {
@@ -98,8 +95,8 @@ impl Overrun {
         }
         Some(Overrun {
             state: state.clone(),
-            caller: caller.clone(),
-            request_id: request_id.to_string(),
+            caller: call.caller.clone(),
+            request_id: call.request_id.to_string(),
             step: reserved,
             step_tokens: tokens_for(reserved, Money::ZERO, per_token).max(1),
             covered: tokens_for(reserved, fixed, per_token),
@@ -178,27 +175,6 @@ async fn extend(
     }
 }
 
-/// The error event that ends an overrunning stream, in the client's format.
-pub fn error_event(format: rpc::WireFormat) -> Bytes {
-    const MESSAGE: &str = "The budget has no room left for the rest of this response; it was \
-                           ended here and billed for what was delivered.";
-    if format == rpc::WireFormat::AnthropicMessages {
-        // Anthropic has no budget error type; a 429-class `rate_limit_error` is the closest
-        // (the message says why).
-        tollgate_formats::anthropic::stream_error_event(
-            tollgate_formats::anthropic::ErrorKind::RateLimit,
-            MESSAGE,
-        )
-    } else {
-        tollgate_formats::openai::stream_error_event(
-            MESSAGE,
-            "insufficient_quota",
-            Some("budget_exceeded"),
-            None,
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,17 +189,5 @@ mod tests {
         assert_eq!(tokens_for(p(10), p(40), p(1)), 0);
         // Free output can never overrun.
         assert_eq!(tokens_for(p(10), p(4), p(0)), u64::MAX);
-    }
-
-    #[test]
-    fn the_ending_event_speaks_the_clients_format() {
-        let openai = String::from_utf8(error_event(rpc::WireFormat::OpenaiChat).to_vec()).unwrap();
-        let data = openai.strip_prefix("data: ").unwrap().trim_end();
-        let v: serde_json::Value = serde_json::from_str(data).unwrap();
-        assert_eq!(v["error"]["code"], "budget_exceeded");
-        let anthropic =
-            String::from_utf8(error_event(rpc::WireFormat::AnthropicMessages).to_vec()).unwrap();
-        assert!(anthropic.starts_with("event: error\n"), "{anthropic}");
-        assert!(anthropic.contains("rate_limit_error"), "{anthropic}");
     }
 }

@@ -1,13 +1,14 @@
-//! The model catalog as the edge knows it: which names exist (from config), and the versioned
-//! price catalog (from Postgres, with admin-set and scheduled prices) for `x-tollgate-cost`,
+//! What the edge knows about models: which names exist and which a key may use (the config's
+//! [`ModelDirectory`], the same in every service), and what they cost (the versioned price
+//! catalog from Postgres, with admin-set and scheduled prices) for `x-tollgate-cost`,
 //! `usage.cost`, budget reservations and settlement.
 //!
-//! The edge picks the version exactly as billing does ([`Catalog::effective`]: the serving
-//! deployment's price effective at the request's start, else the model's), so the cost shown
-//! to the caller equals the ledger row's. The catalog is reloaded on `NOTIFY tollgate_prices`
-//! (and polled as a fallback); until it is first loaded, the config's prices stand in.
+//! The edge picks the price version exactly as billing does ([`Catalog::effective`]: the
+//! serving deployment's price effective at the request's start, else the model's), so the cost
+//! shown to the caller equals the ledger row's. The catalog is reloaded on `NOTIFY
+//! tollgate_prices` (and polled as a fallback); until it is first loaded, the config's prices
+//! stand in.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -15,61 +16,53 @@ use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use tollgate_config::Config;
-use tollgate_domain::{Money, Price, Usage};
+use tollgate_config::{Config, ModelDirectory};
+use tollgate_domain::{Money, Usage};
 use tollgate_store::prices::Catalog;
 
-/// The catalog shared by every [`PriceBook`] built from successive configs.
-pub type SharedCatalog = Arc<ArcSwap<Catalog>>;
+use crate::snapshot::KeyEntry;
 
+/// The live price catalog, shared by every [`Pricing`] built from successive configs (a config
+/// reload changes the models, not the catalog).
+pub type LivePrices = Arc<ArcSwap<Catalog>>;
+
+/// Models and their prices as the edge uses them; swapped whole on a config reload.
 #[derive(Debug, Default)]
-pub struct PriceBook {
-    /// The config's price of every name and alias (the base, and the fallback before the
-    /// catalog is loaded).
-    by_name: HashMap<String, Price>,
-    /// Every alias to its model's public name (for keys' allowed models).
-    model_of: HashMap<String, String>,
-    catalog: SharedCatalog,
+pub struct Pricing {
+    /// Names, aliases, allowed models, and the config's prices (the base, and the fallback
+    /// before the catalog is loaded).
+    directory: ModelDirectory,
+    catalog: LivePrices,
 }
 
-impl PriceBook {
-    pub fn from_config(cfg: &Config, catalog: SharedCatalog) -> Self {
-        let mut by_name = HashMap::new();
-        let mut model_of = HashMap::new();
-        for m in &cfg.models {
-            let p = m.price();
-            by_name.insert(m.name.clone(), p);
-            for a in &m.aliases {
-                by_name.insert(a.clone(), p);
-                model_of.insert(a.clone(), m.name.clone());
-            }
-        }
-        PriceBook {
-            by_name,
-            model_of,
+impl Pricing {
+    pub fn from_config(cfg: &Config, catalog: LivePrices) -> Self {
+        Pricing {
+            directory: cfg.directory(),
             catalog,
         }
     }
 
     /// The catalog handle, to reload it.
-    pub fn catalog(&self) -> &SharedCatalog {
+    pub fn catalog(&self) -> &LivePrices {
         &self.catalog
     }
 
-    /// Whether two public names or aliases name the same model.
-    pub fn same_model(&self, a: &str, b: &str) -> bool {
-        a == b || self.model_of(a) == self.model_of(b)
-    }
-
-    /// The public model name behind `name` (itself when it is not an alias).
+    /// The public model name behind `name` (itself when it is not a known alias).
     pub fn model_of<'a>(&'a self, name: &'a str) -> &'a str {
-        self.model_of.get(name).map_or(name, String::as_str)
+        self.directory.canonical_or(name)
     }
 
     /// Whether `model` is a configured public name or alias: unknown models are refused before
     /// admission, so they neither spend the caller's limits nor reach routing.
     pub fn knows(&self, model: &str) -> bool {
-        self.by_name.contains_key(model)
+        self.directory.knows(model)
+    }
+
+    /// Whether `key` may use `model` (the directory's one allowed-model check: allowing an
+    /// alias allows its model and its other aliases).
+    pub fn allows(&self, key: &KeyEntry, model: &str) -> bool {
+        self.directory.allows(&key.allowed_models, model)
     }
 
     /// What a request may cost at most, as far as the edge can tell before it runs: the prompt
@@ -91,15 +84,15 @@ impl PriceBook {
         match catalog.effective(self.model_of(model), deployment, at) {
             Some(v) => usage.cost(&v.price),
             None => self
-                .by_name
-                .get(model)
-                .map(|p| usage.cost(p))
+                .directory
+                .config_price(model)
+                .map(|p| usage.cost(&p))
                 .unwrap_or(Money::ZERO),
         }
     }
 }
 
-async fn reload(pool: &PgPool, target: &SharedCatalog) -> bool {
+async fn reload(pool: &PgPool, target: &LivePrices) -> bool {
     match tollgate_store::prices::all(pool).await {
         Ok(rows) => {
             target.store(Arc::new(Catalog::new(rows)));
@@ -114,14 +107,9 @@ async fn reload(pool: &PgPool, target: &SharedCatalog) -> bool {
 
 /// Keep the catalog fresh until `stop`: listen first, then load, so no change between the two
 /// is missed; poll every `poll` as a fallback.
-pub async fn keep_fresh(
-    pool: PgPool,
-    target: SharedCatalog,
-    poll: Duration,
-    stop: CancellationToken,
-) {
+pub async fn keep_fresh(pool: PgPool, target: LivePrices, poll: Duration, stop: CancellationToken) {
     let reload_pool = pool.clone();
-    crate::refresh::keep_fresh(
+    tollgate_store::changes::keep_fresh(
         pool,
         tollgate_store::prices::CHANNEL,
         "prices",
@@ -130,4 +118,42 @@ pub async fn keep_fresh(
         stop,
     )
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use tollgate_config::ModelConfig;
+    use tollgate_domain::Identity;
+
+    use super::*;
+
+    #[test]
+    fn allowed_models_match_names_and_aliases() {
+        let pricing = Pricing {
+            directory: ModelDirectory::from_models(&[ModelConfig {
+                name: "mock".into(),
+                aliases: vec!["mock-fast".into(), "gpt-4o-mini".into()],
+                ..ModelConfig::default()
+            }]),
+            catalog: LivePrices::default(),
+        };
+        let entry = KeyEntry {
+            key_hash: String::new(),
+            identity: Identity::default(),
+            rpm_limit: 0,
+            concurrency_limit: 0,
+            log_content: false,
+            expires_at: None,
+            allowed_models: vec!["mock-fast".into()],
+        };
+        assert!(pricing.allows(&entry, "mock"));
+        assert!(pricing.allows(&entry, "gpt-4o-mini"));
+        assert!(!pricing.allows(&entry, "gpt-4o"));
+        assert_eq!(entry.policy().allowed_models, vec!["mock-fast"]);
+        let open = KeyEntry {
+            allowed_models: Vec::new(),
+            ..entry
+        };
+        assert!(pricing.allows(&open, "anything"));
+    }
 }

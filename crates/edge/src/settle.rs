@@ -1,33 +1,58 @@
 //! The end of every admitted request: release the concurrency slot, settle the budget and
 //! tokens-per-minute reservations to what was really used, emit exactly one usage event
-//! and one log record. Runs in a tracked task so a client hanging up cannot cancel it, and is
-//! triggered from `Drop` as a last resort, so no path forgets it.
+//! and one log record. Runs in a tracked task so a client hanging up cannot cancel it.
+//!
+//! A [`Settlement`] ends once, by value: [`Settlement::finish`] with the [`Ending`] the client
+//! saw (an answer, the very [`ApiError`] it received, or a stream cut by an error event). The
+//! only other way it ends is being dropped unfinished, which happens when the client hangs up
+//! (axum drops the handler future or the response body): that settles as `499
+//! client_closed_request`, and nothing else does.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
-use tollgate_domain::{Outcome, RequestId, Usage};
+use tollgate_domain::{Money, Outcome, RequestId, Usage};
 use tollgate_limits::Ticket;
 use tollgate_proto::billing::v1::UsageEvent;
 use tollgate_proto::logging::v1::LogRecord;
 use tollgate_proto::routing::v1 as rpc;
 
+use crate::error::ApiError;
+use crate::request::ModelCall;
 use crate::snapshot::KeyEntry;
 use crate::state::AppState;
 
 /// Cap on a response body kept for content logging.
 const MAX_LOGGED_RESPONSE: usize = 256 * 1024;
 
+/// How a request ended for its client: what its ledger row and log record say.
+#[derive(Clone, Copy, Debug)]
+pub enum Ending<'a> {
+    /// The answer went out (whole, or streamed to its end), with the status routing started it
+    /// with.
+    Answered,
+    /// The client got this error instead of an answer: its status and code are recorded.
+    Refused(&'a ApiError),
+    /// A streamed answer ended early by an error event, after its status went out.
+    Cut { status: u16, code: &'static str },
+}
+
+/// The settlement of one admitted request, fed by routing's frames until it ends.
 pub struct Settlement {
+    /// `None` once settled: finishing and dropping both take it, so a request settles once.
+    open: Option<Open>,
+}
+
+/// Everything settlement needs, gathered while the request runs.
+struct Open {
     state: AppState,
-    ticket: Option<Ticket>,
+    ticket: Ticket,
     /// Budget room reserved mid-stream (see `overrun`); returned at settlement.
     extensions: Vec<Ticket>,
-    pub caller: Arc<KeyEntry>,
-    pub request_id: RequestId,
-    pub model: String,
-    pub stream: bool,
+    caller: Arc<KeyEntry>,
+    request_id: RequestId,
+    stream: bool,
     started_at: SystemTime,
     started: Instant,
     ttfb_ms: u64,
@@ -38,70 +63,67 @@ pub struct Settlement {
     progress: rpc::Progress,
     final_usage: Option<rpc::Usage>,
     prompt_estimate: u64,
-    pub http_status: u16,
-    pub error_code: &'static str,
+    /// Routing's Start status (what a successful answer went out with).
+    start_status: u16,
     request_body: Option<Bytes>,
     response_body: Option<Vec<u8>>,
     /// The request's trace, carried into billing's and logging's batches.
     traceparent: String,
-    done: bool,
+}
+
+/// What the ledger and the logs record about how it ended.
+struct Recorded {
+    http_status: u16,
+    error_code: &'static str,
+    client_gone: bool,
 }
 
 impl Settlement {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        state: AppState,
-        ticket: Ticket,
-        caller: Arc<KeyEntry>,
-        request_id: RequestId,
-        model: String,
-        stream: bool,
-        prompt_estimate: u64,
-        body: &Bytes,
-        started: Instant,
-        started_at: SystemTime,
-    ) -> Self {
-        let log_content = caller.log_content;
+    /// The settlement of `call`, holding the admission `ticket`; `body` is kept for content
+    /// logging where the tenant allows it.
+    pub fn new(state: AppState, ticket: Ticket, call: &ModelCall, body: &Bytes) -> Self {
+        let log_content = call.caller.log_content;
         Settlement {
-            state,
-            ticket: Some(ticket),
-            extensions: Vec::new(),
-            caller,
-            request_id,
-            served_model: model.clone(),
-            model,
-            stream,
-            started_at,
-            started,
-            ttfb_ms: 0,
-            deployment: String::new(),
-            provider: String::new(),
-            progress: rpc::Progress::default(),
-            final_usage: None,
-            prompt_estimate,
-            http_status: 200,
-            error_code: "",
-            request_body: log_content.then(|| body.clone()),
-            response_body: log_content.then(Vec::new),
-            traceparent: tollgate_telemetry::propagation::current_traceparent(),
-            done: false,
+            open: Some(Open {
+                state,
+                ticket,
+                extensions: Vec::new(),
+                caller: call.caller.clone(),
+                request_id: call.request_id,
+                stream: call.peek.stream,
+                started_at: call.started_at,
+                started: call.started,
+                ttfb_ms: 0,
+                deployment: String::new(),
+                provider: String::new(),
+                served_model: call.peek.model.clone(),
+                progress: rpc::Progress::default(),
+                final_usage: None,
+                prompt_estimate: call.peek.prompt_tokens_estimate,
+                start_status: 200,
+                request_body: log_content.then(|| body.clone()),
+                response_body: log_content.then(Vec::new),
+                traceparent: tollgate_telemetry::propagation::current_traceparent(),
+            }),
         }
     }
 
     pub fn on_start(&mut self, s: &rpc::Start) {
-        self.deployment.clone_from(&s.deployment);
-        self.provider.clone_from(&s.provider);
+        let Some(o) = self.open.as_mut() else { return };
+        o.deployment.clone_from(&s.deployment);
+        o.provider.clone_from(&s.provider);
         if !s.model.is_empty() {
-            self.served_model.clone_from(&s.model);
+            o.served_model.clone_from(&s.model);
         }
-        self.http_status = u16::try_from(s.status).unwrap_or(200);
+        o.start_status = u16::try_from(s.status).unwrap_or(200);
     }
 
     pub fn on_data(&mut self, b: &Bytes) {
-        if self.ttfb_ms == 0 {
-            self.ttfb_ms = self.started.elapsed().as_millis() as u64;
+        let Some(o) = self.open.as_mut() else { return };
+        if o.ttfb_ms == 0 {
+            o.ttfb_ms = o.started.elapsed().as_millis() as u64;
         }
-        if let Some(buf) = self.response_body.as_mut()
+        if let Some(buf) = o.response_body.as_mut()
             && buf.len() < MAX_LOGGED_RESPONSE
         {
             let room = MAX_LOGGED_RESPONSE - buf.len();
@@ -110,55 +132,133 @@ impl Settlement {
     }
 
     pub fn on_progress(&mut self, p: rpc::Progress) {
-        self.progress = p;
+        if let Some(o) = self.open.as_mut() {
+            o.progress = p;
+        }
     }
 
     pub fn on_usage(&mut self, u: rpc::Usage) {
-        if self.deployment.is_empty() {
-            self.deployment.clone_from(&u.deployment);
-            self.provider.clone_from(&u.provider);
+        let Some(o) = self.open.as_mut() else { return };
+        if o.deployment.is_empty() {
+            o.deployment.clone_from(&u.deployment);
+            o.provider.clone_from(&u.provider);
         }
-        self.final_usage = Some(u);
+        o.final_usage = Some(u);
     }
 
     /// Hold a mid-stream budget extension until settlement.
     pub fn add_extension(&mut self, t: Ticket) {
-        self.extensions.push(t);
-    }
-
-    pub fn fail(&mut self, status: u16, code: &'static str) {
-        self.http_status = status;
-        self.error_code = code;
+        if let Some(o) = self.open.as_mut() {
+            o.extensions.push(t);
+        }
     }
 
     /// The cost of the provider-reported usage, once the final Usage frame arrived.
-    pub fn reported_cost(&self) -> Option<tollgate_domain::Money> {
-        let (usage, _, _) = self.final_numbers(false);
-        self.final_usage.as_ref().map(|_| self.cost(&usage))
+    pub fn reported_cost(&self) -> Option<Money> {
+        let o = self.open.as_ref()?;
+        let u = o.final_usage.as_ref()?;
+        Some(o.cost(&usage_of(u)))
     }
 
+    /// End the request as its client saw it end.
+    pub fn finish(mut self, ending: Ending<'_>) {
+        let Some(open) = self.open.take() else { return };
+        let recorded = match ending {
+            Ending::Answered => Recorded {
+                http_status: open.start_status,
+                error_code: "",
+                client_gone: false,
+            },
+            Ending::Refused(err) => Recorded {
+                http_status: err.status().as_u16(),
+                error_code: err.code(),
+                client_gone: false,
+            },
+            Ending::Cut { status, code } => Recorded {
+                http_status: status,
+                error_code: code,
+                client_gone: false,
+            },
+        };
+        open.settle(recorded);
+    }
+}
+
+impl Drop for Settlement {
+    /// Unfinished at drop means the client went away (axum dropped the handler or the body).
+    fn drop(&mut self) {
+        if let Some(open) = self.open.take() {
+            open.settle(Recorded {
+                http_status: 499,
+                error_code: "client_closed_request",
+                client_gone: true,
+            });
+        }
+    }
+}
+
+impl Open {
     /// What `usage` costs at the price billing picks: the serving deployment's, effective when
     /// the request started.
-    fn cost(&self, usage: &Usage) -> tollgate_domain::Money {
+    fn cost(&self, usage: &Usage) -> Money {
         self.state
             .prices
             .load()
             .cost(&self.served_model, &self.deployment, self.started_at, usage)
     }
 
-    /// End the request: hand the side effects to a tracked task.
-    pub fn finish(mut self, client_gone: bool) {
-        self.done = true;
-        let ticket = self.ticket.take();
-        let extensions = std::mem::take(&mut self.extensions);
-        let (usage, outcome, reported) = self.final_numbers(client_gone);
-        let state = self.state.clone();
+    /// Hand the side effects to a tracked task: a client hanging up cannot cancel them.
+    fn settle(mut self, recorded: Recorded) {
+        let (usage, outcome, reported) = self.final_numbers(recorded.client_gone);
         let cost = self.cost(&usage);
-        let total_tokens = usage.input_tokens.saturating_add(usage.output_tokens);
         let latency_ms = self.started.elapsed().as_millis() as u64;
+        let ev = self.usage_event(&usage, outcome, reported, &recorded, latency_ms);
+        let log = self.log_record(&ev, &usage, cost, &recorded, latency_ms);
+        metrics::counter!(
+            "tollgate_requests_total",
+            "outcome" => outcome.as_str(),
+            "status" => status_class(recorded.http_status),
+        )
+        .increment(1);
+        metrics::histogram!("tollgate_request_duration_seconds")
+            .record(self.started.elapsed().as_secs_f64());
+        let total_tokens = usage.input_tokens.saturating_add(usage.output_tokens);
+        let Open {
+            state,
+            ticket,
+            extensions,
+            ..
+        } = self;
+        state.tracker.clone().spawn(async move {
+            // The real cost replaces the budget reservation made at admission, and the tokens
+            // really used replace the tokens-per-minute reservation.
+            state
+                .limiter
+                .settle_usage(
+                    &ticket,
+                    Some(crate::budgets::nanos(cost)),
+                    Some(total_tokens),
+                )
+                .await;
+            // The real cost is all in the admission ticket's settlement: extensions go back.
+            for t in &extensions {
+                state.limiter.settle_usage(t, Some(0), None).await;
+            }
+            state.logs.push(log);
+            state.usage.record(ev).await;
+        });
+    }
+
+    fn usage_event(
+        &self,
+        usage: &Usage,
+        outcome: Outcome,
+        reported: bool,
+        recorded: &Recorded,
+        latency_ms: u64,
+    ) -> UsageEvent {
         let id = &self.caller.identity;
-        let started_at = Some(prost_types::Timestamp::from(self.started_at));
-        let ev = UsageEvent {
+        UsageEvent {
             request_id: self.request_id.to_string(),
             tenant_id: id.tenant_id.clone(),
             team_id: id.team_id.clone(),
@@ -172,15 +272,25 @@ impl Settlement {
             cached_input_tokens: usage.cached_input_tokens,
             cache_write_tokens: usage.cache_write_tokens,
             reasoning_tokens: usage.reasoning_tokens,
-            http_status: u32::from(self.http_status),
+            http_status: u32::from(recorded.http_status),
             outcome: outcome.as_str().to_owned(),
             stream: self.stream,
-            started_at,
+            started_at: Some(prost_types::Timestamp::from(self.started_at)),
             latency_ms,
             reported_by_provider: reported,
             traceparent: self.traceparent.clone(),
-        };
-        let log = LogRecord {
+        }
+    }
+
+    fn log_record(
+        &mut self,
+        ev: &UsageEvent,
+        usage: &Usage,
+        cost: Money,
+        recorded: &Recorded,
+        latency_ms: u64,
+    ) -> LogRecord {
+        LogRecord {
             request_id: ev.request_id.clone(),
             tenant_id: ev.tenant_id.clone(),
             team_id: ev.team_id.clone(),
@@ -189,8 +299,8 @@ impl Settlement {
             deployment: ev.deployment.clone(),
             provider: ev.provider.clone(),
             http_status: ev.http_status,
-            error_code: self.error_code.to_owned(),
-            started_at,
+            error_code: recorded.error_code.to_owned(),
+            started_at: ev.started_at,
             latency_ms,
             ttfb_ms: self.ttfb_ms,
             input_tokens: usage.input_tokens,
@@ -205,31 +315,7 @@ impl Settlement {
                 .unwrap_or_default(),
             log_content: self.caller.log_content,
             traceparent: std::mem::take(&mut self.traceparent),
-        };
-        metrics::counter!(
-            "tollgate_requests_total",
-            "outcome" => outcome.as_str(),
-            "status" => status_class(self.http_status),
-        )
-        .increment(1);
-        metrics::histogram!("tollgate_request_duration_seconds")
-            .record(self.started.elapsed().as_secs_f64());
-        state.tracker.clone().spawn(async move {
-            if let Some(t) = ticket {
-                // The real cost replaces the budget reservation made at admission, and the
-                // tokens really used replace the tokens-per-minute reservation.
-                state
-                    .limiter
-                    .settle_usage(&t, Some(crate::budgets::nanos(cost)), Some(total_tokens))
-                    .await;
-            }
-            // The real cost is all in the admission ticket's settlement: extensions go back.
-            for t in &extensions {
-                state.limiter.settle_usage(t, Some(0), None).await;
-            }
-            state.logs.push(log);
-            state.usage.record(ev).await;
-        });
+        }
     }
 
     /// Billed usage: the provider's numbers when it reported them; otherwise the prompt estimate
@@ -242,14 +328,7 @@ impl Settlement {
                 Ok(rpc::Outcome::Rejected) => Outcome::Rejected,
                 _ => Outcome::Failed,
             };
-            let usage = Usage {
-                input_tokens: u.input_tokens,
-                output_tokens: u.output_tokens,
-                cached_input_tokens: u.cached_input_tokens,
-                cache_write_tokens: u.cache_write_tokens,
-                reasoning_tokens: u.reasoning_tokens,
-            };
-            return (usage, outcome, u.reported_by_provider);
+            return (usage_of(u), outcome, u.reported_by_provider);
         }
         let input = if self.progress.input_tokens > 0 {
             self.progress.input_tokens
@@ -270,45 +349,13 @@ impl Settlement {
     }
 }
 
-impl Drop for Settlement {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        // A path that forgot to settle (or a client that vanished): settle as cancelled.
-        let placeholder = Settlement {
-            state: self.state.clone(),
-            ticket: self.ticket.take(),
-            extensions: std::mem::take(&mut self.extensions),
-            caller: self.caller.clone(),
-            request_id: self.request_id,
-            model: std::mem::take(&mut self.model),
-            stream: self.stream,
-            started_at: self.started_at,
-            started: self.started,
-            ttfb_ms: self.ttfb_ms,
-            deployment: std::mem::take(&mut self.deployment),
-            provider: std::mem::take(&mut self.provider),
-            served_model: std::mem::take(&mut self.served_model),
-            progress: self.progress,
-            final_usage: self.final_usage.take(),
-            prompt_estimate: self.prompt_estimate,
-            http_status: if self.http_status == 200 {
-                499
-            } else {
-                self.http_status
-            },
-            error_code: if self.error_code.is_empty() {
-                "client_closed_request"
-            } else {
-                self.error_code
-            },
-            request_body: self.request_body.take(),
-            response_body: self.response_body.take(),
-            traceparent: std::mem::take(&mut self.traceparent),
-            done: false,
-        };
-        placeholder.finish(true);
+fn usage_of(u: &rpc::Usage) -> Usage {
+    Usage {
+        input_tokens: u.input_tokens,
+        output_tokens: u.output_tokens,
+        cached_input_tokens: u.cached_input_tokens,
+        cache_write_tokens: u.cache_write_tokens,
+        reasoning_tokens: u.reasoning_tokens,
     }
 }
 

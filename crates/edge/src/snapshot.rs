@@ -34,16 +34,6 @@ pub struct KeyEntry {
 }
 
 impl KeyEntry {
-    /// Whether `model` is allowed. `same_model` tells whether two public names or aliases name
-    /// the same model: allowing an alias allows its model and its other aliases.
-    pub fn allows(&self, model: &str, same_model: impl Fn(&str, &str) -> bool) -> bool {
-        self.allowed_models.is_empty()
-            || self
-                .allowed_models
-                .iter()
-                .any(|a| a == model || same_model(a, model))
-    }
-
     /// What routing must respect, fallbacks included.
     pub fn policy(&self) -> tollgate_proto::routing::v1::Policy {
         tollgate_proto::routing::v1::Policy {
@@ -169,7 +159,7 @@ pub async fn keep_fresh(
 ) {
     let reload_pool = pool.clone();
     let poll_target = target.clone();
-    crate::refresh::keep_fresh(
+    tollgate_store::changes::keep_fresh(
         pool,
         tollgate_store::keys::CHANNEL,
         "keys",

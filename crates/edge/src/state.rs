@@ -14,7 +14,7 @@ use tollgate_telemetry::metrics::PrometheusHandle;
 
 use crate::clients::Traced;
 use crate::logs::LogSink;
-use crate::prices::PriceBook;
+use crate::prices::Pricing;
 use crate::snapshot::SharedSnapshot;
 use crate::usage::UsageSink;
 
@@ -33,7 +33,7 @@ pub struct AppState {
     pub usage: UsageSink,
     pub logs: LogSink,
     /// The model catalog and prices; swapped whole when the config file is reloaded.
-    pub prices: Arc<arc_swap::ArcSwap<PriceBook>>,
+    pub prices: Arc<arc_swap::ArcSwap<Pricing>>,
     /// Side effects that must outlive the request (settlement, usage, logs); shutdown waits.
     pub tracker: TaskTracker,
     pub metrics: PrometheusHandle,

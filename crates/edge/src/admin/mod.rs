@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use http::Method;
 use serde_json::Value;
 
-use crate::error::{ApiError, from_status};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 use accounts::{
@@ -182,7 +182,7 @@ async fn rpc<T>(
 ) -> Result<T, ApiError> {
     call.await
         .map(tonic::Response::into_inner)
-        .map_err(|e| admin_status(&e))
+        .map_err(|e| ApiError::from_status(&e))
 }
 
 pub(super) fn ts(t: Option<prost_types::Timestamp>) -> Value {
@@ -200,19 +200,6 @@ pub(super) fn to_ts(d: DateTime<Utc>) -> prost_types::Timestamp {
 pub(super) fn bad_json<E: std::fmt::Display>(e: E) -> ApiError {
     ApiError::bad_request(format!("Invalid JSON body: {e}"), None)
 }
-fn admin_status(s: &tonic::Status) -> ApiError {
-    match s.code() {
-        tonic::Code::InvalidArgument => ApiError::bad_request(s.message().to_owned(), None),
-        tonic::Code::NotFound => ApiError::NotFound(s.message().to_owned()),
-        tonic::Code::AlreadyExists => ApiError::BadRequest {
-            message: s.message().to_owned(),
-            param: None,
-            code: "already_exists",
-        },
-        _ => from_status(s),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

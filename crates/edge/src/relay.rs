@@ -1,0 +1,261 @@
+//! A streamed answer: routing's frames written to the client as they come, settled when the
+//! stream ends, is cut, or the client goes away (the body is dropped then, and the
+//! [`Settlement`]'s drop settles as `499 client_closed_request`).
+//!
+//! Three state machines run side by side, each its own piece: the relay itself
+//! ([`Relay::on_frame`]: frames → bytes and settlement), the cost tail ([`CostTail`]: the
+//! usage event held back until its cost is known) and the budget watch ([`Overrun`], driven by
+//! [`Relay::watch_budget`]). A stream that cannot finish ends with one explicit error
+//! event ([`Cut`]), never a silent truncated 200.
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use futures::Stream;
+use tollgate_formats::stream_error::{Dialect, ErrorClass, stream_error_event};
+use tollgate_proto::routing::v1 as rpc;
+
+use crate::overrun::{Extended, Overrun};
+use crate::settle::{Ending, Settlement};
+use crate::stream_cost::CostTail;
+
+/// Why a streamed answer ended early. The event the client reads and the outcome settlement
+/// records both come from this one value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cut {
+    /// Routing went away mid-answer.
+    Interrupted,
+    /// The budget has no room left for the rest of the answer (`overrun`).
+    BudgetExhausted,
+}
+
+impl Cut {
+    fn code(self) -> &'static str {
+        match self {
+            Cut::Interrupted => "upstream_stream_interrupted",
+            Cut::BudgetExhausted => "budget_exceeded",
+        }
+    }
+
+    /// What settlement records. An interruption is the gateway's failure (502, whatever status
+    /// went out first); a budget cut is the answer the caller's budget paid for (200).
+    pub fn ending(self) -> Ending<'static> {
+        let status = match self {
+            Cut::Interrupted => 502,
+            Cut::BudgetExhausted => 200,
+        };
+        Ending::Cut {
+            status,
+            code: self.code(),
+        }
+    }
+
+    /// The event that ends the stream, in the client's format.
+    pub fn event(self, format: rpc::WireFormat) -> Bytes {
+        let (class, message) = match self {
+            Cut::Interrupted => (
+                ErrorClass::Server,
+                "The response was interrupted inside the gateway.",
+            ),
+            Cut::BudgetExhausted => (
+                ErrorClass::Quota,
+                "The budget has no room left for the rest of this response; it was ended here \
+                 and billed for what was delivered.",
+            ),
+        };
+        stream_error_event(dialect(format), class, message, self.code())
+    }
+}
+
+/// The error-event dialect of a wire format: Anthropic's on `/v1/messages`, OpenAI's elsewhere.
+pub fn dialect(format: rpc::WireFormat) -> Dialect {
+    match format {
+        rpc::WireFormat::AnthropicMessages => Dialect::Anthropic,
+        _ => Dialect::OpenAi,
+    }
+}
+
+/// The body of a streamed answer: the relay, polled inside the handler's span (kept apart so
+/// entering it borrows only the span).
+pub struct RelayStream {
+    relay: Relay,
+    span: tracing::Span,
+}
+
+struct Relay {
+    frames: tonic::Streaming<rpc::ChatFrame>,
+    /// `None` once settled; what the cost tail still holds goes out, then the stream ends.
+    settle: Option<Settlement>,
+    format: rpc::WireFormat,
+    /// Holds the usage event until its cost is known.
+    cost: CostTail,
+    /// Watches the budget reservation (streams with a budget only).
+    overrun: Option<Overrun>,
+}
+
+/// What one frame from routing comes to.
+enum Step {
+    /// Nothing to write yet.
+    Next,
+    Write(Bytes),
+    Cut(Cut),
+    /// Routing ended the stream.
+    End,
+}
+
+impl RelayStream {
+    /// The relay of `frames`, settled through `settle`, inside the current (handler's) span.
+    pub fn new(
+        frames: tonic::Streaming<rpc::ChatFrame>,
+        settle: Settlement,
+        format: rpc::WireFormat,
+        include_usage: bool,
+        overrun: Option<Overrun>,
+    ) -> RelayStream {
+        RelayStream {
+            relay: Relay {
+                frames,
+                settle: Some(settle),
+                format,
+                cost: CostTail::new(format, include_usage),
+                overrun,
+            },
+            span: tracing::Span::current(),
+        }
+    }
+}
+
+impl Relay {
+    /// Drive a budget extension in flight (rare); frames wait for it. `Some` when the budget
+    /// has no room left.
+    fn watch_budget(&mut self, cx: &mut Context<'_>) -> Poll<Option<Cut>> {
+        let Some(o) = self.overrun.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match ready!(o.poll_pending(cx)) {
+            None | Some(Extended::Unknown) => Poll::Ready(None),
+            Some(Extended::Yes(t)) => {
+                if let Some(s) = self.settle.as_mut() {
+                    s.add_extension(t);
+                }
+                Poll::Ready(None)
+            }
+            Some(Extended::No) => {
+                tracing::info!("stream ended: its budget has no room left");
+                Poll::Ready(Some(Cut::BudgetExhausted))
+            }
+        }
+    }
+
+    /// One frame from routing: feed the settlement, the cost tail and the budget watch.
+    fn on_frame(&mut self, frame: Option<Result<rpc::ChatFrame, tonic::Status>>) -> Step {
+        let Some(settle) = self.settle.as_mut() else {
+            return Step::End;
+        };
+        let kind = match frame {
+            None => return Step::End,
+            Some(Err(status)) => {
+                tracing::warn!(code = ?status.code(), "routing stream broke after the first byte");
+                return Step::Cut(Cut::Interrupted);
+            }
+            Some(Ok(rpc::ChatFrame { kind: Some(k) })) => k,
+            Some(Ok(rpc::ChatFrame { kind: None })) => return Step::Next,
+        };
+        match kind {
+            rpc::chat_frame::Kind::Data(b) => {
+                settle.on_data(&b);
+                self.cost.on_data(b).map_or(Step::Next, Step::Write)
+            }
+            rpc::chat_frame::Kind::Progress(p) => {
+                if let Some(o) = self.overrun.as_mut() {
+                    o.on_progress(&p);
+                }
+                settle.on_progress(p);
+                Step::Next
+            }
+            rpc::chat_frame::Kind::Usage(u) => {
+                settle.on_usage(u);
+                if self.cost.is_holding() {
+                    let cost = settle.reported_cost();
+                    return self.cost.release(cost).map_or(Step::Next, Step::Write);
+                }
+                Step::Next
+            }
+            rpc::chat_frame::Kind::Start(_) | rpc::chat_frame::Kind::Failure(_) => Step::Next,
+        }
+    }
+
+    /// End the stream early: settle as the client saw it, and say why in the stream, after
+    /// anything the cost tail held.
+    fn cut(&mut self, cut: Cut) -> Bytes {
+        if let Some(s) = self.settle.take() {
+            s.finish(cut.ending());
+        }
+        self.cost.before(cut.event(self.format))
+    }
+}
+
+impl Stream for RelayStream {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let RelayStream { relay: this, span } = &mut *self;
+        let _g = span.enter();
+        loop {
+            if this.settle.is_none() {
+                // Ended: anything still held goes out last (a stream cut after the usage event).
+                return Poll::Ready(this.cost.take().map(Ok));
+            }
+            if let Some(cut) = ready!(this.watch_budget(cx)) {
+                return Poll::Ready(Some(Ok(this.cut(cut))));
+            }
+            let frame = ready!(Pin::new(&mut this.frames).poll_next(cx));
+            match this.on_frame(frame) {
+                Step::Next => {}
+                Step::Write(b) => return Poll::Ready(Some(Ok(b))),
+                Step::Cut(cut) => return Poll::Ready(Some(Ok(this.cut(cut)))),
+                Step::End => {
+                    if let Some(s) = this.settle.take() {
+                        s.finish(Ending::Answered);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ending_event_speaks_the_clients_format() {
+        let event = |f| Cut::BudgetExhausted.event(f);
+        let openai = String::from_utf8(event(rpc::WireFormat::OpenaiChat).to_vec()).unwrap();
+        let data = openai.strip_prefix("data: ").unwrap().trim_end();
+        let v: serde_json::Value = serde_json::from_str(data).unwrap();
+        assert_eq!(v["error"]["code"], "budget_exceeded");
+        let anthropic =
+            String::from_utf8(event(rpc::WireFormat::AnthropicMessages).to_vec()).unwrap();
+        assert!(anthropic.starts_with("event: error\n"), "{anthropic}");
+        assert!(anthropic.contains("rate_limit_error"), "{anthropic}");
+    }
+
+    #[test]
+    fn an_interrupted_stream_says_so_with_a_server_error() {
+        let openai = Cut::Interrupted.event(rpc::WireFormat::OpenaiChat);
+        let text = std::str::from_utf8(&openai).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(text.strip_prefix("data: ").unwrap().trim_end()).unwrap();
+        assert_eq!(v["error"]["code"], "upstream_stream_interrupted");
+        // The shared renderer's type for a gateway failure (it said `api_error` before).
+        assert_eq!(v["error"]["type"], "server_error");
+        let anthropic = Cut::Interrupted.event(rpc::WireFormat::AnthropicMessages);
+        assert!(
+            std::str::from_utf8(&anthropic)
+                .unwrap()
+                .contains("api_error")
+        );
+    }
+}
