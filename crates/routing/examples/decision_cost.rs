@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use tollgate_config::Config;
 use tollgate_formats::openai::{RoutingPrefs, peek_routing_prefs};
-use tollgate_routing::{Catalog, Request, decide};
+use tollgate_routing::{Request, RouteTable, decide};
 
 const DEPLOYMENTS: usize = 50;
 const DECISIONS: u32 = 200_000;
@@ -54,13 +54,13 @@ fn time(label: &str, mut f: impl FnMut()) {
 
 fn main() -> anyhow::Result<()> {
     let cfg = Config::from_toml(&config())?;
-    let catalog = Catalog::from_config(&cfg)?;
+    let table = RouteTable::from_config(&cfg)?;
     let plain = RoutingPrefs::default();
     let body = br#"{"model":"m-weighted","messages":[{"role":"user","content":"hello"}],"provider":{"order":["p3","p7"],"ignore":["p1"],"max_price":{"prompt":0.5}}}"#;
     let with_prefs = peek_routing_prefs(body)?;
     println!("{DEPLOYMENTS} deployments per model, {DECISIONS} decisions each");
     for s in STRATEGIES {
-        let Some(model) = catalog.get(&format!("m-{s}")) else {
+        let Some(model) = table.get(&format!("m-{s}")) else {
             anyhow::bail!("model m-{s} missing");
         };
         let req = Request::new(&plain, 100, Some(200));

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 
-use crate::chat::Shared;
+use crate::call::Shared;
 use crate::health::now_ms;
 
 /// Longest a check may take.
@@ -21,9 +21,9 @@ pub(crate) async fn run(shared: Arc<Shared>, every: Duration) {
     let limit = every.min(MAX_CHECK_TIME);
     loop {
         tick.tick().await;
-        let catalog = shared.catalog.load_full();
+        let table = shared.table.load_full();
         let mut checks = JoinSet::new();
-        for model in catalog.models() {
+        for model in table.models() {
             for d in &model.deployments {
                 let now = now_ms();
                 let mut req = d.client.get(&d.provider.models_url).timeout(limit);
@@ -34,7 +34,7 @@ pub(crate) async fn run(shared: Arc<Shared>, every: Duration) {
                 }
                 req = crate::upstream::with_static_headers(req, d);
                 let health = d.health.clone();
-                let circuit = catalog.policy.circuit;
+                let circuit = table.policy.circuit;
                 checks.spawn(async move {
                     let passed = match req.send().await {
                         Ok(resp) => !resp.status().is_server_error(),

@@ -1,6 +1,6 @@
 //! The routing service: implements `routing.v1.Routing` for the edge.
 //!
-//! Owns: the model catalog (public names and aliases → deployments, hot-reloaded), the choice
+//! Owns: the route table (public names and aliases → deployments, hot-reloaded), the choice
 //! of deployment (strategies, client preferences, health), the provider adapters (pooled HTTP
 //! clients), retries before the first byte within a retry budget, circuit breaking, timeouts,
 //! fallback models, and turning a provider's answer into frames already encoded in the
@@ -10,28 +10,28 @@
 //! provider key or URL, buffer a stream (frames leave as upstream bytes arrive), or retry once a
 //! byte reached the client (that would duplicate content).
 
+// In request order, from the service down to the codecs; each module imports only the ones
+// below it (call types, route table and codecs are leaves of the request path).
 mod attempt;
 mod budget;
-mod catalog;
+mod call;
 mod chat;
 mod checks;
 mod class;
+mod codec;
 mod dialect;
 mod failure;
-mod fallback;
 mod health;
-mod keys;
 #[cfg(test)]
 mod matrix_tests;
-mod native;
+mod mode;
 mod relay;
 mod reload;
+mod route_table;
 mod select;
 mod service;
 mod sigv4;
 mod strategy;
-mod stream_codec;
-mod transcode;
 mod upstream;
 
 use std::future::Future;
@@ -40,8 +40,8 @@ use std::path::PathBuf;
 use tokio::net::TcpListener;
 use tollgate_config::Config;
 
-pub use catalog::{Catalog, Deployment, Fallback, Key, Model, Provider};
 pub use health::{CircuitPolicy, Health};
+pub use route_table::{Deployment, Fallback, Key, Model, Provider, RouteTable};
 pub use select::{Request, decide};
 pub use service::RoutingService;
 
@@ -65,8 +65,9 @@ pub async fn run(
     serve(service, &cfg, None, listener, shutdown).await
 }
 
-/// [`run`], reloading the catalog whenever the file at `path` changes (`routing.reload_interval`).
-/// A bad file is logged with the field named and the running catalog kept.
+/// [`run`], reloading the route table whenever the file at `path` changes
+/// (`routing.reload_interval`). A bad file is logged with the field named and the running table
+/// kept.
 pub async fn run_with_reload(
     path: PathBuf,
     cfg: Config,

@@ -18,8 +18,9 @@ use serde_json::{Value, json};
 use tollgate_config::Config;
 use tollgate_proto::routing::v1::WireFormat;
 
-use crate::catalog::Catalog;
-use crate::dialect::{Mode, translate_request};
+use crate::dialect::translate_request;
+use crate::mode::Mode;
+use crate::route_table::RouteTable;
 
 const PROVIDERS: [(&str, &str); 4] = [
     ("oa", "OpenAI-compatible¹"),
@@ -28,7 +29,7 @@ const PROVIDERS: [(&str, &str); 4] = [
     ("br", "Bedrock Converse"),
 ];
 
-fn catalog() -> Catalog {
+fn catalog() -> RouteTable {
     let cfg = Config::from_toml(
         r#"
 [[providers]]
@@ -61,7 +62,7 @@ price = { input = "1", output = "1" }
 "#,
     )
     .unwrap();
-    Catalog::from_config(&cfg).unwrap()
+    RouteTable::from_config(&cfg).unwrap()
 }
 
 /// One row: a feature, the request that uses it, and the value that must reach the provider
@@ -325,7 +326,7 @@ fn anthropic_features() -> Vec<Feature> {
 }
 
 /// One cell.
-fn classify(c: &Catalog, f: &Feature, provider: &str) -> String {
+fn classify(c: &RouteTable, f: &Feature, provider: &str) -> String {
     let m = c.get("m").unwrap();
     let dep = m
         .deployments
@@ -370,7 +371,7 @@ fn classify(c: &Catalog, f: &Feature, provider: &str) -> String {
     }
 }
 
-fn table(c: &Catalog, title: &str, features: &[Feature], out: &mut String) {
+fn table(c: &RouteTable, title: &str, features: &[Feature], out: &mut String) {
     let _ = writeln!(out, "\n## {title}\n");
     out.push_str("| feature |");
     for (_, label) in PROVIDERS {

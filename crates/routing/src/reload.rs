@@ -1,5 +1,5 @@
-//! Hot reload of the catalog: `tollgate_config::watch` polls the file; a good file swaps the
-//! catalog in (calls in flight keep theirs), a bad one keeps the old.
+//! Hot reload of the route table: `tollgate_config::watch` polls the file; a good file swaps
+//! the table in (calls in flight keep theirs), a bad one keeps the old.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -5,8 +5,8 @@
 use tollgate_config::{DataCollection, RoutingStrategy};
 use tollgate_formats::openai::{DataCollectionPref, ProviderPrefs, RoutingPrefs, Sort};
 
-use crate::catalog::{Deployment, JSON_SCHEMA, Model, TOOLS, VISION};
 use crate::health::State;
+use crate::route_table::{Deployment, JSON_SCHEMA, Model, TOOLS, VISION};
 use crate::strategy::{self, Tokens};
 
 /// The request as routing decisions see it.
@@ -137,9 +137,9 @@ mod tests {
     use tollgate_formats::openai::peek_routing_prefs;
 
     use super::*;
-    use crate::catalog::Catalog;
+    use crate::route_table::RouteTable;
 
-    fn catalog() -> Catalog {
+    fn catalog() -> RouteTable {
         Config::from_toml(
             r#"
 [[providers]]
@@ -160,7 +160,7 @@ deployments = [
 ]
 "#,
         )
-        .map(|c| Catalog::from_config(&c).unwrap())
+        .map(|c| RouteTable::from_config(&c).unwrap())
         .unwrap()
     }
 

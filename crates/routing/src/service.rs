@@ -14,8 +14,9 @@ use tonic::{Request, Response, Status};
 
 use crate::RoutingError;
 use crate::budget::RetryBudget;
-use crate::catalog::{Catalog, Clients};
-use crate::chat::{self, Out, Shared};
+use crate::call::{Out, Shared};
+use crate::chat;
+use crate::route_table::{Clients, RouteTable};
 
 /// Frames buffered between a call's task and the gRPC stream.
 const FRAMES_IN_FLIGHT: usize = 16;
@@ -30,22 +31,22 @@ pub struct RoutingService {
 impl RoutingService {
     pub fn from_config(cfg: &Config) -> Result<Self, RoutingError> {
         let clients = Clients::default();
-        let catalog = Catalog::build(cfg, None, &clients)?;
+        let table = RouteTable::build(cfg, None, &clients)?;
         Ok(RoutingService {
             shared: Arc::new(Shared {
-                catalog: ArcSwap::from_pointee(catalog),
+                table: ArcSwap::from_pointee(table),
                 clients,
                 budget: RetryBudget::new(cfg.routing.retry_budget_min),
             }),
         })
     }
 
-    /// Swap in the catalog of a new config. Calls in flight finish on the catalog they started
+    /// Swap in the route table of a new config. Calls in flight finish on the table they started
     /// with; deployment health carries over by id. Listen addresses are not re-bound.
     pub fn reload(&self, cfg: &Config) -> Result<(), RoutingError> {
-        let old = self.shared.catalog.load();
-        let next = Catalog::build(cfg, Some(&old), &self.shared.clients)?;
-        self.shared.catalog.store(Arc::new(next));
+        let old = self.shared.table.load();
+        let next = RouteTable::build(cfg, Some(&old), &self.shared.clients)?;
+        self.shared.table.store(Arc::new(next));
         Ok(())
     }
 
@@ -56,9 +57,9 @@ impl RoutingService {
         Some(tokio::spawn(crate::checks::run(self.shared.clone(), every)))
     }
 
-    /// The catalog in force now.
-    pub fn catalog(&self) -> Arc<Catalog> {
-        self.shared.catalog.load_full()
+    /// The route table in force now.
+    pub fn route_table(&self) -> Arc<RouteTable> {
+        self.shared.table.load_full()
     }
 
     /// The gRPC routes, sized for the edge's largest body.
@@ -89,7 +90,7 @@ impl Routing for RoutingService {
         _request: Request<ListModelsRequest>,
     ) -> Result<Response<ListModelsResponse>, Status> {
         Ok(Response::new(ListModelsResponse {
-            models: self.shared.catalog.load().list().to_vec(),
+            models: self.shared.table.load().list().to_vec(),
         }))
     }
 }

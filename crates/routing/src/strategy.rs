@@ -4,7 +4,7 @@
 
 use tollgate_config::RoutingStrategy;
 
-use crate::catalog::Deployment;
+use crate::route_table::Deployment;
 
 /// What the request is expected to cost, for the `cost` strategy.
 #[derive(Clone, Copy, Debug, Default)]
@@ -145,10 +145,10 @@ mod tests {
     use tollgate_config::Config;
 
     use super::*;
-    use crate::catalog::Catalog;
+    use crate::route_table::RouteTable;
 
-    /// A catalog with one model `m` whose deployments have these (weight, priority, input price).
-    fn catalog(deps: &[(u32, u32, &str)]) -> Catalog {
+    /// A route table with one model `m` whose deployments have these (weight, priority, input price).
+    fn catalog(deps: &[(u32, u32, &str)]) -> RouteTable {
         let deps: Vec<String> = deps
             .iter()
             .enumerate()
@@ -162,10 +162,10 @@ mod tests {
             "[[providers]]\nname = \"p\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\n[[models]]\nname = \"m\"\ndeployments = [{}]\nprice = {{ input = \"1\", output = \"1\" }}\n",
             deps.join(", ")
         );
-        Catalog::from_config(&Config::from_toml(&toml).unwrap()).unwrap()
+        RouteTable::from_config(&Config::from_toml(&toml).unwrap()).unwrap()
     }
 
-    fn deps(c: &Catalog) -> &[Deployment] {
+    fn deps(c: &RouteTable) -> &[Deployment] {
         &c.get("m").unwrap().deployments
     }
 

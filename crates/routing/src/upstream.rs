@@ -1,6 +1,6 @@
-//! The provider adapters' HTTP side: pooled clients (one per connect timeout), the request (to
-//! the deployment's URL with the provider's auth header and static headers, all precomputed in
-//! the catalog from the config and its preset), the provider's rate-limit headers, and the
+//! The provider adapters' HTTP side: the request (to the deployment's URL with the provider's
+//! auth header and static headers, all precomputed in the route table from the config and its
+//! preset, over the deployment's pooled client), the provider's rate-limit headers, and the
 //! upstream metrics.
 
 use std::time::Duration;
@@ -8,28 +8,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, StatusCode};
-use tollgate_config::RoutingConfig;
 
-use crate::RoutingError;
-use crate::catalog::Deployment;
+use crate::route_table::Deployment;
 use crate::sigv4;
-
-/// An HTTP client shared by every deployment with this connect timeout, so connections (and
-/// TLS sessions) are reused.
-pub(crate) fn client(
-    cfg: &RoutingConfig,
-    connect_timeout: Duration,
-) -> Result<reqwest::Client, RoutingError> {
-    reqwest::Client::builder()
-        .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
-        .connect_timeout(connect_timeout)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .tcp_nodelay(true)
-        // Provider URLs come from admin config; a redirect elsewhere is not followed.
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(RoutingError::HttpClient)
-}
 
 /// Which of the deployment's endpoints a call goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

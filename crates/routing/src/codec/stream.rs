@@ -1,6 +1,6 @@
-//! Per-stream state for answers in or to Anthropic's format: one upstream SSE event in, the
-//! client's bytes out, plus what the relay must know (output, provider error, proper end) and
-//! the usage so far.
+//! Per-stream state for every streamed answer that is not the OpenAI passthrough (Anthropic's
+//! format passed through or produced, native streams): one upstream event in, the client's bytes
+//! out, plus what the relay must know ([`Seen`]) and the usage so far.
 
 use bytes::{Bytes, BytesMut};
 use tollgate_domain::Usage;
@@ -11,27 +11,11 @@ use tollgate_formats::translate::{
     AnthropicToOpenAiStream, OpenAiStreamEvent, OpenAiToAnthropicStream,
 };
 
-use crate::dialect::{Mode, dropped};
-use crate::native::{NativeEvent, NativeStream};
-use crate::transcode::unix_now;
 use tollgate_formats::bedrock::Frame;
 
-/// What one upstream event did.
-#[derive(Default)]
-pub(crate) struct Seen {
-    pub output: bool,
-    pub error: bool,
-    /// The stream's proper end (`message_stop`, `[DONE]`).
-    pub done: bool,
-}
-
-impl Seen {
-    pub(crate) fn merge(&mut self, other: Seen) {
-        self.output |= other.output;
-        self.error |= other.error;
-        self.done |= other.done;
-    }
-}
+use super::native::{NativeEvent, NativeStream};
+use super::{Seen, bytes_meter, unix_now};
+use crate::mode::{Mode, dropped};
 
 /// Per-stream state for each mode.
 pub(crate) enum Codec {
@@ -204,12 +188,6 @@ impl Codec {
             Codec::Anthropic(_) => {}
         }
     }
-}
-
-fn bytes_meter(bytes: u64) -> OutputMeter {
-    let mut m = OutputMeter::default();
-    m.add_bytes(bytes);
-    m
 }
 
 /// `message_start` with `message.model` set to the name shown to the client.

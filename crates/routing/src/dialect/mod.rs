@@ -1,11 +1,11 @@
-//! The translation dispatch: per (client wire format, provider kind), how the request is made
-//! ready for the deployment and how its answer comes back in the client's format.
+//! The request side of translation: per (client wire format, provider kind), how the client's
+//! body is made ready for the deployment, and the [`Mode`] its answer will come back in (the
+//! answer side is `codec`). Gemini and Bedrock requests are built in `native.rs`.
 //!
 //! Same format on both sides, the client's bytes pass through with only `model` swapped (so
 //! `cache_control`, `thinking` and fields we do not know survive byte for byte). Across formats
 //! the body is translated by `tollgate_formats::translate`; what a translation cannot carry is
-//! counted in `tollgate_translation_dropped_total{field}` (list indices removed from the field
-//! name, so the label stays low-cardinality).
+//! counted (`mode::dropped`).
 
 use bytes::Bytes;
 use tollgate_config::ProviderKind;
@@ -14,55 +14,10 @@ use tollgate_formats::translate::{self, ChatRequest, Warning};
 use tollgate_formats::{FormatError, openai};
 use tollgate_proto::routing::v1::WireFormat;
 
-use crate::catalog::Deployment;
+use crate::mode::{Mode, anthropic_client, dropped, to_json};
+use crate::route_table::Deployment;
 
-/// How one attempt's answer is relayed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Mode {
-    /// OpenAI client, OpenAI-compatible provider: passthrough.
-    OpenAi,
-    /// Anthropic client, Anthropic provider: passthrough, Anthropic's event framing kept.
-    Anthropic,
-    /// OpenAI client, Anthropic provider.
-    OpenAiFromAnthropic {
-        json_tool: Option<String>,
-        include_usage: bool,
-    },
-    /// Anthropic client, OpenAI-compatible provider.
-    AnthropicFromOpenAi,
-    /// A Gemini or Bedrock provider, for an OpenAI or (through OpenAI) Anthropic client.
-    Native {
-        kind: crate::native::NativeKind,
-        anthropic_client: bool,
-        /// The OpenAI client asked for the usage chunk.
-        include_usage: bool,
-        /// Bedrock: the forced tool standing in for `response_format`.
-        json_tool: Option<String>,
-    },
-    /// OpenAI embeddings served by Gemini's `batchEmbedContents` (which reports no tokens:
-    /// the estimate is billed).
-    GeminiEmbeddings { prompt_tokens: u64, base64: bool },
-}
-
-impl Mode {
-    /// The client speaks Anthropic's format.
-    pub(crate) fn anthropic_client(&self) -> bool {
-        matches!(
-            self,
-            Mode::Anthropic
-                | Mode::AnthropicFromOpenAi
-                | Mode::Native {
-                    anthropic_client: true,
-                    ..
-                }
-        )
-    }
-}
-
-/// The client's format is Anthropic's Messages (anything else is OpenAI chat).
-pub(crate) fn anthropic_client(format: WireFormat) -> bool {
-    format == WireFormat::AnthropicMessages
-}
+mod native;
 
 /// The body to send to `dep` and how to relay its answer; what the translation dropped is
 /// counted.
@@ -107,7 +62,7 @@ pub(crate) fn translate_request(
                 openai::rewrite_chat_request(body, upstream, false)?,
                 Mode::OpenAi,
             )),
-            ProviderKind::Gemini => crate::native::embeddings_request(dep, body),
+            ProviderKind::Gemini => native::embeddings_request(dep, body),
             _ => Err(FormatError::InvalidValue {
                 param: "model",
                 reason: "this model's provider does not serve embeddings",
@@ -151,55 +106,9 @@ pub(crate) fn translate_request(
             })
         }
         (client, ProviderKind::Gemini | ProviderKind::Bedrock) => {
-            crate::native::request(client, dep, body)
+            native::request(client, dep, body)
         }
     }
-}
-
-/// Prompt tokens estimated from a chat or Messages body (text / 4, images, framing).
-pub(crate) fn prompt_tokens(body: &[u8], format: WireFormat) -> u64 {
-    if anthropic_client(format) {
-        tollgate_formats::anthropic::peek_messages(body)
-            .map_or(body.len() as u64 / 4, |p| p.prompt_tokens_estimate)
-    } else {
-        openai::peek_chat(body).map_or(body.len() as u64 / 4, |p| p.prompt_tokens_estimate)
-    }
-}
-
-pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<Bytes, FormatError> {
-    serde_json::to_vec(v)
-        .map(Bytes::from)
-        .map_err(|e| FormatError::InvalidJson(e.to_string()))
-}
-
-/// Counts what a translation could not carry over.
-pub(crate) fn dropped(warnings: &[Warning]) {
-    for w in warnings {
-        tracing::debug!(field = %w.field, reason = w.reason, "translation dropped a field");
-        metrics::counter!("tollgate_translation_dropped_total", "field" => field_label(&w.field))
-            .increment(1);
-    }
-}
-
-/// `messages[2].content[1]` -> `messages[].content[]`.
-fn field_label(field: &str) -> String {
-    let mut out = String::with_capacity(field.len());
-    let mut in_index = false;
-    for c in field.chars() {
-        match c {
-            '[' => {
-                in_index = true;
-                out.push('[');
-            }
-            ']' => {
-                in_index = false;
-                out.push(']');
-            }
-            _ if in_index => {}
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -207,9 +116,9 @@ mod tests {
     use tollgate_config::Config;
 
     use super::*;
-    use crate::catalog::Catalog;
+    use crate::route_table::RouteTable;
 
-    fn catalog() -> Catalog {
+    fn table() -> RouteTable {
         let cfg = Config::from_toml(
             r#"
 [[providers]]
@@ -230,12 +139,12 @@ price = { input = "1", output = "2" }
 "#,
         )
         .unwrap();
-        Catalog::from_config(&cfg).unwrap()
+        RouteTable::from_config(&cfg).unwrap()
     }
 
     #[test]
     fn each_pairing_gets_its_body_and_mode() {
-        let c = catalog();
+        let c = table();
         let m = c.get("m").unwrap();
         let (oa, an) = (&m.deployments[0], &m.deployments[1]);
         assert_eq!(an.urls.chat, "http://127.0.0.1:1/v1/messages");
@@ -283,14 +192,5 @@ price = { input = "1", output = "2" }
         // What cannot be translated is the client's 400.
         let n2 = br#"{"model":"m","n":2,"messages":[{"role":"user","content":"hi"}]}"#;
         assert!(request(WireFormat::OpenaiChat, an, n2, false).is_err());
-    }
-
-    #[test]
-    fn metric_labels_lose_list_indices() {
-        assert_eq!(
-            field_label("messages[12].content[1]"),
-            "messages[].content[]"
-        );
-        assert_eq!(field_label("seed"), "seed");
     }
 }

@@ -2,23 +2,9 @@
 //! one (401/403) or rate limits it (429, resting it for its Retry-After). A deployment without
 //! keys rests as a whole.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 
-use http::HeaderValue;
-use tollgate_config::SecretRef;
-
-use crate::catalog::Deployment;
-
-/// One provider key of a deployment.
-pub struct Key {
-    /// The value of the provider's auth header (`Bearer <key>`, or the bare key for `api-key`,
-    /// `x-api-key`, `x-goog-api-key`), marked sensitive so it never shows in debug output.
-    pub auth: HeaderValue,
-    /// Kept only to scrub it from provider messages should a provider ever echo it.
-    pub secret: SecretRef,
-    /// Rate limited or refused until this time (ms, `health::now_ms`); 0 = usable.
-    pub(crate) cooldown_until: AtomicU64,
-}
+use super::model::Deployment;
 
 impl Deployment {
     /// The key to use now: the current one unless it is cooling down. `Ok(None)` when the
@@ -61,7 +47,7 @@ impl Deployment {
 mod tests {
     use tollgate_config::Config;
 
-    use crate::catalog::Catalog;
+    use crate::route_table::RouteTable;
 
     fn cfg() -> Config {
         Config::from_toml(
@@ -83,7 +69,7 @@ price = { input = "1", output = "2" }
 
     #[test]
     fn keys_rotate_and_rest() {
-        let c = Catalog::from_config(&cfg()).unwrap();
+        let c = RouteTable::from_config(&cfg()).unwrap();
         let d = &c.get("big").unwrap().deployments[1];
         assert_eq!(d.key(10), Ok(Some(0)));
         d.rest_key(Some(0), 1_000);
@@ -91,7 +77,7 @@ price = { input = "1", output = "2" }
         d.rest_key(Some(1), 2_000);
         assert_eq!(d.key(10), Err(1_000));
         assert_eq!(d.key(1_000), Ok(Some(0)));
-        let keyless = Catalog::from_config(&Config::from_toml("[[providers]]\nname = \"p\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\n[[models]]\nname = \"m\"\ndeployments = [{ provider = \"p\", model = \"x\" }]\nprice = { input = \"1\", output = \"1\" }\n").unwrap()).unwrap();
+        let keyless = RouteTable::from_config(&Config::from_toml("[[providers]]\nname = \"p\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\n[[models]]\nname = \"m\"\ndeployments = [{ provider = \"p\", model = \"x\" }]\nprice = { input = \"1\", output = \"1\" }\n").unwrap()).unwrap();
         let d = &keyless.get("m").unwrap().deployments[0];
         assert_eq!(d.key(10), Ok(None));
         d.rest_key(None, 500);

@@ -1,0 +1,144 @@
+//! The types every step of a call shares, and nothing else: what all calls share ([`Shared`]),
+//! the frame stream back to the edge ([`Out`], and [`Gone`] once the edge left), one call across
+//! its attempts ([`Run`]), and one attempt as the relay sees it ([`Call`]).
+//!
+//! A leaf of the request path: `chat` (which directs a call), `attempt` and `relay` all read
+//! these; this module calls none of them.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tollgate_domain::Usage;
+use tollgate_formats::openai;
+use tollgate_proto::routing::v1::chat_frame::Kind;
+use tollgate_proto::routing::v1::{self as rpc, ChatCall, ChatFrame, WireFormat};
+use tonic::Status;
+
+use crate::budget::RetryBudget;
+use crate::mode::{Mode, anthropic_client};
+use crate::route_table::{Clients, Deployment, RouteTable};
+use crate::select::Request;
+
+/// What every call shares; the route table is swapped whole on reload (calls in flight keep
+/// theirs).
+pub(crate) struct Shared {
+    pub table: ArcSwap<RouteTable>,
+    pub clients: Clients,
+    pub budget: RetryBudget,
+}
+
+/// The edge went away: nothing more can be sent.
+#[derive(Debug)]
+pub(crate) struct Gone;
+
+/// The sending half of the frame stream.
+pub(crate) struct Out {
+    tx: mpsc::Sender<Result<ChatFrame, Status>>,
+}
+
+impl Out {
+    pub(crate) fn new(tx: mpsc::Sender<Result<ChatFrame, Status>>) -> Self {
+        Out { tx }
+    }
+
+    pub(crate) async fn send(&self, kind: Kind) -> Result<(), Gone> {
+        self.tx
+            .send(Ok(ChatFrame { kind: Some(kind) }))
+            .await
+            .map_err(|_| Gone)
+    }
+
+    /// Resolves when the edge dropped the stream (client hung up or edge cancelled).
+    pub(crate) async fn closed(&self) {
+        self.tx.closed().await
+    }
+}
+
+/// State of one call across its attempts.
+pub(crate) struct Run<'a> {
+    pub shared: &'a Shared,
+    pub table: &'a RouteTable,
+    pub call: &'a ChatCall,
+    pub out: &'a Out,
+    /// The client's body without router-only fields.
+    pub body: &'a [u8],
+    pub prompt: &'a OnceLock<u64>,
+    pub req: Request<'a>,
+    pub deadline: Instant,
+    pub attempts: u32,
+}
+
+/// One attempt as the relay sees it once a deployment answered.
+pub(crate) struct Call<'a> {
+    pub out: &'a Out,
+    pub call: &'a ChatCall,
+    /// Public name of the model serving the call (Start, Usage, billing).
+    pub served: &'a str,
+    /// The name written into the answer's `model`: what the client asked for (an alias stays
+    /// an alias) unless a fallback model serves.
+    pub shown: &'a str,
+    pub deployment: &'a Deployment,
+    /// How the answer reaches the client (passthrough or translated).
+    pub mode: &'a Mode,
+    /// This attempt's total deadline.
+    pub deadline: Instant,
+    /// Streams: the first body byte must arrive by then.
+    pub first_byte_by: Instant,
+    pub idle: Duration,
+    /// When the request to this deployment was sent.
+    pub sent_at: Instant,
+    pub ttfb: Option<Duration>,
+    /// The body sent (without router fields), and its prompt size once measured.
+    pub body: &'a [u8],
+    pub prompt: &'a OnceLock<u64>,
+}
+
+impl Call<'_> {
+    /// Prompt tokens estimated from the request, for when the provider does not say; measured
+    /// at most once per call, and only when needed.
+    pub(crate) fn prompt_estimate(&self) -> u64 {
+        *self
+            .prompt
+            .get_or_init(|| prompt_tokens(self.body, self.call.format()))
+    }
+
+    /// The final Usage frame for this call.
+    pub(crate) fn usage(&self, usage: Usage, reported: bool, outcome: rpc::Outcome) -> Kind {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Kind::Usage(rpc::Usage {
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            cached_input_tokens: usage.cached_input_tokens,
+            cache_write_tokens: usage.cache_write_tokens,
+            reasoning_tokens: usage.reasoning_tokens,
+            deployment: self.deployment.id.clone(),
+            provider: self.deployment.provider.name.clone(),
+            model: self.served.to_owned(),
+            upstream_model: self.deployment.upstream_model.clone(),
+            provider_latency_ms: ms(self.sent_at.elapsed()),
+            ttfb_ms: self.ttfb.map_or(0, ms),
+            outcome: outcome as i32,
+            reported_by_provider: reported,
+        })
+    }
+}
+
+/// The edge dropped the stream: stop here; dropping the response closes the upstream request.
+pub(crate) fn cancelled(cx: &Call<'_>) {
+    metrics::counter!("tollgate_routing_cancelled_total", "provider" => cx.deployment.provider.name.clone())
+        .increment(1);
+    tracing::info!("the edge cancelled the call; upstream request dropped");
+}
+
+/// Prompt tokens estimated from a chat or Messages body (text / 4, images, framing).
+fn prompt_tokens(body: &[u8], format: WireFormat) -> u64 {
+    if anthropic_client(format) {
+        tollgate_formats::anthropic::peek_messages(body)
+            .map_or(body.len() as u64 / 4, |p| p.prompt_tokens_estimate)
+    } else {
+        openai::peek_chat(body).map_or(body.len() as u64 / 4, |p| p.prompt_tokens_estimate)
+    }
+}

@@ -1,0 +1,118 @@
+//! How one attempt's answer reaches the client: [`Mode`] pairs the client's wire format with the
+//! provider's, and decides whether the answer passes through or is translated (and by which
+//! codec). Also the bookkeeping both translation directions share: what a translation dropped
+//! is counted in `tollgate_translation_dropped_total{field}` (list indices removed from the
+//! field name, so the label stays low-cardinality), and translated values go out as JSON.
+//!
+//! A leaf: the request translations (`dialect`), the answer codecs (`codec`) and the relay all
+//! read it; it reads none of them.
+
+use bytes::Bytes;
+use tollgate_formats::FormatError;
+use tollgate_formats::translate::Warning;
+use tollgate_proto::routing::v1::WireFormat;
+
+/// How one attempt's answer is relayed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// OpenAI client, OpenAI-compatible provider: passthrough.
+    OpenAi,
+    /// Anthropic client, Anthropic provider: passthrough, Anthropic's event framing kept.
+    Anthropic,
+    /// OpenAI client, Anthropic provider.
+    OpenAiFromAnthropic {
+        json_tool: Option<String>,
+        include_usage: bool,
+    },
+    /// Anthropic client, OpenAI-compatible provider.
+    AnthropicFromOpenAi,
+    /// A Gemini or Bedrock provider, for an OpenAI or (through OpenAI) Anthropic client.
+    Native {
+        kind: NativeKind,
+        anthropic_client: bool,
+        /// The OpenAI client asked for the usage chunk.
+        include_usage: bool,
+        /// Bedrock: the forced tool standing in for `response_format`.
+        json_tool: Option<String>,
+    },
+    /// OpenAI embeddings served by Gemini's `batchEmbedContents` (which reports no tokens:
+    /// the estimate is billed).
+    GeminiEmbeddings { prompt_tokens: u64, base64: bool },
+}
+
+/// Which native format a [`Mode::Native`] call speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NativeKind {
+    Gemini,
+    Bedrock,
+}
+
+impl Mode {
+    /// The client speaks Anthropic's format.
+    pub(crate) fn anthropic_client(&self) -> bool {
+        matches!(
+            self,
+            Mode::Anthropic
+                | Mode::AnthropicFromOpenAi
+                | Mode::Native {
+                    anthropic_client: true,
+                    ..
+                }
+        )
+    }
+}
+
+/// The client's format is Anthropic's Messages (anything else is OpenAI chat).
+pub(crate) fn anthropic_client(format: WireFormat) -> bool {
+    format == WireFormat::AnthropicMessages
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<Bytes, FormatError> {
+    serde_json::to_vec(v)
+        .map(Bytes::from)
+        .map_err(|e| FormatError::InvalidJson(e.to_string()))
+}
+
+/// Counts what a translation could not carry over.
+pub(crate) fn dropped(warnings: &[Warning]) {
+    for w in warnings {
+        tracing::debug!(field = %w.field, reason = w.reason, "translation dropped a field");
+        metrics::counter!("tollgate_translation_dropped_total", "field" => field_label(&w.field))
+            .increment(1);
+    }
+}
+
+/// `messages[2].content[1]` -> `messages[].content[]`.
+fn field_label(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut in_index = false;
+    for c in field.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push('[');
+            }
+            ']' => {
+                in_index = false;
+                out.push(']');
+            }
+            _ if in_index => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_labels_lose_list_indices() {
+        assert_eq!(
+            field_label("messages[12].content[1]"),
+            "messages[].content[]"
+        );
+        assert_eq!(field_label("seed"), "seed");
+    }
+}
