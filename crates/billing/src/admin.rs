@@ -99,7 +99,7 @@ fn allowed_models(state: &State, models: Vec<String>) -> Result<Vec<String>, Bil
             format!("has more than {MAX_ALLOWED_MODELS} entries"),
         ));
     }
-    let prices = state.prices.load();
+    let directory = state.directory.load();
     let mut out: Vec<String> = Vec::with_capacity(models.len());
     for m in models {
         let m = m.trim();
@@ -109,9 +109,7 @@ fn allowed_models(state: &State, models: Vec<String>) -> Result<Vec<String>, Bil
                 "must not contain empty names",
             ));
         }
-        if let Some(p) = prices.as_deref()
-            && !p.knows(m)
-        {
+        if !directory.knows(m) {
             return Err(BillingError::invalid(
                 "allowed_models",
                 format!("`{m}` is not a configured model"),

@@ -20,26 +20,32 @@ mod usage;
 mod users;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use tokio::net::TcpListener;
-use tollgate_config::Config;
+use tokio_util::sync::CancellationToken;
+use tollgate_config::{Config, ModelDirectory};
 use tollgate_domain::KeyHasher;
 use tollgate_proto::billing::v1::billing_server::BillingServer;
 use tollgate_store::PgPool;
 use tonic::service::Routes;
 
 pub use error::BillingError;
-use prices::PriceBook;
+use prices::Rates;
 
 /// What every RPC shares.
 pub(crate) struct State {
     pool: PgPool,
     /// `None` until the catalog is loaded (usage is refused with UNAVAILABLE until then).
-    prices: ArcSwapOption<PriceBook>,
-    /// The configured models (aliases), for reloading the book.
-    models: Vec<tollgate_config::ModelConfig>,
+    prices: ArcSwapOption<Rates>,
+    /// The configured models (names, aliases, config prices); swapped on a config reload.
+    directory: ArcSwap<ModelDirectory>,
+    /// The directory's prices are not yet stored in the catalog (at start while Postgres is
+    /// down, and after a config reload until the next refresh succeeds).
+    config_pending: AtomicBool,
     hasher: KeyHasher,
 }
 
@@ -51,56 +57,99 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BillingError> {
     let pool = tollgate_store::connect(&cfg.database).await?;
-    run_with_pool(cfg, pool, listener, shutdown).await
+    serve(cfg, pool, None, listener, shutdown).await
 }
 
-/// [`run`] with an existing pool (tests use a fresh database per test).
-pub async fn run_with_pool(
+/// [`run`], also following the config file at `path` (`routing.reload_interval`, as routing and
+/// the edge do): a model added or repriced there is stored in the catalog and billed at once.
+pub async fn run_with_reload(
+    path: PathBuf,
     cfg: Config,
-    pool: PgPool,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BillingError> {
+    let pool = tollgate_store::connect(&cfg.database).await?;
+    serve(cfg, pool, Some(path), listener, shutdown).await
+}
+
+/// [`run`] (or [`run_with_reload`] when `reload_from` names the config file) with an existing
+/// pool (tests use a fresh database per test).
+pub async fn run_with_pool(
+    cfg: Config,
+    pool: PgPool,
+    reload_from: Option<PathBuf>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), BillingError> {
+    serve(cfg, pool, reload_from, listener, shutdown).await
+}
+
+async fn serve(
+    cfg: Config,
+    pool: PgPool,
+    reload_from: Option<PathBuf>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), BillingError> {
+    let directory = cfg.directory();
     let state = Arc::new(State {
         pool: pool.clone(),
         prices: ArcSwapOption::empty(),
-        models: cfg.models.clone(),
+        directory: ArcSwap::from_pointee(directory.clone()),
+        config_pending: AtomicBool::new(true),
         hasher: KeyHasher::new(cfg.billing.key_pepper.expose().as_bytes()),
     });
 
     // Load prices before serving when Postgres is up (the normal case); otherwise serve anyway
-    // and keep trying in the background, so the service comes up with its database.
-    match prices::load(&pool, &cfg.models).await {
-        Ok(book) => {
-            tracing::info!(models = book.len(), "prices loaded");
-            state.prices.store(Some(Arc::new(book)));
+    // and let the refresher keep trying, so the service comes up with its database.
+    match prices::load(&pool, &directory).await {
+        Ok(rates) => {
+            tracing::info!(models = rates.len(), "prices loaded");
+            state.prices.store(Some(Arc::new(rates)));
+            state
+                .config_pending
+                .store(false, std::sync::atomic::Ordering::Release);
         }
         Err(e) if e.is_transient() => tracing::warn!(error = %e, "prices not loaded yet"),
         Err(e) => return Err(e.into()),
     }
-    let loader = (state.prices.load().is_none()).then(|| {
-        let state = state.clone();
-        let models = cfg.models.clone();
-        tokio::spawn(async move {
-            match prices::load_with_retry(&state.pool, &models).await {
-                Ok(book) => {
-                    tracing::info!(models = book.len(), "prices loaded");
-                    state.prices.store(Some(Arc::new(book)));
-                }
-                Err(e) => tracing::error!(error = %e, "prices cannot be loaded"),
-            }
-        })
-    });
 
-    // Prices set on any replica (or scheduled) reach this one's book.
-    let refresher = tokio::spawn(prices::keep_fresh(state.clone(), cfg.models.clone()));
+    // Prices set on any replica (or scheduled) reach this one's rates.
+    let stop = CancellationToken::new();
+    let background = tokio_util::task::TaskTracker::new();
+    background.spawn(prices::keep_fresh(state.clone(), stop.clone()));
+    if let Some(path) = reload_from {
+        let state = state.clone();
+        let stopped = stop.clone();
+        let every = cfg.routing.reload_interval;
+        background.spawn(async move {
+            // The watcher only hands over the newest directory; storing its prices is async.
+            let (tx, mut rx) = tokio::sync::watch::channel(None::<ModelDirectory>);
+            let watch = tollgate_config::watch::watch(path, every, "billing", move |new| {
+                tx.send_replace(Some(new.directory()));
+                Ok(())
+            });
+            let apply = async {
+                while rx.changed().await.is_ok() {
+                    let newest = rx.borrow_and_update().clone();
+                    if let Some(directory) = newest {
+                        prices::apply_config(&state, directory).await;
+                    }
+                }
+            };
+            tokio::select! {
+                () = watch => {}
+                () = apply => {}
+                () = stopped.cancelled() => {}
+            }
+        });
+    }
 
     let routes = Routes::new(BillingServer::new(service::BillingService { state }));
     let served = tollgate_server::serve_grpc("billing", routes, listener, shutdown).await;
-    if let Some(loader) = loader {
-        loader.abort();
-    }
-    refresher.abort();
+    stop.cancel();
+    background.close();
+    background.wait().await;
     pool.close().await;
     Ok(served?)
 }

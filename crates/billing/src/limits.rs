@@ -57,12 +57,13 @@ pub(crate) async fn set(
         LimitScope::Key => req.scope_id.trim().to_owned(),
     };
     let model = req.model.trim();
-    let model = match (model.is_empty(), state.prices.load().as_deref()) {
-        (true, _) => None,
+    let model = if model.is_empty() {
+        None
+    } else {
         // The edge keys per-model counters by the public model name, so an alias is stored
         // as the model it names.
-        (false, Some(book)) => match book.get(model) {
-            Some(p) => Some(p.model.clone()),
+        match state.directory.load().canonical(model) {
+            Some(name) => Some(name.to_owned()),
             // A typo would create a counter no request ever reaches.
             None => {
                 return Err(BillingError::invalid(
@@ -70,8 +71,7 @@ pub(crate) async fn set(
                     format!("`{model}` is not a configured model"),
                 ));
             }
-        },
-        (false, None) => Some(model.to_owned()),
+        }
     };
     if req.rpm.is_none() && req.tpm.is_none() && req.concurrency.is_none() {
         return Err(BillingError::invalid(

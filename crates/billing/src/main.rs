@@ -19,7 +19,8 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let cfg = Config::load(args.config.or_else(Config::path_from_env).as_deref())?;
+    let path = args.config.or_else(Config::path_from_env);
+    let cfg = Config::load(path.as_deref())?;
     let _telemetry = tollgate_telemetry::init("tollgate-billing", &cfg.telemetry)?;
     if args.migrate {
         let pool = tollgate_store::connect(&cfg.database).await?;
@@ -30,6 +31,10 @@ async fn main() -> anyhow::Result<()> {
         tollgate_telemetry::metrics::spawn_endpoint(addr).await?;
     }
     let listener = tokio::net::TcpListener::bind(cfg.billing.listen).await?;
-    tollgate_billing::run(cfg, listener, tollgate_server::shutdown_signal()).await?;
+    let shutdown = tollgate_server::shutdown_signal();
+    match path {
+        Some(path) => tollgate_billing::run_with_reload(path, cfg, listener, shutdown).await?,
+        None => tollgate_billing::run(cfg, listener, shutdown).await?,
+    }
     Ok(())
 }

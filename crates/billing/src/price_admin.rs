@@ -98,8 +98,8 @@ pub(crate) async fn set(
     )
     .await?;
     // This replica bills with it at once; the others on the notification.
-    let book = crate::prices::reload(&state.pool, &state.models).await?;
-    state.prices.store(Some(std::sync::Arc::new(book)));
+    let rates = crate::prices::reload(&state.pool, &state.directory.load()).await?;
+    state.prices.store(Some(std::sync::Arc::new(rates)));
     let standing = if v.effective_from > Utc::now() {
         Standing::Scheduled
     } else {

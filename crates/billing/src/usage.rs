@@ -7,12 +7,12 @@ use tollgate_proto::billing::v1 as pb;
 use tollgate_store::ledger::{self, LedgerEntry, SpendGroup, SpendQuery, SpendRow};
 
 use crate::convert::{opt_str, opt_time, opt_uuid, time, uuid};
-use crate::prices::PriceBook;
+use crate::prices::Rates;
 use crate::{BillingError, State};
 
 /// Price one wire event. Unknown models are billed at 0 and counted, never refused: the request
 /// already happened, and refusing would make the edge retry the batch forever.
-fn entry(i: usize, e: &pb::UsageEvent, book: &PriceBook) -> Result<LedgerEntry, BillingError> {
+fn entry(i: usize, e: &pb::UsageEvent, book: &Rates) -> Result<LedgerEntry, BillingError> {
     let field = |f: &str| format!("events[{i}].{f}");
     let usage = Usage {
         input_tokens: e.input_tokens,
@@ -27,7 +27,7 @@ fn entry(i: usize, e: &pb::UsageEvent, book: &PriceBook) -> Result<LedgerEntry, 
     };
     // The version effective when the request started, for the deployment that served it.
     let (model, cost, price_version) = match book.price(&e.model, &e.deployment, started_at) {
-        Some(p) => (p.model, usage.cost(&p.price), Some(p.version)),
+        Some(p) => (p.model, usage.cost(&p.price), p.version),
         None => {
             metrics::counter!("tollgate_billing_unpriced_total").increment(1);
             tracing::warn!(model = %e.model, "usage for a model with no price: billed at 0");

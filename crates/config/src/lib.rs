@@ -8,6 +8,7 @@
 //! This is the only crate that reads the process environment.
 
 mod catalog;
+mod directory;
 mod jwt;
 pub mod presets;
 mod secret;
@@ -25,6 +26,7 @@ pub use catalog::{
     Capability, DataCollection, DeploymentConfig, FallbackConfig, FallbackOn, ModelConfig,
     PriceConfig, ProviderConfig, ProviderKind, RoutingStrategy,
 };
+pub use directory::{DirectoryEntry, ModelDirectory};
 pub use jwt::{JwtConfig, JwtIssuerConfig, StaticKeyConfig, is_uuid};
 pub use secret::SecretRef;
 pub use sections::{
@@ -119,6 +121,12 @@ impl Config {
     /// Check cross-field rules; the error names the offending field.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate::check(self)
+    }
+
+    /// The model directory of this configuration: names, aliases and the allowed-model check
+    /// every service shares.
+    pub fn directory(&self) -> ModelDirectory {
+        ModelDirectory::from_models(&self.models)
     }
 
     /// The model (by public name or alias).

@@ -3,7 +3,8 @@
 //! Owns: peeking an OpenAI chat request for the few fields admission needs, rewriting a request
 //! for a deployment (model, `stream_options`) while keeping every other byte as the client sent
 //! it, reading usage out of responses and stream chunks, OpenAI-shaped error bodies and SSE
-//! decoding/encoding.
+//! decoding/encoding, and the one renderer of the event that ends a stream early
+//! ([`stream_error`]).
 //!
 //! Must not: do I/O, log, allocate per byte, or round-trip a client body through
 //! `serde_json::Value` (that reorders keys and loses number precision). Every function here is
@@ -16,6 +17,7 @@ pub mod gemini;
 mod json;
 pub mod openai;
 pub mod sse;
+pub mod stream_error;
 pub mod translate;
 
 pub use error::FormatError;

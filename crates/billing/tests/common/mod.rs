@@ -12,8 +12,9 @@ use tonic::transport::Channel;
 
 pub const PEPPER: &str = "test-pepper";
 
-pub fn config() -> Config {
-    Config::from_toml(&format!(
+/// The catalog every billing test starts with, as a config file's text.
+pub fn config_text() -> String {
+    format!(
         r#"
         [billing]
         key_pepper = "{PEPPER}"
@@ -38,8 +39,11 @@ pub fn config() -> Config {
         provider = "mock"
         model = "cheap"
         "#
-    ))
-    .unwrap()
+    )
+}
+
+pub fn config() -> Config {
+    Config::from_toml(&config_text()).unwrap()
 }
 
 pub struct Billing {
@@ -50,12 +54,22 @@ pub struct Billing {
 
 impl Billing {
     pub async fn start(pool: PgPool) -> Billing {
+        Self::start_with(pool, config(), None).await
+    }
+
+    /// Billing with `cfg`, following the config file at `reload_from` when given.
+    pub async fn start_with(
+        pool: PgPool,
+        cfg: Config,
+        reload_from: Option<std::path::PathBuf>,
+    ) -> Billing {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(tollgate_billing::run_with_pool(
-            config(),
+            cfg,
             pool,
+            reload_from,
             listener,
             async {
                 let _ = rx.await;
