@@ -9,9 +9,38 @@
 //! Must not: touch Postgres, Redis, billing or logging (the edge reports usage), log or return a
 //! provider key or URL, buffer a stream (frames leave as upstream bytes arrive), or retry once a
 //! byte reached the client (that would duplicate content).
+//!
+//! # Module map
+//!
+//! A `Chat` call, in the order a reader follows it; each module imports only modules below it
+//! (no import cycles), from the service down to the codecs:
+//!
+//! - `service`: the tonic service; each call runs in its own task feeding a bounded frame
+//!   channel.
+//! - `chat`: one call start to end, the file to read first. `handle` resolves the model, reads
+//!   the body (`chat::prepare`), walks the chain of models (`chat::fallback`), tries each
+//!   model's deployments (`chat::retry`), and ends every call with exactly one `Usage`.
+//! - `select`, `strategy`, `budget`: which deployment takes the next attempt; the retry budget
+//!   and the backoff before returning to one.
+//! - `attempt`: one attempt on one deployment: key and circuit slot, the request sent under its
+//!   timeouts, then the answer relayed or the refusal classified (`attempt::status`) into a
+//!   `Failed` that says whether to retry (`attempt::failed`).
+//! - `dialect`: the client's request translated for the deployment (`dialect::native` for
+//!   Gemini and Bedrock), and the `Mode` its answer comes back in.
+//! - `upstream`, `sigv4`: the HTTP call itself (headers, SigV4 signing), the provider's
+//!   rate-limit headers, the upstream metrics.
+//! - `relay`: a 2xx answer as frames. `relay::run` is the one entry; behind it the OpenAI
+//!   passthrough (`relay::passthrough`) and the relay through a codec (`relay::translated`);
+//!   `relay::ending` ends cut streams with an error event in the client's format.
+//! - `codec`: answers translated into the client's format, whole or event by event.
+//!
+//! The leaves the steps share: `call` (the call types: `Shared`, `Out`/`Gone`, `Run`, `Call`),
+//! `mode` (`Mode` and what both translation directions share), `route_table` (names → models →
+//! deployments with their keys, clients and health, names resolved through the config's
+//! `ModelDirectory`), `failure` and `class` (what the client is told, and the failure classes),
+//! `health` (per-deployment health). Beside the request path: `checks` (active health checks)
+//! and `reload` (hot reload of the route table).
 
-// In request order, from the service down to the codecs; each module imports only the ones
-// below it (call types, route table and codecs are leaves of the request path).
 mod attempt;
 mod budget;
 mod call;

@@ -139,7 +139,7 @@ mod tests {
     use super::*;
     use crate::route_table::RouteTable;
 
-    fn catalog() -> RouteTable {
+    fn table() -> RouteTable {
         Config::from_toml(
             r#"
 [[providers]]
@@ -165,7 +165,7 @@ deployments = [
     }
 
     fn pick_with(body: &str, prompt: u64) -> Result<usize, Blocked> {
-        let c = catalog();
+        let c = table();
         let prefs = peek_routing_prefs(body.as_bytes()).unwrap();
         let req = Request::new(&prefs, prompt, None);
         pick(c.get("m").unwrap(), &req, &[], false, 1, rand::random())
@@ -210,7 +210,7 @@ deployments = [
 
     #[test]
     fn tried_ejected_and_rate_limited_deployments_are_skipped_with_the_reason() {
-        let c = catalog();
+        let c = table();
         let m = c.get("m").unwrap();
         let prefs = RoutingPrefs::default();
         let req = Request::new(&prefs, 10, None);

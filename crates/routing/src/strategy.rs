@@ -148,7 +148,7 @@ mod tests {
     use crate::route_table::RouteTable;
 
     /// A route table with one model `m` whose deployments have these (weight, priority, input price).
-    fn catalog(deps: &[(u32, u32, &str)]) -> RouteTable {
+    fn table(deps: &[(u32, u32, &str)]) -> RouteTable {
         let deps: Vec<String> = deps
             .iter()
             .enumerate()
@@ -177,7 +177,7 @@ mod tests {
 
     #[test]
     fn rolls_map_onto_weights_and_standbys_come_last() {
-        let c = catalog(&[(1, 0, "1"), (3, 0, "1"), (0, 0, "1")]);
+        let c = table(&[(1, 0, "1"), (3, 0, "1"), (0, 0, "1")]);
         let pick = |roll: u64, ok: &dyn Fn(usize) -> bool| {
             choose(
                 RoutingStrategy::Weighted,
@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn random_choice_follows_the_weights() {
-        let c = catalog(&[(1, 0, "1"), (9, 0, "1")]);
+        let c = table(&[(1, 0, "1"), (9, 0, "1")]);
         let heavy = (0..10_000)
             .filter(|_| {
                 choose(
@@ -218,7 +218,7 @@ mod tests {
 
     #[test]
     fn a_deployment_near_its_rate_limit_gets_less_traffic() {
-        let c = catalog(&[(1, 0, "1"), (1, 0, "1")]);
+        let c = table(&[(1, 0, "1"), (1, 0, "1")]);
         deps(&c)[0].health.set_headroom(20, u64::MAX);
         let first = (0..10_000)
             .filter(|_| {
@@ -238,7 +238,7 @@ mod tests {
 
     #[test]
     fn priority_fails_over_in_order() {
-        let c = catalog(&[(1, 2, "1"), (1, 1, "1"), (1, 1, "1"), (1, 3, "1")]);
+        let c = table(&[(1, 2, "1"), (1, 1, "1"), (1, 1, "1"), (1, 3, "1")]);
         for roll in 0..50 {
             let p = choose(RoutingStrategy::Priority, deps(&c), &ALL, T, 1, roll).unwrap();
             assert!(p == 1 || p == 2);
@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn least_busy_takes_the_fewest_in_flight() {
-        let c = catalog(&[(1, 0, "1"), (1, 0, "1"), (1, 0, "1")]);
+        let c = table(&[(1, 0, "1"), (1, 0, "1"), (1, 0, "1")]);
         let d = deps(&c);
         let _a = d[0].health.begin(1).unwrap();
         let _b = d[2].health.begin(1).unwrap();
@@ -271,7 +271,7 @@ mod tests {
 
     #[test]
     fn latency_prefers_the_faster_of_two_and_explores_unknowns() {
-        let c = catalog(&[(1, 0, "1"), (1, 0, "1")]);
+        let c = table(&[(1, 0, "1"), (1, 0, "1")]);
         let d = deps(&c);
         d[0].health.observe_ttft(Duration::from_millis(80), 1);
         for roll in [0, 1, 1 << 32, (1 << 32) + 1] {
@@ -292,7 +292,7 @@ mod tests {
 
     #[test]
     fn cost_takes_the_cheapest_eligible() {
-        let c = catalog(&[(1, 0, "3"), (1, 0, "0.5"), (1, 0, "2")]);
+        let c = table(&[(1, 0, "3"), (1, 0, "0.5"), (1, 0, "2")]);
         let d = deps(&c);
         assert_eq!(choose(RoutingStrategy::Cost, d, &ALL, T, 1, 5), Some(1));
         assert_eq!(

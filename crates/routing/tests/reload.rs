@@ -1,5 +1,5 @@
 //! Hot reload of the config file: a good change is picked up without dropping a stream in
-//! flight; a bad one is refused and the running catalog kept.
+//! flight; a bad one is refused and the running route table kept.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -114,7 +114,7 @@ async fn a_good_reload_applies_without_cutting_streams_and_a_bad_one_is_refused(
     assert_eq!(u.output_tokens, 8);
     assert!(data(&streamed).ends_with("data: [DONE]\n\n"));
 
-    // A fallback to a model that does not exist: refused, the running catalog stays.
+    // A fallback to a model that does not exist: refused, the running route table stays.
     write(
         &path,
         &format!(

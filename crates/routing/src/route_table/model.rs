@@ -101,7 +101,7 @@ pub struct Model {
     pub context_window: Option<u64>,
 }
 
-/// Retry, circuit and timeout settings in force for this catalog.
+/// Retry, circuit and timeout settings in force for this route table.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Policy {
     pub max_attempts: u32,
