@@ -1,56 +1,109 @@
 //! Hot reload: the config file is polled for changes (mtime and size); a good file is handed to
 //! the service, a bad one is logged with the field named and the service keeps what it had.
 //! Polling is cheap, works on every filesystem and on Kubernetes ConfigMap symlink swaps.
+//!
+//! Besides the poll, a service can ask [`ConfigFile::check`] at once when it meets a model name
+//! it does not know (the edge, before refusing a model; routing, when the edge's model directory
+//! differs from its own): every process follows the same file, so whoever is behind catches up
+//! before answering, and the edge and routing agree on which models exist.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::Config;
 
 /// What identifies a version of the file without reading it.
-async fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+type Stamp = Option<(SystemTime, u64)>;
+
+async fn stamp(path: &Path) -> Stamp {
     let meta = tokio::fs::metadata(path).await.ok()?;
     Some((meta.modified().ok()?, meta.len()))
 }
 
-/// Watch `path` every `every`; on each change, load and validate it and pass it to `apply`,
-/// which may still refuse it (its message is logged). Runs until dropped. Counts
-/// `tollgate_config_reload_total{service, result}`.
-pub async fn watch<F>(path: PathBuf, every: Duration, service: &'static str, mut apply: F)
-where
-    F: FnMut(Config) -> Result<(), String> + Send,
-{
-    let mut seen = stamp(&path).await;
-    let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let now = stamp(&path).await;
-        if now == seen {
-            continue;
+type Apply = Box<dyn Fn(Config) -> Result<(), String> + Send + Sync>;
+
+/// One config file a service follows, and what it does with a new version.
+pub struct ConfigFile {
+    path: PathBuf,
+    service: &'static str,
+    /// The version last looked at; held across a load so concurrent checks load it once.
+    seen: tokio::sync::Mutex<Stamp>,
+    apply: Apply,
+}
+
+impl ConfigFile {
+    /// Follow `path`, whose current version the service has already loaded; `apply` gets each
+    /// new valid version and may still refuse it (its message is logged).
+    pub async fn open<F>(path: PathBuf, service: &'static str, apply: F) -> Arc<ConfigFile>
+    where
+        F: Fn(Config) -> Result<(), String> + Send + Sync + 'static,
+    {
+        let seen = stamp(&path).await;
+        Arc::new(ConfigFile {
+            path,
+            service,
+            seen: tokio::sync::Mutex::new(seen),
+            apply: Box::new(apply),
+        })
+    }
+
+    /// Load and apply the file if it changed since it was last looked at. Returns whether a new
+    /// version was applied. Costs one `stat` when nothing changed. Counts
+    /// `tollgate_config_reload_total{service, result}`.
+    pub async fn check(&self) -> bool {
+        let mut seen = self.seen.lock().await;
+        let now = stamp(&self.path).await;
+        if now == *seen {
+            return false;
         }
-        seen = now;
-        let p = path.clone();
+        *seen = now;
+        let p = self.path.clone();
         // File reads and parsing stay off the async workers.
         let loaded = tokio::task::spawn_blocking(move || Config::load(Some(&p))).await;
         let outcome = match loaded {
-            Ok(Ok(cfg)) => apply(cfg),
+            Ok(Ok(cfg)) => (self.apply)(cfg),
             Ok(Err(e)) => Err(e.to_string()),
             Err(e) => Err(format!("the reload task failed: {e}")),
         };
-        let result = match outcome {
+        let service = self.service;
+        let path = self.path.display();
+        let (result, applied) = match outcome {
             Ok(()) => {
-                tracing::info!(service, path = %path.display(), "configuration reloaded");
-                "ok"
+                tracing::info!(service, path = %path, "configuration reloaded");
+                ("ok", true)
             }
             Err(e) => {
-                tracing::error!(service, path = %path.display(), error = %e, "configuration rejected; keeping the previous one");
-                "error"
+                tracing::error!(service, path = %path, error = %e, "configuration rejected; keeping the previous one");
+                ("error", false)
             }
         };
         metrics::counter!("tollgate_config_reload_total", "service" => service, "result" => result)
             .increment(1);
+        applied
     }
+
+    /// Check every `every` until dropped.
+    pub async fn follow(self: Arc<Self>, every: Duration) {
+        let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            self.check().await;
+        }
+    }
+}
+
+/// Watch `path` every `every`; on each change, load and validate it and pass it to `apply`,
+/// which may still refuse it (its message is logged). Runs until dropped.
+pub async fn watch<F>(path: PathBuf, every: Duration, service: &'static str, apply: F)
+where
+    F: Fn(Config) -> Result<(), String> + Send + Sync + 'static,
+{
+    ConfigFile::open(path, service, apply)
+        .await
+        .follow(every)
+        .await;
 }
 
 #[cfg(test)]
@@ -115,6 +168,30 @@ price = { input = "1", output = "2" }
         wait(1).await;
         assert_eq!(*seen.lock().unwrap(), ["second"]);
         task.abort();
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_check_on_demand_applies_a_changed_file_at_once_and_only_once() {
+        let dir = std::env::temp_dir().join(format!("tg-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tollgate.toml");
+        std::fs::write(&path, FILE).unwrap();
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = seen.clone();
+        let file = ConfigFile::open(path.clone(), "test", move |c| {
+            sink.lock()
+                .map_err(|e| e.to_string())?
+                .push(c.models[0].name.clone());
+            Ok(())
+        })
+        .await;
+        // The version the service started with is not applied again.
+        assert!(!file.check().await);
+        std::fs::write(&path, FILE.replace("\"first\"", "\"renamed\"")).unwrap();
+        assert!(file.check().await);
+        assert!(!file.check().await);
+        assert_eq!(*seen.lock().unwrap(), ["renamed"]);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
