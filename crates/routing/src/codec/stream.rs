@@ -56,43 +56,12 @@ impl Codec {
 
     /// Translates one upstream event into `buf` (the client's format).
     pub(crate) fn event(&mut self, ev: &SseEvent, shown: &str, buf: &mut BytesMut) -> Seen {
-        let mut seen = Seen::default();
         match self {
-            Codec::Native(n) => return n.event(NativeEvent::Data(&ev.data), buf),
-            Codec::Anthropic(usage) => {
-                let info = usage.observe(&ev.data).unwrap_or_default();
-                seen.output = info.output_bytes > 0;
-                seen.error = info.error;
-                seen.done = info.stop;
-                let name = ev.event.as_deref().unwrap_or("message");
-                if name == "message_start" {
-                    buf.extend_from_slice(&message_start(&ev.data, shown));
-                } else {
-                    buf.extend_from_slice(&anthropic::encode_event(name, ev.data.as_bytes()));
-                }
-            }
-            Codec::ToOpenAi(t) => {
-                let mut out = Vec::new();
-                if t.push_data(&ev.data, &mut out).is_err() {
-                    return seen;
-                }
-                for mut e in out {
-                    match &mut e {
-                        OpenAiStreamEvent::Chunk(c) => {
-                            seen.output |= c.choices.iter().any(|ch| {
-                                ch.delta.content.is_some()
-                                    || ch.delta.tool_calls.is_some()
-                                    || ch.delta.reasoning_content.is_some()
-                            });
-                            shown.clone_into(&mut c.model);
-                        }
-                        OpenAiStreamEvent::Error { .. } => seen.error = true,
-                        OpenAiStreamEvent::Done => seen.done = true,
-                    }
-                    buf.extend_from_slice(&e.encode());
-                }
-            }
+            Codec::Native(n) => n.event(NativeEvent::Data(&ev.data), buf),
+            Codec::Anthropic(usage) => anthropic_event(usage, ev, shown, buf),
+            Codec::ToOpenAi(t) => anthropic_to_openai(t, ev, shown, buf),
             Codec::ToAnthropic { t, meter, usage } => {
+                let mut seen = Seen::default();
                 if let Ok(info) = openai::inspect_chunk(&ev.data) {
                     if info.usage.is_some() {
                         *usage = info.usage;
@@ -100,24 +69,10 @@ impl Codec {
                     meter.add_chunk(&info);
                     seen.output = info.output_deltas > 0;
                 }
-                let mut out = Vec::new();
-                if t.push_data(&ev.data, &mut out).is_err() {
-                    return seen;
-                }
-                for mut e in out {
-                    match &mut e {
-                        StreamEvent::MessageStart { message } => {
-                            shown.clone_into(&mut message.model);
-                        }
-                        StreamEvent::MessageStop => seen.done = true,
-                        StreamEvent::Error { .. } => seen.error = true,
-                        _ => {}
-                    }
-                    buf.extend_from_slice(&e.encode());
-                }
+                seen.merge(openai_to_anthropic(t, ev, shown, buf));
+                seen
             }
         }
-        seen
     }
 
     /// One Bedrock event-stream frame.
@@ -188,6 +143,83 @@ impl Codec {
             Codec::Anthropic(_) => {}
         }
     }
+}
+
+/// An Anthropic event passed through: framing kept, `message.model` renamed.
+fn anthropic_event(
+    usage: &mut StreamUsage,
+    ev: &SseEvent,
+    shown: &str,
+    buf: &mut BytesMut,
+) -> Seen {
+    let info = usage.observe(&ev.data).unwrap_or_default();
+    let name = ev.event.as_deref().unwrap_or("message");
+    if name == "message_start" {
+        buf.extend_from_slice(&message_start(&ev.data, shown));
+    } else {
+        buf.extend_from_slice(&anthropic::encode_event(name, ev.data.as_bytes()));
+    }
+    Seen {
+        output: info.output_bytes > 0,
+        error: info.error,
+        done: info.stop,
+    }
+}
+
+/// An Anthropic event as OpenAI chunks.
+fn anthropic_to_openai(
+    t: &mut AnthropicToOpenAiStream,
+    ev: &SseEvent,
+    shown: &str,
+    buf: &mut BytesMut,
+) -> Seen {
+    let mut seen = Seen::default();
+    let mut out = Vec::new();
+    if t.push_data(&ev.data, &mut out).is_err() {
+        return seen;
+    }
+    for mut e in out {
+        match &mut e {
+            OpenAiStreamEvent::Chunk(c) => {
+                seen.output |= c.choices.iter().any(|ch| {
+                    ch.delta.content.is_some()
+                        || ch.delta.tool_calls.is_some()
+                        || ch.delta.reasoning_content.is_some()
+                });
+                shown.clone_into(&mut c.model);
+            }
+            OpenAiStreamEvent::Error { .. } => seen.error = true,
+            OpenAiStreamEvent::Done => seen.done = true,
+        }
+        buf.extend_from_slice(&e.encode());
+    }
+    seen
+}
+
+/// An OpenAI chunk as Anthropic events (output and usage are read by the caller).
+fn openai_to_anthropic(
+    t: &mut OpenAiToAnthropicStream,
+    ev: &SseEvent,
+    shown: &str,
+    buf: &mut BytesMut,
+) -> Seen {
+    let mut seen = Seen::default();
+    let mut out = Vec::new();
+    if t.push_data(&ev.data, &mut out).is_err() {
+        return seen;
+    }
+    for mut e in out {
+        match &mut e {
+            StreamEvent::MessageStart { message } => {
+                shown.clone_into(&mut message.model);
+            }
+            StreamEvent::MessageStop => seen.done = true,
+            StreamEvent::Error { .. } => seen.error = true,
+            _ => {}
+        }
+        buf.extend_from_slice(&e.encode());
+    }
+    seen
 }
 
 /// `message_start` with `message.model` set to the name shown to the client.
