@@ -4,6 +4,39 @@
 //! raw body to routing over one gRPC stream, relays the frames, and after the last byte settles
 //! the limits and queues exactly one usage event (durably) and one log record (best effort).
 //! It owns no state of its own and never queries Postgres on the request path.
+//!
+//! # The request path, in the order a request meets it
+//!
+//! - `app.rs`: the HTTP stack, outermost layer first: panic guard, sensitive headers, request
+//!   id, trace, timeout, body limit, authentication, routes.
+//! - `auth.rs` (API keys, the admin credential) and `jwt.rs` (bearer tokens): the `Caller`,
+//!   from memory.
+//! - A route peeks its wire format into `request.rs`'s `Peeked`: `chat.rs` (OpenAI and
+//!   OpenRouter), `messages.rs` (Anthropic), `embeddings.rs`.
+//! - `call.rs`, the file to read first: the flow every model call shares, as named steps:
+//!   check model → admit → call routing → await start → answer whole / answer streamed.
+//!   - `admission.rs` (a pure plan in `admission/plan.rs`, the one Redis round trip, the
+//!     refusal);
+//!   - `relay.rs`: a streamed answer, beside `stream_cost.rs` (the usage event held for its
+//!     cost) and `overrun.rs` (a stream outrunning its budget reservation);
+//!   - `settle.rs`: the end of every admitted request, exactly once, as its client saw it:
+//!     limits settled, one usage event (`usage.rs`, durably spooled) and one log record
+//!     (`logs.rs`, best effort).
+//! - `error.rs`: the one error table: every refusal, gRPC status and routing failure, to an
+//!   HTTP status and a stable code, in OpenAI's or Anthropic's shape.
+//!
+//! # What the request path reads
+//!
+//! `state.rs` (what every handler shares); `snapshot.rs` with `snapshot/limits.rs` and
+//! `budgets.rs` (keys, limits rows, budgets, users: refreshed from Postgres on change);
+//! `prices.rs` (the config's model directory and the versioned price catalog); `clients.rs`
+//! (the gRPC connections to routing, billing and logging).
+//!
+//! # Beside it
+//!
+//! `admin/` (the admin API over billing and logging), `models.rs` and `openrouter.rs` (model
+//! list, OpenRouter's key and generation routes), `health.rs` (probes, metrics, the routing
+//! watch), `alerts.rs` (budget alert webhooks), `cost.rs` (the cost spliced into answers).
 
 mod admin;
 mod admission;
@@ -48,6 +81,7 @@ use tollgate_proto::billing::v1::billing_client::BillingClient;
 use tollgate_proto::logging::v1::logging_client::LoggingClient;
 use tollgate_proto::routing::v1::routing_client::RoutingClient;
 use tollgate_telemetry::propagation::TraceInterceptor;
+use tonic::transport::Channel;
 
 pub use error::ApiError;
 
@@ -103,18 +137,7 @@ async fn serve(
     let edge = &cfg.edge;
     let jwt = jwt::JwtAuth::from_config(&cfg.jwt)?.map(Arc::new);
     let pool = tollgate_store::connect(&cfg.database).await?;
-    let limiter = Limiter::connect(LimiterConfig {
-        redis_url: cfg.redis.url.expose().to_owned(),
-        key_prefix: cfg.redis.key_prefix.clone(),
-        timeout: cfg.redis.timeout,
-        slot_lease: edge.limits.slot_lease,
-        failure: match edge.limits.on_redis_failure {
-            RedisFailure::Open => FailureMode::Open,
-            RedisFailure::Closed => FailureMode::Closed,
-        },
-        replicas: edge.limits.replicas,
-    })
-    .await?;
+    let limiter = Limiter::connect(limiter_config(&cfg)).await?;
 
     let routing_ch = clients::channel("edge.routing_url", &edge.routing_url)?;
     let billing_ch = clients::channel("edge.billing_url", &edge.billing_url)?;
@@ -136,7 +159,6 @@ async fn serve(
     let usage_handle = tokio::spawn(usage_task);
     let log_handle = tokio::spawn(log_task);
 
-    let catalog: prices::LivePrices = Arc::default();
     let state = AppState {
         keys: Arc::new(ArcSwapOption::empty()),
         hasher: Arc::new(KeyHasher::new(edge.key_pepper.expose().as_bytes())),
@@ -150,7 +172,7 @@ async fn serve(
         usage: usage_sink,
         logs: log_sink,
         prices: Arc::new(arc_swap::ArcSwap::from_pointee(
-            prices::Pricing::from_config(&cfg, catalog.clone()),
+            prices::Pricing::from_config(&cfg, prices::LivePrices::default()),
         )),
         tracker: TaskTracker::new(),
         metrics: tollgate_telemetry::metrics::install_prometheus(),
@@ -160,28 +182,63 @@ async fn serve(
         max_body: edge.max_body_bytes,
     };
 
-    background.spawn(prices::keep_fresh(
+    keep_fresh(
+        &cfg,
+        reload_from,
+        &state,
+        pool,
+        routing_ch,
+        &background,
+        &stop,
+    )?;
+
+    let app = app::router(state.clone(), edge.max_body_bytes);
+
+    serve_until(app, listener, shutdown, &state, edge.drain_timeout).await?;
+    stop.cancel();
+    let _ = usage_handle.await;
+    let _ = log_handle.await;
+    background.close();
+    background.wait().await;
+    tracing::info!("edge stopped");
+    Ok(())
+}
+
+/// The tasks keeping what the request path reads fresh, until `stop`: the price catalog, the
+/// key snapshot, JWKS, the config file's models (when reloading), routing's health; and the
+/// budget alerts.
+fn keep_fresh(
+    cfg: &Config,
+    reload_from: Option<std::path::PathBuf>,
+    state: &AppState,
+    pool: sqlx::PgPool,
+    routing: Channel,
+    tasks: &TaskTracker,
+    stop: &CancellationToken,
+) -> Result<(), EdgeError> {
+    let edge = &cfg.edge;
+    tasks.spawn(prices::keep_fresh(
         pool.clone(),
-        catalog.clone(),
+        state.prices.load().catalog().clone(),
         edge.snapshot_refresh,
         stop.clone(),
     ));
-    alerts::start(&edge.budget_alerts, pool.clone(), &background, stop.clone())?;
-    background.spawn(snapshot::keep_fresh(
+    alerts::start(&edge.budget_alerts, pool.clone(), tasks, stop.clone())?;
+    tasks.spawn(snapshot::keep_fresh(
         pool,
         state.keys.clone(),
         edge.snapshot_refresh,
         stop.clone(),
     ));
-    if let Some(j) = &jwt {
-        j.spawn_refresh(&cfg.jwt, &background, &stop);
+    if let Some(j) = &state.jwt {
+        j.spawn_refresh(&cfg.jwt, tasks, stop);
     }
     if let Some(path) = reload_from {
         let prices = state.prices.clone();
-        let catalog = catalog.clone();
+        let catalog = state.prices.load().catalog().clone();
         let stopped = stop.clone();
         let every = cfg.routing.reload_interval;
-        background.spawn(async move {
+        tasks.spawn(async move {
             let watch = tollgate_config::watch::watch(path, every, "edge", move |new| {
                 prices.store(Arc::new(prices::Pricing::from_config(
                     &new,
@@ -195,19 +252,25 @@ async fn serve(
             }
         });
     }
-    background.spawn(health::watch_routing(
-        routing_ch,
-        state.clone(),
-        stop.clone(),
-    ));
+    tasks.spawn(health::watch_routing(routing, state.clone(), stop.clone()));
 
-    let app = app::router(state.clone(), edge.max_body_bytes);
+    Ok(())
+}
+
+/// Serve `app` until `shutdown`, then in order: readiness off, stop accepting, let open streams
+/// finish up to the drain deadline (then cut them: they settle as cancelled), and wait for
+/// every settlement to hand over its usage event.
+async fn serve_until(
+    app: axum::Router,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    state: &AppState,
+    drain_timeout: std::time::Duration,
+) -> Result<(), EdgeError> {
     tracing::info!(addr = ?listener.local_addr().ok(), "edge listening");
-
-    // Shutdown sequence.
     let stop_accepting = CancellationToken::new();
     let ready = state.ready.clone();
-    let drain = app::drain_deadline(edge.drain_timeout);
+    let drain = app::drain_deadline(drain_timeout);
     let trigger = stop_accepting.clone();
     tokio::spawn(async move {
         shutdown.await;
@@ -236,11 +299,21 @@ async fn serve(
     // cancelled. Wait for every settlement to hand over its usage event.
     state.tracker.close();
     state.tracker.wait().await;
-    stop.cancel();
-    let _ = usage_handle.await;
-    let _ = log_handle.await;
-    background.close();
-    background.wait().await;
-    tracing::info!("edge stopped");
     Ok(())
+}
+
+/// The shared limiter as the config describes it.
+fn limiter_config(cfg: &Config) -> LimiterConfig {
+    let limits = &cfg.edge.limits;
+    LimiterConfig {
+        redis_url: cfg.redis.url.expose().to_owned(),
+        key_prefix: cfg.redis.key_prefix.clone(),
+        timeout: cfg.redis.timeout,
+        slot_lease: limits.slot_lease,
+        failure: match limits.on_redis_failure {
+            RedisFailure::Open => FailureMode::Open,
+            RedisFailure::Closed => FailureMode::Closed,
+        },
+        replicas: limits.replicas,
+    }
 }

@@ -1,3 +1,5 @@
+//! The edge binary: parse arguments, load the config, start telemetry, run until a signal.
+
 use clap::Parser;
 
 /// The Tollgate edge: the HTTP endpoint clients call.

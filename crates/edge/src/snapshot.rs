@@ -1,4 +1,7 @@
-//! Keeps the in-memory key snapshot fresh: loaded at start, reloaded on every Postgres
+//! The in-memory key snapshot: every active key ([`KeyEntry`]), budget, limits row and JWT user,
+//! as authentication and admission read them (no Postgres on the request path).
+//!
+//! Kept fresh here: loaded at start, reloaded on every Postgres
 //! `NOTIFY tollgate_keys` (a new key works and a revoked key is refused within a second on every
 //! replica), and polled as a fallback in case a notification was missed while disconnected.
 //!
