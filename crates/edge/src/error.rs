@@ -407,4 +407,88 @@ mod tests {
             "{body}"
         );
     }
+
+    #[test]
+    fn one_mapping_of_grpc_statuses_for_every_caller() {
+        let seen = |code, msg: &str| {
+            let e = ApiError::from_status(&tonic::Status::new(code, msg));
+            (e.status().as_u16(), e.code())
+        };
+        assert_eq!(
+            seen(tonic::Code::InvalidArgument, "bad name"),
+            (400, "invalid_request")
+        );
+        assert_eq!(
+            seen(tonic::Code::AlreadyExists, "taken"),
+            (400, "already_exists")
+        );
+        assert_eq!(seen(tonic::Code::NotFound, "no key"), (404, "not_found"));
+        assert_eq!(
+            seen(tonic::Code::DeadlineExceeded, ""),
+            (504, "upstream_timeout")
+        );
+        for gone in [
+            tonic::Code::Unavailable,
+            tonic::Code::Cancelled,
+            tonic::Code::Unknown,
+            tonic::Code::ResourceExhausted,
+        ] {
+            assert_eq!(seen(gone, ""), (503, "service_unavailable"));
+        }
+        assert_eq!(seen(tonic::Code::Internal, ""), (500, "internal_error"));
+    }
+
+    #[test]
+    fn routing_failures_map_to_the_providers_errors() {
+        use rpc::FailureKind as K;
+        let seen = |kind: K, retry_after_ms| {
+            let e = ApiError::from_failure(
+                &rpc::Failure {
+                    kind: kind as i32,
+                    message: "upstream said no".into(),
+                    retry_after_ms,
+                    ..rpc::Failure::default()
+                },
+                "mock",
+            );
+            let r = e.clone().into_response();
+            let retry = r
+                .headers()
+                .get(header::RETRY_AFTER)
+                .map(|v| v.to_str().unwrap().to_owned());
+            (e.status().as_u16(), e.code(), retry)
+        };
+        assert_eq!(seen(K::UnknownModel, 0), (404, "model_not_found", None));
+        assert_eq!(
+            seen(K::ModelNotAllowed, 0),
+            (403, "model_not_allowed", None)
+        );
+        assert_eq!(
+            seen(K::InvalidRequest, 0),
+            (400, "upstream_invalid_request", None)
+        );
+        assert_eq!(
+            seen(K::ContextLengthExceeded, 0),
+            (400, "context_length_exceeded", None)
+        );
+        assert_eq!(
+            seen(K::UpstreamRateLimited, 3000),
+            (429, "upstream_rate_limited", Some("3".into()))
+        );
+        assert_eq!(seen(K::UpstreamTimeout, 0), (504, "upstream_timeout", None));
+        assert_eq!(
+            seen(K::UpstreamUnavailable, 0),
+            (503, "service_unavailable", Some("1".into()))
+        );
+        assert_eq!(seen(K::UpstreamError, 0), (502, "upstream_error", None));
+        assert_eq!(seen(K::Unspecified, 0), (502, "upstream_error", None));
+        // A routing stream broken inside a whole answer: its own code, as the streamed event.
+        assert_eq!(
+            (
+                ApiError::Interrupted.status().as_u16(),
+                ApiError::Interrupted.code()
+            ),
+            (502, "upstream_stream_interrupted")
+        );
+    }
 }

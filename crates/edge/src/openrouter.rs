@@ -177,12 +177,12 @@ pub async fn generation(
             request_id: id.clone(),
         })
         .await
-        .map_err(|s| match s.code() {
+        .map_err(|s| match ApiError::from_status(&s) {
             // Usage lands a moment after the response; until then, and for other tenants' ids.
-            tonic::Code::NotFound => {
+            ApiError::NotFound(_) => {
                 ApiError::NotFound(format!("Generation {id} not found (yet)."))
             }
-            _ => ApiError::from_status(&s),
+            other => other,
         })?
         .into_inner();
     let e = g.event.unwrap_or_default();
