@@ -1,4 +1,4 @@
-//! `POST /v1/embeddings`: the OpenAI Embeddings API, through the same flow as chat (price
+//! `POST /v1/embeddings`: the OpenAI Embeddings API, through the shared flow of `call.rs` (model
 //! check, admission with the inputs' tokens, one routing call, settlement). Embeddings produce
 //! no output tokens, so nothing is reserved for output.
 
