@@ -2,8 +2,9 @@
 //!
 //! The call itself takes the flow every model call shares ([`crate::call::serve`]: admission,
 //! one routing call with `WIRE_FORMAT_ANTHROPIC_MESSAGES`, settlement); routing answers in
-//! Anthropic's format whatever the provider speaks. Every error on these routes is rendered in Anthropic's shape by the
-//! `anthropic_errors` layer in `app.rs`, from the one error table in `error.rs`.
+//! Anthropic's format whatever the provider speaks. Every error on these routes is rendered in
+//! Anthropic's shape by the `anthropic_errors` layer in `app.rs`, from the one error table in
+//! `error.rs`.
 //!
 //! `count_tokens` answers from the edge's own estimate (the same one admission reserves with),
 //! without calling a provider: it is free, fast and never counts against rate limits, but it is
