@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use tollgate_config::ModelDirectory;
 use tollgate_domain::Price;
-use tollgate_store::prices::Catalog;
+use tollgate_store::prices::PriceCatalog;
 use tollgate_store::{PgPool, StoreError};
 
 use crate::State;
@@ -40,11 +40,11 @@ pub struct Priced {
 #[derive(Clone, Debug, Default)]
 pub struct Rates {
     directory: ModelDirectory,
-    catalog: Catalog,
+    catalog: PriceCatalog,
 }
 
 impl Rates {
-    pub fn new(directory: ModelDirectory, catalog: Catalog) -> Rates {
+    pub fn new(directory: ModelDirectory, catalog: PriceCatalog) -> Rates {
         Rates { directory, catalog }
     }
 
@@ -82,7 +82,7 @@ impl Rates {
         self.price(name, "", Utc::now())
     }
 
-    pub fn catalog(&self) -> &Catalog {
+    pub fn catalog(&self) -> &PriceCatalog {
         &self.catalog
     }
 
@@ -106,7 +106,7 @@ pub async fn load(pool: &PgPool, directory: &ModelDirectory) -> Result<Rates, St
 /// Read the catalog again (after a change), without storing the config's prices.
 pub async fn reload(pool: &PgPool, directory: &ModelDirectory) -> Result<Rates, StoreError> {
     let rows = tollgate_store::prices::all(pool).await?;
-    Ok(Rates::new(directory.clone(), Catalog::new(rows)))
+    Ok(Rates::new(directory.clone(), PriceCatalog::new(rows)))
 }
 
 /// One refresh: store the config's prices first when they have not been stored since the

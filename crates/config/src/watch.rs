@@ -33,17 +33,18 @@ pub struct ConfigFile {
 }
 
 impl ConfigFile {
-    /// Follow `path`, whose current version the service has already loaded; `apply` gets each
-    /// new valid version and may still refuse it (its message is logged).
-    pub async fn open<F>(path: PathBuf, service: &'static str, apply: F) -> Arc<ConfigFile>
+    /// Follow `path`; `apply` gets each new valid version and may still refuse it (its message
+    /// is logged). The first check applies the file as it is then, even if the service loaded
+    /// that very version at start: the file may have changed between that load and this call,
+    /// and a version missed then would never be applied.
+    pub fn open<F>(path: PathBuf, service: &'static str, apply: F) -> Arc<ConfigFile>
     where
         F: Fn(Config) -> Result<(), String> + Send + Sync + 'static,
     {
-        let seen = stamp(&path).await;
         Arc::new(ConfigFile {
             path,
             service,
-            seen: tokio::sync::Mutex::new(seen),
+            seen: tokio::sync::Mutex::new(None),
             apply: Box::new(apply),
         })
     }
@@ -100,10 +101,7 @@ pub async fn watch<F>(path: PathBuf, every: Duration, service: &'static str, app
 where
     F: Fn(Config) -> Result<(), String> + Send + Sync + 'static,
 {
-    ConfigFile::open(path, service, apply)
-        .await
-        .follow(every)
-        .await;
+    ConfigFile::open(path, service, apply).follow(every).await;
 }
 
 #[cfg(test)]
@@ -154,7 +152,9 @@ price = { input = "1", output = "2" }
                 }
             }
         };
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        // The file as it is when following starts is applied once.
+        wait(1).await;
+        assert_eq!(*seen.lock().unwrap(), ["first"]);
         // A broken file (a deployment naming no provider) is refused: nothing applied.
         std::fs::write(
             &path,
@@ -162,11 +162,11 @@ price = { input = "1", output = "2" }
         )
         .unwrap();
         tokio::time::sleep(Duration::from_millis(400)).await;
-        assert!(seen.lock().unwrap().is_empty());
+        assert_eq!(*seen.lock().unwrap(), ["first"]);
         // A good change is applied.
         std::fs::write(&path, FILE.replace("\"first\"", "\"second\"")).unwrap();
-        wait(1).await;
-        assert_eq!(*seen.lock().unwrap(), ["second"]);
+        wait(2).await;
+        assert_eq!(*seen.lock().unwrap(), ["first", "second"]);
         task.abort();
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -184,14 +184,14 @@ price = { input = "1", output = "2" }
                 .map_err(|e| e.to_string())?
                 .push(c.models[0].name.clone());
             Ok(())
-        })
-        .await;
-        // The version the service started with is not applied again.
+        });
+        // The first check applies what is there (it may be newer than what the service loaded).
+        assert!(file.check().await);
         assert!(!file.check().await);
         std::fs::write(&path, FILE.replace("\"first\"", "\"renamed\"")).unwrap();
         assert!(file.check().await);
         assert!(!file.check().await);
-        assert_eq!(*seen.lock().unwrap(), ["renamed"]);
+        assert_eq!(*seen.lock().unwrap(), ["first", "renamed"]);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

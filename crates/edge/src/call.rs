@@ -1,7 +1,8 @@
 //! The flow every model call shares once a route has peeked its request (chat, messages,
 //! embeddings, OpenRouter's chat): read [`serve`] first, it is the steps in order.
 //!
-//! 1. [`check_model`]: the model exists and the key may use it; the most it may cost.
+//! 1. [`check_model`]: the model exists (after [`catch_up`] with the config file when this edge
+//!    does not know it) and the key may use it; the most it may cost.
 //! 2. [`admit`]: one Redis round trip (`admission.rs`); a refusal answers with its headers.
 //! 3. [`call_routing`]: one gRPC stream to routing with the raw body.
 //! 4. [`await_start`]: routing's Start, or the Failure to answer with, before any byte.
@@ -48,6 +49,7 @@ pub(crate) async fn serve(
     span.record("model", call.peek.model.as_str());
     span.record("stream", call.peek.stream);
 
+    catch_up(&state, &call.peek.model).await;
     let (estimate, ask) = check_model(&state, &call)?;
     let Admitted { ticket, headers } = match admit(&state, &call, estimate, ask).await {
         Ok(a) => a,
@@ -74,6 +76,16 @@ pub(crate) async fn serve(
     };
     describe(&mut resp, &call, &start, &headers);
     Ok(resp)
+}
+
+/// Before step 1: a model this edge does not know may have just been added to the config file;
+/// look at the file now rather than at the next poll (one `stat` when it did not change).
+async fn catch_up(state: &AppState, model: &str) {
+    if let Some(file) = &state.config_file
+        && !state.prices.load().knows(model)
+    {
+        file.check().await;
+    }
 }
 
 /// Step 1: the model is known and the key may use it (refused before admission, so neither
@@ -154,6 +166,8 @@ async fn call_routing(
         policy: Some(call.caller.policy()),
         deadline_ms: state.request_timeout.as_millis() as u64,
         include_usage: call.peek.include_usage,
+        // Routing resolves the model with the same directory (see routing's `tables.rs`).
+        directory: state.prices.load().directory().fingerprint(),
     };
     let mut req = tonic::Request::new(chat);
     req.set_timeout(state.request_timeout);

@@ -159,6 +159,10 @@ async fn serve(
     let usage_handle = tokio::spawn(usage_task);
     let log_handle = tokio::spawn(log_task);
 
+    let prices = Arc::new(arc_swap::ArcSwap::from_pointee(
+        prices::Pricing::from_config(&cfg, prices::LivePrices::default()),
+    ));
+    let config_file = reload_from.map(|path| follow_config(path, prices.clone()));
     let state = AppState {
         keys: Arc::new(ArcSwapOption::empty()),
         hasher: Arc::new(KeyHasher::new(edge.key_pepper.expose().as_bytes())),
@@ -171,9 +175,8 @@ async fn serve(
         logging: LoggingClient::with_interceptor(logging_ch, TraceInterceptor),
         usage: usage_sink,
         logs: log_sink,
-        prices: Arc::new(arc_swap::ArcSwap::from_pointee(
-            prices::Pricing::from_config(&cfg, prices::LivePrices::default()),
-        )),
+        prices,
+        config_file,
         tracker: TaskTracker::new(),
         metrics: tollgate_telemetry::metrics::install_prometheus(),
         ready: Arc::new(AtomicBool::new(true)),
@@ -182,15 +185,7 @@ async fn serve(
         max_body: edge.max_body_bytes,
     };
 
-    keep_fresh(
-        &cfg,
-        reload_from,
-        &state,
-        pool,
-        routing_ch,
-        &background,
-        &stop,
-    )?;
+    keep_fresh(&cfg, &state, pool, routing_ch, &background, &stop)?;
 
     let app = app::router(state.clone(), edge.max_body_bytes);
 
@@ -204,12 +199,24 @@ async fn serve(
     Ok(())
 }
 
+/// The config file at `path`, whose new versions replace the models in `prices` (the price
+/// catalog itself is kept: it comes from Postgres).
+fn follow_config(
+    path: std::path::PathBuf,
+    prices: Arc<arc_swap::ArcSwap<prices::Pricing>>,
+) -> Arc<tollgate_config::watch::ConfigFile> {
+    tollgate_config::watch::ConfigFile::open(path, "edge", move |new| {
+        let catalog = prices.load().catalog().clone();
+        prices.store(Arc::new(prices::Pricing::from_config(&new, catalog)));
+        Ok(())
+    })
+}
+
 /// The tasks keeping what the request path reads fresh, until `stop`: the price catalog, the
 /// key snapshot, JWKS, the config file's models (when reloading), routing's health; and the
 /// budget alerts.
 fn keep_fresh(
     cfg: &Config,
-    reload_from: Option<std::path::PathBuf>,
     state: &AppState,
     pool: sqlx::PgPool,
     routing: Channel,
@@ -233,21 +240,12 @@ fn keep_fresh(
     if let Some(j) = &state.jwt {
         j.spawn_refresh(&cfg.jwt, tasks, stop);
     }
-    if let Some(path) = reload_from {
-        let prices = state.prices.clone();
-        let catalog = state.prices.load().catalog().clone();
+    if let Some(file) = state.config_file.clone() {
         let stopped = stop.clone();
         let every = cfg.routing.reload_interval;
         tasks.spawn(async move {
-            let watch = tollgate_config::watch::watch(path, every, "edge", move |new| {
-                prices.store(Arc::new(prices::Pricing::from_config(
-                    &new,
-                    catalog.clone(),
-                )));
-                Ok(())
-            });
             tokio::select! {
-                () = watch => {}
+                () = file.follow(every) => {}
                 () = stopped.cancelled() => {}
             }
         });

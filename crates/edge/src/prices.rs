@@ -3,7 +3,7 @@
 //! catalog from Postgres, with admin-set and scheduled prices) for `x-tollgate-cost`,
 //! `usage.cost`, budget reservations and settlement.
 //!
-//! The edge picks the price version exactly as billing does ([`Catalog::effective`]: the
+//! The edge picks the price version exactly as billing does ([`PriceCatalog::effective`]: the
 //! serving deployment's price effective at the request's start, else the model's), so the cost
 //! shown to the caller equals the ledger row's. The catalog is reloaded on `NOTIFY
 //! tollgate_prices` (and polled as a fallback); until it is first loaded, the config's prices
@@ -18,13 +18,13 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tollgate_config::{Config, ModelDirectory};
 use tollgate_domain::{Money, Usage};
-use tollgate_store::prices::Catalog;
+use tollgate_store::prices::PriceCatalog;
 
 use crate::snapshot::KeyEntry;
 
 /// The live price catalog, shared by every [`Pricing`] built from successive configs (a config
 /// reload changes the models, not the catalog).
-pub type LivePrices = Arc<ArcSwap<Catalog>>;
+pub type LivePrices = Arc<ArcSwap<PriceCatalog>>;
 
 /// Models and their prices as the edge uses them; swapped whole on a config reload.
 #[derive(Debug, Default)]
@@ -41,6 +41,11 @@ impl Pricing {
             directory: cfg.directory(),
             catalog,
         }
+    }
+
+    /// The model directory (its fingerprint travels with each call to routing).
+    pub fn directory(&self) -> &ModelDirectory {
+        &self.directory
     }
 
     /// The catalog handle, to reload it.
@@ -95,7 +100,7 @@ impl Pricing {
 async fn reload(pool: &PgPool, target: &LivePrices) -> bool {
     match tollgate_store::prices::all(pool).await {
         Ok(rows) => {
-            target.store(Arc::new(Catalog::new(rows)));
+            target.store(Arc::new(PriceCatalog::new(rows)));
             true
         }
         Err(e) => {

@@ -34,6 +34,10 @@ pub struct AppState {
     pub logs: LogSink,
     /// The model catalog and prices; swapped whole when the config file is reloaded.
     pub prices: Arc<arc_swap::ArcSwap<Pricing>>,
+    /// The config file the edge follows (when it follows one), checked at once before a model
+    /// is refused as unknown, so a model just added to the file is not refused by an edge whose
+    /// poll has not come yet.
+    pub config_file: Option<Arc<tollgate_config::watch::ConfigFile>>,
     /// Side effects that must outlive the request (settlement, usage, logs); shutdown waits.
     pub tracker: TaskTracker,
     pub metrics: PrometheusHandle,

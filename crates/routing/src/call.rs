@@ -8,7 +8,6 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tollgate_domain::Usage;
@@ -21,11 +20,12 @@ use crate::budget::RetryBudget;
 use crate::mode::{Mode, anthropic_client};
 use crate::route_table::{Clients, Deployment, RouteTable};
 use crate::select::Request;
+use crate::tables::Tables;
 
 /// What every call shares; the route table is swapped whole on reload (calls in flight keep
 /// theirs).
 pub(crate) struct Shared {
-    pub table: ArcSwap<RouteTable>,
+    pub table: Tables,
     pub clients: Clients,
     pub budget: RetryBudget,
 }

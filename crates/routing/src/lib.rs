@@ -38,8 +38,9 @@
 //! `mode` (`Mode` and what both translation directions share), `route_table` (names → models →
 //! deployments with their keys, clients and health, names resolved through the config's
 //! `ModelDirectory`), `failure` and `class` (what the client is told, and the failure classes),
-//! `health` (per-deployment health). Beside the request path: `checks` (active health checks)
-//! and `reload` (hot reload of the route table).
+//! `health` (per-deployment health), `tables` (the table in force and the few it replaced, so
+//! a call is routed with the model directory the edge admitted it under). Beside the request
+//! path: `checks` (active health checks) and `reload` (hot reload of the route table).
 
 mod attempt;
 mod budget;
@@ -61,6 +62,7 @@ mod select;
 mod service;
 mod sigv4;
 mod strategy;
+mod tables;
 mod upstream;
 
 use std::future::Future;
@@ -104,11 +106,8 @@ pub async fn run_with_reload(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RoutingError> {
     let service = RoutingService::from_config(&cfg)?;
-    let watcher = tokio::spawn(reload::watch(
-        service.clone(),
-        path,
-        cfg.routing.reload_interval,
-    ));
+    let file = reload::follow(&service, path);
+    let watcher = tokio::spawn(file.follow(cfg.routing.reload_interval));
     serve(service, &cfg, Some(watcher), listener, shutdown).await
 }
 

@@ -2,14 +2,20 @@
 //! the table in (calls in flight keep theirs), a bad one keeps the old.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+
+use tollgate_config::watch::ConfigFile;
 
 use crate::service::RoutingService;
 
-/// Watch `path` every `every` and reload `service` when it changes. Runs until dropped.
-pub(crate) async fn watch(service: RoutingService, path: PathBuf, every: Duration) {
-    tollgate_config::watch::watch(path, every, "routing", move |cfg| {
-        service.reload(&cfg).map_err(|e| e.to_string())
-    })
-    .await;
+/// The config file at `path`, reloading `service` when it changes: on every poll
+/// (`ConfigFile::follow`) and whenever a call names a model directory routing does not have
+/// yet (see `tables.rs`), which works from the moment this returns.
+pub(crate) fn follow(service: &RoutingService, path: PathBuf) -> Arc<ConfigFile> {
+    let reloaded = service.clone();
+    let file = ConfigFile::open(path, "routing", move |cfg| {
+        reloaded.reload(&cfg).map_err(|e| e.to_string())
+    });
+    service.follow(file.clone());
+    file
 }

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tollgate_config::Config;
@@ -17,6 +16,7 @@ use crate::budget::RetryBudget;
 use crate::call::{Out, Shared};
 use crate::chat;
 use crate::route_table::{Clients, RouteTable};
+use crate::tables::Tables;
 
 /// Frames buffered between a call's task and the gRPC stream.
 const FRAMES_IN_FLIGHT: usize = 16;
@@ -34,7 +34,7 @@ impl RoutingService {
         let table = RouteTable::build(cfg, None, &clients)?;
         Ok(RoutingService {
             shared: Arc::new(Shared {
-                table: ArcSwap::from_pointee(table),
+                table: Tables::new(table),
                 clients,
                 budget: RetryBudget::new(cfg.routing.retry_budget_min),
             }),
@@ -46,8 +46,13 @@ impl RoutingService {
     pub fn reload(&self, cfg: &Config) -> Result<(), RoutingError> {
         let old = self.shared.table.load();
         let next = RouteTable::build(cfg, Some(&old), &self.shared.clients)?;
-        self.shared.table.store(Arc::new(next));
+        self.shared.table.store(next);
         Ok(())
+    }
+
+    /// Catch up with `file` on demand when an edge names a newer model directory.
+    pub(crate) fn follow(&self, file: std::sync::Arc<tollgate_config::watch::ConfigFile>) {
+        self.shared.table.follow(file);
     }
 
     /// Active health checks, when `routing.health_check_interval` is set. A background loop

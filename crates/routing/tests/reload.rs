@@ -135,3 +135,75 @@ async fn a_good_reload_applies_without_cutting_streams_and_a_bad_one_is_refused(
     assert!(matches!(f.first(), Some(Kind::Start(_))), "{f:?}");
     let _ = stop.send(());
 }
+
+#[tokio::test]
+async fn a_call_is_routed_with_the_model_directory_the_edge_admitted_it_under() {
+    let mock = MockServer::start(MockOptions {
+        api_key: Some(PROVIDER_KEY.into()),
+        ..MockOptions::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tollgate.toml");
+    // No poll during the test: whatever routing learns of the file, it learns on demand.
+    let base = format!(
+        "[routing]\nreload_interval = \"1h\"\n{}{}",
+        provider("mock", &mock.base_url(), true),
+        model("m", &[], &[("mock", "up", 1)])
+    );
+    write(&path, &base);
+    let cfg = Config::load(Some(&path)).unwrap();
+    let base_directory = cfg.directory().fingerprint();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (_stop, stopped) = oneshot::channel::<()>();
+    let watched = path.clone();
+    tokio::spawn(async move {
+        tollgate_routing::run_with_reload(watched, cfg, listener, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    let mut client = loop {
+        if let Ok(c) = RoutingClient::connect(format!("http://{addr}")).await {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let with_directory = |model: &str, directory: u64| {
+        let mut c = call(model, false, false);
+        c.directory = directory;
+        c
+    };
+
+    // The edge reloaded first: a model added to the file is served at once.
+    let added_file = format!("{base}{}", model("added", &[], &[("mock", "up2", 1)]));
+    write(&path, &added_file);
+    let added_directory = Config::load(Some(&path)).unwrap().directory().fingerprint();
+    assert_ne!(added_directory, base_directory);
+    let f = frames_from(&mut client, with_directory("added", added_directory)).await;
+    assert_eq!(usage(&f).model, "added", "{f:?}");
+    assert_eq!(usage(&f).outcome, Outcome::Completed as i32, "{f:?}");
+
+    // `added` is replaced by `later`, and routing learns of it first (an edge on the new file
+    // makes it look). An edge still on the old directory admitted `added`: routing serves it
+    // with the table it replaced; under the new directory `added` is unknown to both.
+    write(
+        &path,
+        &format!("{base}{}", model("later", &[], &[("mock", "up3", 1)])),
+    );
+    let later_directory = Config::load(Some(&path)).unwrap().directory().fingerprint();
+    let f = frames_from(&mut client, with_directory("later", later_directory)).await;
+    assert_eq!(usage(&f).model, "later");
+    assert!(!names(&mut client).await.contains(&"added".to_owned()));
+    let f = frames_from(&mut client, with_directory("added", added_directory)).await;
+    assert_eq!(usage(&f).model, "added");
+    assert_eq!(usage(&f).outcome, Outcome::Completed as i32);
+    let f = frames_from(&mut client, with_directory("added", later_directory)).await;
+    assert_eq!(
+        failure(&f).kind,
+        tollgate_proto::routing::v1::FailureKind::UnknownModel as i32
+    );
+}

@@ -258,13 +258,13 @@ pub async fn set(
 /// one, else the model's. Billing (for the ledger) and the edge (for `x-tollgate-cost`) both
 /// answer with this, so they agree to the pico-dollar.
 #[derive(Clone, Debug, Default)]
-pub struct Catalog {
+pub struct PriceCatalog {
     /// Per model, sorted by (effective_from, version).
     by_model: HashMap<String, Vec<PriceVersion>>,
 }
 
-impl Catalog {
-    pub fn new(rows: Vec<PriceVersion>) -> Catalog {
+impl PriceCatalog {
+    pub fn new(rows: Vec<PriceVersion>) -> PriceCatalog {
         let mut by_model: HashMap<String, Vec<PriceVersion>> = HashMap::new();
         for r in rows {
             by_model.entry(r.model.clone()).or_default().push(r);
@@ -272,7 +272,7 @@ impl Catalog {
         for v in by_model.values_mut() {
             v.sort_by_key(|a| (a.effective_from, a.version));
         }
-        Catalog { by_model }
+        PriceCatalog { by_model }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -379,7 +379,7 @@ mod tests {
 
     #[test]
     fn the_version_effective_at_the_request_start_applies_deployment_first() {
-        let c = Catalog::new(vec![
+        let c = PriceCatalog::new(vec![
             v(3, None, 300, 3),
             v(1, None, 100, 1),
             v(2, Some("east"), 200, 2),

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tollgate_domain::Price;
 use tollgate_domain::money::{Money, PerMillion};
 use tollgate_proto::billing::v1 as bill;
-use tollgate_store::prices::{Catalog, PriceVersion};
+use tollgate_store::prices::{PriceCatalog, PriceVersion};
 
 use super::{bad_json, rpc, to_ts, ts};
 use crate::error::ApiError;
@@ -115,7 +115,7 @@ async fn refresh(s: &AppState) {
             .prices
             .load()
             .catalog()
-            .store(std::sync::Arc::new(Catalog::new(rows))),
+            .store(std::sync::Arc::new(PriceCatalog::new(rows))),
         Ok(None) => tracing::warn!("billing listed a price the edge cannot read; not reloaded"),
         Err(e) => tracing::warn!(error = %e, "prices not reloaded after a change"),
     }

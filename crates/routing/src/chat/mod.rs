@@ -34,7 +34,8 @@ use retry::Stop;
 
 #[instrument(skip_all, fields(request_id = %call.request_id, model = %call.model, strategy = field::Empty, deployment = field::Empty, served_model = field::Empty, attempts = field::Empty))]
 pub(crate) async fn handle(shared: Arc<Shared>, call: ChatCall, out: Out) {
-    let table = shared.table.load_full();
+    // The table of the directory the edge admitted the model with (see `tables.rs`).
+    let table = shared.table.for_directory(call.directory).await;
     let limit = match call.deadline_ms {
         0 => table.policy.request_timeout,
         ms => Duration::from_millis(ms),

@@ -100,6 +100,7 @@ pub fn call(model: &str, stream: bool, include_usage: bool) -> ChatCall {
         policy: None,
         deadline_ms: 10_000,
         include_usage,
+        directory: 0,
     }
 }
 

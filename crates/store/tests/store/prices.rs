@@ -83,7 +83,7 @@ async fn admin_prices_share_the_models_versions_and_survive_a_config_reload(pool
 
     // The unchanged config price is not re-added over the admin's versions.
     assert_eq!(prices::upsert(&pool, "m", &base).await.unwrap(), 1);
-    let catalog = prices::Catalog::new(prices::all(&pool).await.unwrap());
+    let catalog = prices::PriceCatalog::new(prices::all(&pool).await.unwrap());
     let now = chrono::Utc::now();
     assert_eq!(catalog.effective("m", "east", now).unwrap().version, 2);
     assert_eq!(catalog.effective("m", "west", now).unwrap().version, 1);
