@@ -5,6 +5,8 @@
 #
 #   scripts/bench.sh               full run (~2 minutes after the build)
 #   BENCH_SECONDS=5 scripts/bench.sh   shorter runs
+#   BENCH_BIN=/path/to/bins scripts/bench.sh   prebuilt binaries (compare two builds, before and
+#                                    after a change, on the same machine in one sitting)
 # Run it alone: it saturates both cores by design.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,8 +21,12 @@ cleanup() {
 trap cleanup EXIT
 
 PG_DB=tollgate_bench source scripts/services.sh
-cargo build --release --locked --bins -q
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
+if [ -n "${BENCH_BIN:-}" ]; then
+  BIN=$BENCH_BIN
+else
+  cargo build --release --locked --bins -q
+  BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
+fi
 
 EDGE=127.0.0.1:18080; MOCK=127.0.0.1:19000
 export TOLLGATE_BENCH_PEPPER=bench-pepper TOLLGATE_BENCH_ADMIN=bench-admin
@@ -103,7 +109,11 @@ TT_D=$(bench ttfb --url "$DIRECT" "${AUTH[@]}" --body "$SBODY" --requests 300 --
 TT_G=$(bench ttfb --url "$GW" "${AUTH[@]}" --body "$SBODY" --requests 300 --concurrency 16)
 
 echo "bench: routing decision cost (50 deployments)..." >&2
-DECISION=$(cargo run --release --locked -q -p tollgate-routing --example decision_cost 2>/dev/null || echo "decision_cost example failed")
+if [ -n "${BENCH_BIN:-}" ]; then
+  DECISION="(not measured with BENCH_BIN: the example builds from this tree)"
+else
+  DECISION=$(cargo run --release --locked -q -p tollgate-routing --example decision_cost 2>/dev/null || echo "decision_cost example failed")
+fi
 
 DROPPED=$(curl -fsS "http://$EDGE/metrics" | awk '/^tollgate_log_records_dropped_total/ {print $2}')
 
