@@ -76,6 +76,9 @@ struct Recorded {
     http_status: u16,
     error_code: &'static str,
     client_gone: bool,
+    /// The gateway itself refused with a 503 (routing unreachable, routing gone before the
+    /// answer started, no deployment reachable): the caller got nothing, so it pays nothing.
+    gateway_refused: bool,
 }
 
 impl Settlement {
@@ -168,16 +171,19 @@ impl Settlement {
                 http_status: open.start_status,
                 error_code: "",
                 client_gone: false,
+                gateway_refused: false,
             },
             Ending::Refused(err) => Recorded {
                 http_status: err.status().as_u16(),
                 error_code: err.code(),
                 client_gone: false,
+                gateway_refused: matches!(err, ApiError::Unavailable(_)),
             },
             Ending::Cut { status, code } => Recorded {
                 http_status: status,
                 error_code: code,
                 client_gone: false,
+                gateway_refused: false,
             },
         };
         open.settle(recorded);
@@ -192,6 +198,7 @@ impl Drop for Settlement {
                 http_status: 499,
                 error_code: "client_closed_request",
                 client_gone: true,
+                gateway_refused: false,
             });
         }
     }
@@ -209,7 +216,7 @@ impl Open {
 
     /// Hand the side effects to a tracked task: a client hanging up cannot cancel them.
     fn settle(mut self, recorded: Recorded) {
-        let (usage, outcome, reported) = self.final_numbers(recorded.client_gone);
+        let (usage, outcome, reported) = self.final_numbers(&recorded);
         let cost = self.cost(&usage);
         let latency_ms = self.started.elapsed().as_millis() as u64;
         let ev = self.usage_event(&usage, outcome, reported, &recorded, latency_ms);
@@ -319,8 +326,9 @@ impl Open {
     }
 
     /// Billed usage: the provider's numbers when it reported them; otherwise the prompt estimate
-    /// plus what was delivered — never nothing.
-    fn final_numbers(&self, client_gone: bool) -> (Usage, Outcome, bool) {
+    /// plus what was delivered — never nothing, except for a 503 the gateway produced before
+    /// anything was delivered, which costs nothing (the row stays: one event per admission).
+    fn final_numbers(&self, recorded: &Recorded) -> (Usage, Outcome, bool) {
         if let Some(u) = &self.final_usage {
             let outcome = match rpc::Outcome::try_from(u.outcome) {
                 Ok(rpc::Outcome::Completed) => Outcome::Completed,
@@ -329,6 +337,9 @@ impl Open {
                 _ => Outcome::Failed,
             };
             return (usage_of(u), outcome, u.reported_by_provider);
+        }
+        if recorded.gateway_refused && self.progress.output_tokens == 0 {
+            return (Usage::default(), Outcome::Failed, false);
         }
         let input = if self.progress.input_tokens > 0 {
             self.progress.input_tokens
@@ -340,7 +351,7 @@ impl Open {
             output_tokens: self.progress.output_tokens,
             ..Usage::default()
         };
-        let outcome = if client_gone {
+        let outcome = if recorded.client_gone {
             Outcome::ClientCancelled
         } else {
             Outcome::Failed
