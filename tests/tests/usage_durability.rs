@@ -219,3 +219,70 @@ async fn a_client_that_hangs_up_is_billed_for_the_prompt_and_what_was_delivered(
     );
     stack.shutdown().await;
 }
+
+/// A billing that takes connections and never answers (a hung process, a black-holed network):
+/// requests keep succeeding, the edge still shuts down within its bound, and once a real billing
+/// is back every event lands exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_billing_stalls_neither_requests_nor_shutdown_and_loses_no_usage() {
+    let mut stack = Stack::start().await;
+    let tenant = stack.tenant("hung-billing", false).await;
+    let (_, key) = stack.key(&tenant, 0, 0).await;
+
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hole_addr = hole.local_addr().unwrap();
+    let black_hole = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = hole.accept().await {
+            held.push(conn); // accepted, never read, never answered
+        }
+    });
+    let real_billing = std::mem::replace(
+        &mut stack.cfg.edge.billing_url,
+        format!("http://{hole_addr}"),
+    );
+    stack.cfg.edge.usage.send_timeout = Duration::from_millis(300);
+    let hung = stack.add_edge().await;
+    let i = stack.edges.len() - 1;
+
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        let r = stack
+            .http()
+            .post(format!("{hung}/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&chat_body("mock", n % 2 == 0))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        ids.push(r.headers()["x-request-id"].to_str().unwrap().to_owned());
+        let _ = r.bytes().await.unwrap();
+    }
+
+    // Shutdown: no stream to drain, then at most the 5 s final flush.
+    let edge = stack.edges.remove(i);
+    let stopping = std::time::Instant::now();
+    edge.stop().await;
+    let took = stopping.elapsed();
+    assert!(
+        took < Duration::from_secs(8),
+        "shutdown with a hung billing took {took:?}"
+    );
+    assert_eq!(
+        stack.ledger_rows(&tenant).await,
+        0,
+        "nothing reached billing"
+    );
+
+    // The same edge (same spool) starts again against the real billing.
+    stack.cfg.edge.billing_url = real_billing;
+    stack.add_edge().await;
+    stack.wait_ledger(&tenant, 12).await;
+    let mut billed = stack.ledger_request_ids(&tenant).await;
+    billed.sort();
+    ids.sort();
+    assert_eq!(billed, ids, "every event landed, once");
+    black_hole.abort();
+    stack.shutdown().await;
+}

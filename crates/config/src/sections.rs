@@ -196,6 +196,10 @@ pub struct UsageSpoolConfig {
     pub batch_size: usize,
     #[serde(with = "humantime_serde")]
     pub flush_interval: Duration,
+    /// Deadline of one `RecordUsage` call: a billing that takes connections but never answers
+    /// must not stall the sender (the batch stays spooled and is sent again).
+    #[serde(with = "humantime_serde")]
+    pub send_timeout: Duration,
 }
 
 impl Default for UsageSpoolConfig {
@@ -205,6 +209,7 @@ impl Default for UsageSpoolConfig {
             spool_max_events: 1_000_000,
             batch_size: 500,
             flush_interval: Duration::from_millis(200),
+            send_timeout: Duration::from_secs(5),
         }
     }
 }

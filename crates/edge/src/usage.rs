@@ -24,6 +24,8 @@ use tollgate_proto::billing::v1::{RecordUsageRequest, UsageEvent};
 use crate::clients::Traced;
 
 const SPOOL_FILE: &str = "usage.spool";
+/// How long shutdown keeps trying to deliver what is still pending, in all.
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(5);
 /// Where a rewrite of the spool is written before it is renamed over [`SPOOL_FILE`].
 const SPOOL_TMP_FILE: &str = "usage.spool.tmp";
 
@@ -212,6 +214,7 @@ pub async fn start(
         client,
         batch: cfg.batch_size.max(1),
         interval: cfg.flush_interval,
+        send_timeout: cfg.send_timeout,
     };
     Ok((sink, sender.run(stop)))
 }
@@ -224,6 +227,8 @@ struct Sender {
     client: BillingClient<Traced>,
     batch: usize,
     interval: Duration,
+    /// Deadline of one `RecordUsage` call.
+    send_timeout: Duration,
 }
 
 impl Sender {
@@ -242,7 +247,12 @@ impl Sender {
                 () = stop.cancelled() => break,
             }
             self.accept(&mut incoming).await;
-            if self.flush_once().await {
+            // Shutdown does not wait out a slow call: its bounded final flush takes over.
+            let flushed = tokio::select! {
+                ok = self.flush_once() => ok,
+                () = stop.cancelled() => false,
+            };
+            if flushed {
                 backoff = Duration::ZERO;
             } else {
                 backoff = (backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
@@ -254,13 +264,19 @@ impl Sender {
             incoming.push(ev);
         }
         self.accept(&mut incoming).await;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while !self.pending.is_empty() && tokio::time::Instant::now() < deadline {
-            if !self.flush_once().await {
-                tokio::time::sleep(Duration::from_millis(200)).await;
+        // The whole final flush is bounded, not just each call: shutdown must return even if
+        // billing hangs. Cutting a call short is safe: unacknowledged events stay spooled, and
+        // the spool is only ever replaced atomically.
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_FLUSH;
+        let flushed = tokio::time::timeout_at(deadline, async {
+            while !self.pending.is_empty() {
+                if !self.flush_once().await {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
             }
-        }
-        if !self.pending.is_empty() {
+        })
+        .await;
+        if flushed.is_err() || !self.pending.is_empty() {
             tracing::warn!(
                 events = self.pending.len(),
                 "billing unreachable at shutdown; usage events stay in the spool for the next start"
@@ -287,11 +303,22 @@ impl Sender {
         while !self.pending.is_empty() {
             let n = self.pending.len().min(self.batch);
             let events: Vec<UsageEvent> = self.pending.iter().take(n).cloned().collect();
-            match self
-                .client
-                .record_usage(RecordUsageRequest { events })
-                .await
-            {
+            let mut request = tonic::Request::new(RecordUsageRequest { events });
+            // Tells billing too, so it can give up on a call nobody waits for any more.
+            request.set_timeout(self.send_timeout);
+            let sent = tokio::time::timeout(self.send_timeout, self.client.record_usage(request));
+            let Ok(result) = sent.await else {
+                // Billing may still commit the batch: resending it later is harmless (it is
+                // idempotent by request_id), forgetting it is not.
+                metrics::counter!("tollgate_usage_send_errors_total").increment(1);
+                tracing::warn!(
+                    timeout = ?self.send_timeout,
+                    pending = self.pending.len(),
+                    "billing did not answer in time; usage stays spooled, will retry"
+                );
+                return false;
+            };
+            match result {
                 Ok(resp) => {
                     let r = resp.into_inner();
                     metrics::counter!("tollgate_usage_events_sent_total").increment(n as u64);
