@@ -23,6 +23,8 @@ pub mod pg;
 pub mod proxy;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// `[internal] secret` of every test stack (32 bytes, the least allowed).
+pub const INTERNAL_SECRET: &str = "test-internal-secret-0123456789ab";
 
 /// A service running in this process, stoppable like a process.
 pub struct Running {
@@ -246,6 +248,8 @@ impl Stack {
         cfg.redis.url = SecretRef::literal(&redis_url());
         cfg.redis.key_prefix = format!("tgit{}", uuid::Uuid::now_v7().simple());
         cfg.edge.admin_token = Some(SecretRef::literal(ADMIN_TOKEN));
+        // Every whole-system test runs with internal authentication on, as a deployment should.
+        cfg.internal.secret = Some(SecretRef::literal(INTERNAL_SECRET));
         cfg.edge.routing_url = format!("http://{}", routing_l.local_addr().unwrap());
         cfg.edge.billing_url = format!("http://{}", billing_l.local_addr().unwrap());
         cfg.edge.logging_url = format!("http://{}", logging_l.local_addr().unwrap());

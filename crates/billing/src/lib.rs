@@ -84,6 +84,15 @@ pub async fn run_with_pool(
     serve(cfg, pool, reload_from, listener, shutdown).await
 }
 
+/// What a `reader` service credential (finance tooling, `tollgatectl internal-token --role
+/// reader`) may call: the read-only spend and usage queries. Keys, tenants, budgets, limits and
+/// prices need a `service` credential.
+pub const READER_METHODS: &[&str] = &[
+    "/tollgate.billing.v1.Billing/GetSpend",
+    "/tollgate.billing.v1.Billing/ListUsage",
+    "/tollgate.billing.v1.Billing/GetGeneration",
+];
+
 async fn serve(
     cfg: Config,
     pool: PgPool,
@@ -91,6 +100,9 @@ async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BillingError> {
+    let auth = tollgate_server::GrpcAuth::from_config(&cfg.internal)
+        .map_err(tollgate_server::ServerError::from)?
+        .allow_readers(READER_METHODS);
     let directory = cfg.directory();
     let state = Arc::new(State {
         pool: pool.clone(),
@@ -146,7 +158,7 @@ async fn serve(
     }
 
     let routes = Routes::new(BillingServer::new(service::BillingService { state }));
-    let served = tollgate_server::serve_grpc("billing", routes, listener, shutdown).await;
+    let served = tollgate_server::serve_grpc("billing", routes, auth, listener, shutdown).await;
     stop.cancel();
     background.close();
     background.wait().await;

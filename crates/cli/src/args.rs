@@ -8,7 +8,7 @@ use secrecy::SecretString;
 
 use crate::api::GroupBy;
 
-fn secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
+pub(crate) fn secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
     Ok(SecretString::from(s.to_owned()))
 }
 
@@ -54,6 +54,9 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Probe a service (for container healthchecks): exit 0 when it answers healthy.
     Health(HealthArgs),
+    /// Mint a token for calling Tollgate's gRPC services directly (`--role reader` for
+    /// finance tooling querying billing). Needs `[internal] secret`.
+    InternalToken(crate::internal_token::InternalTokenArgs),
 }
 
 /// The commands that talk to the edge's admin API (they need `--admin-token`).

@@ -44,6 +44,7 @@ pub async fn run(cli: Cli) -> Result<Output, CliError> {
         Command::Config(ConfigCmd::Check { file }) => crate::check::check(&file, as_json),
         Command::Migrate(args) => crate::migrate::run(args).await,
         Command::Health(args) => crate::health::probe(&args).await,
+        Command::InternalToken(args) => crate::internal_token::mint(&args, as_json),
         Command::Admin(command) => {
             let token = cli.admin_token.ok_or(CliError::NoAdminToken)?;
             let client = AdminClient::new(&cli.url, token)?;

@@ -44,6 +44,15 @@ pub enum CliError {
     #[error("{target} is not healthy: {reason}")]
     Unhealthy { target: String, reason: String },
 
+    #[error(
+        "no internal secret: set TOLLGATE_INTERNAL_SECRET, or pass --config with `[internal] secret`"
+    )]
+    NoInternalSecret,
+
+    /// Minting a service credential failed (the message never holds the secret).
+    #[error("internal token: {0}")]
+    InternalToken(String),
+
     /// Connecting to Postgres or applying migrations (the store's message names which).
     #[error("database: {0}")]
     Database(String),

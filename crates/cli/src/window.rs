@@ -16,8 +16,19 @@ pub fn parse_time(flag: &'static str, value: &str) -> Result<DateTime<Utc>, CliE
 
 /// `30m`, `12h`, `7d`, `2w` (also `s`).
 pub fn parse_since(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, CliError> {
+    let span = parse_span("--since", value)?;
+    now.checked_sub_signed(span)
+        .ok_or_else(|| CliError::BadArgument {
+            flag: "--since",
+            value: value.to_owned(),
+            reason: "too long".to_owned(),
+        })
+}
+
+/// A span written `30m`, `12h`, `7d`, `2w` (also `s`), for the flag named `flag`.
+pub fn parse_span(flag: &'static str, value: &str) -> Result<Duration, CliError> {
     let bad = |reason: &str| CliError::BadArgument {
-        flag: "--since",
+        flag,
         value: value.to_owned(),
         reason: reason.to_owned(),
     };
@@ -27,7 +38,7 @@ pub fn parse_since(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Cli
     let n: i64 = digits
         .parse()
         .map_err(|_| bad("expected a number and a unit, like 7d"))?;
-    let span = match unit {
+    match unit {
         "s" => Duration::try_seconds(n),
         "m" => Duration::try_minutes(n),
         "h" => Duration::try_hours(n),
@@ -35,8 +46,7 @@ pub fn parse_since(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Cli
         "w" => Duration::try_weeks(n),
         _ => return Err(bad("unit must be one of s, m, h, d, w")),
     }
-    .ok_or_else(|| bad("too long"))?;
-    now.checked_sub_signed(span).ok_or_else(|| bad("too long"))
+    .ok_or_else(|| bad("too long"))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 mod catalog;
 mod directory;
+mod internal;
 mod jwt;
 pub mod presets;
 mod secret;
@@ -27,6 +28,7 @@ pub use catalog::{
     PriceConfig, ProviderConfig, ProviderKind, RoutingStrategy,
 };
 pub use directory::{DirectoryEntry, ModelDirectory};
+pub use internal::{InternalConfig, MIN_INTERNAL_SECRET_BYTES};
 pub use jwt::{JwtConfig, JwtIssuerConfig, StaticKeyConfig, is_uuid};
 pub use secret::SecretRef;
 pub use sections::{
@@ -50,7 +52,7 @@ impl From<figment::Error> for ConfigError {
     }
 }
 
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "edge",
     "routing",
     "billing",
@@ -58,6 +60,7 @@ const SECTIONS: [&str; 7] = [
     "database",
     "redis",
     "telemetry",
+    "internal",
 ];
 
 /// The whole configuration. Each service reads the sections it needs.
@@ -73,6 +76,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// Identity providers whose JWTs the edge accepts (`[[jwt.issuers]]`).
     pub jwt: JwtConfig,
+    /// The secret Tollgate's services authenticate each other's gRPC calls with (`[internal]`).
+    pub internal: InternalConfig,
     pub providers: Vec<ProviderConfig>,
     pub models: Vec<ModelConfig>,
 }
@@ -120,7 +125,8 @@ impl Config {
 
     /// Check cross-field rules; the error names the offending field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        validate::check(self)
+        validate::check(self)?;
+        internal::check(&self.internal)
     }
 
     /// The model directory of this configuration: names, aliases and the allowed-model check

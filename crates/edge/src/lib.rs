@@ -80,7 +80,6 @@ use tollgate_limits::{FailureMode, Limiter, LimiterConfig};
 use tollgate_proto::billing::v1::billing_client::BillingClient;
 use tollgate_proto::logging::v1::logging_client::LoggingClient;
 use tollgate_proto::routing::v1::routing_client::RoutingClient;
-use tollgate_telemetry::propagation::TraceInterceptor;
 use tonic::transport::Channel;
 
 pub use error::ApiError;
@@ -102,6 +101,8 @@ pub enum EdgeError {
     Spool(#[from] usage::SpoolError),
     #[error("configuration: {0}")]
     Jwt(#[from] jwt::JwtSetupError),
+    #[error("internal authentication: {0}")]
+    InternalAuth(#[from] tollgate_server::auth::AuthError),
     #[error("HTTP server failed: {0}")]
     Serve(#[from] std::io::Error),
 }
@@ -142,18 +143,19 @@ async fn serve(
     let routing_ch = clients::channel("edge.routing_url", &edge.routing_url)?;
     let billing_ch = clients::channel("edge.billing_url", &edge.billing_url)?;
     let logging_ch = clients::channel("edge.logging_url", &edge.logging_url)?;
+    let outbound = clients::Outbound::new(&cfg.internal)?;
 
     let stop = CancellationToken::new();
     let background = TaskTracker::new();
     let (usage_sink, usage_task) = usage::start(
         &edge.usage,
-        BillingClient::with_interceptor(billing_ch.clone(), TraceInterceptor),
+        BillingClient::with_interceptor(billing_ch.clone(), outbound.clone()),
         stop.clone(),
     )
     .await?;
     let (log_sink, log_task) = logs::start(
         &edge.logs,
-        LoggingClient::with_interceptor(logging_ch.clone(), TraceInterceptor),
+        LoggingClient::with_interceptor(logging_ch.clone(), outbound.clone()),
         stop.clone(),
     );
     let usage_handle = tokio::spawn(usage_task);
@@ -170,9 +172,9 @@ async fn serve(
         jwt: jwt.clone(),
         limiter,
         limits: Arc::new(edge.limits.clone()),
-        routing: RoutingClient::with_interceptor(routing_ch.clone(), TraceInterceptor),
-        billing: BillingClient::with_interceptor(billing_ch, TraceInterceptor),
-        logging: LoggingClient::with_interceptor(logging_ch, TraceInterceptor),
+        routing: RoutingClient::with_interceptor(routing_ch.clone(), outbound.clone()),
+        billing: BillingClient::with_interceptor(billing_ch, outbound.clone()),
+        logging: LoggingClient::with_interceptor(logging_ch, outbound),
         usage: usage_sink,
         logs: log_sink,
         prices,

@@ -40,12 +40,14 @@ pub async fn run_with_pool(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), LoggingError> {
+    let auth = tollgate_server::GrpcAuth::from_config(&cfg.internal)
+        .map_err(tollgate_server::ServerError::from)?;
     // Housekeeping only; losing a round at shutdown is harmless, so it is aborted, not drained.
     let retention = tokio::spawn(retention::run(pool.clone(), cfg.logging.retention_days));
     let routes = Routes::new(LoggingServer::new(service::LoggingService {
         pool: pool.clone(),
     }));
-    let served = tollgate_server::serve_grpc("logging", routes, listener, shutdown).await;
+    let served = tollgate_server::serve_grpc("logging", routes, auth, listener, shutdown).await;
     retention.abort();
     pool.close().await;
     Ok(served?)

@@ -120,9 +120,11 @@ async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RoutingError> {
+    let auth = tollgate_server::GrpcAuth::from_config(&cfg.internal)
+        .map_err(tollgate_server::ServerError::from)?;
     let checks = service.start_health_checks(cfg);
     let served =
-        tollgate_server::serve_grpc("routing", service.routes(cfg), listener, shutdown).await;
+        tollgate_server::serve_grpc("routing", service.routes(cfg), auth, listener, shutdown).await;
     for task in [watcher, checks].into_iter().flatten() {
         task.abort();
     }

@@ -9,20 +9,27 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::auth::{AuthError, GrpcAuth};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
 }
 
 /// Serve `routes` plus `grpc.health.v1.Health` on `listener` until `shutdown` resolves.
 ///
 /// Health answers SERVING while running and NOT_SERVING once shutdown has begun, so load
 /// balancers stop sending work before in-flight calls are drained. Each RPC gets a span whose
-/// parent is the caller's W3C trace context.
+/// parent is the caller's W3C trace context. Every RPC but the health check must carry a
+/// service credential accepted by `auth` (see [`crate::auth`]); a disabled `auth` accepts anyone
+/// and is announced loudly, because then anything that reaches the port can call every RPC.
 pub async fn serve_grpc(
     name: &'static str,
     routes: Routes,
+    auth: GrpcAuth,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
@@ -33,7 +40,15 @@ pub async fn serve_grpc(
     let routes = routes.add_service(health);
 
     let addr = listener.local_addr().ok();
-    tracing::info!(service = name, addr = ?addr, "gRPC server listening");
+    if !auth.is_enabled() {
+        tracing::warn!(
+            service = name,
+            "UNAUTHENTICATED: `[internal] secret` is not set, so any client that can reach this \
+             port may call every RPC (create keys, set prices); set it (TOLLGATE_INTERNAL_SECRET) \
+             on every Tollgate service"
+        );
+    }
+    tracing::info!(service = name, addr = ?addr, authenticated = auth.is_enabled(), "gRPC server listening");
 
     let stop = async move {
         shutdown.await;
@@ -55,6 +70,8 @@ pub async fn serve_grpc(
             let _ = span.set_parent(tollgate_telemetry::propagation::extract(req.headers()));
             span
         })
+        // Inside the trace span, so a refused call is logged with its method and trace id.
+        .layer(auth)
         .add_routes(routes)
         // TCP_NODELAY: stream frames are small and must not wait for Nagle + delayed ACK (a 40 ms
         // stall per frame otherwise).
@@ -74,9 +91,17 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve_grpc("test", Routes::default(), listener, async {
-            let _ = rx.await;
-        }));
+        // With authentication on: health answers callers without a credential.
+        let auth = GrpcAuth::new(crate::auth::InternalKey::new(&[1; 32]).unwrap());
+        let server = tokio::spawn(serve_grpc(
+            "test",
+            Routes::default(),
+            auth,
+            listener,
+            async {
+                let _ = rx.await;
+            },
+        ));
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
             .unwrap()
             .connect()
