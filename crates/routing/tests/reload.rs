@@ -35,6 +35,34 @@ async fn names(client: &mut RoutingClient<tonic::transport::Channel>) -> Vec<Str
     models.into_iter().map(|m| m.id).collect()
 }
 
+/// Routing following the config file at `path`, a client of it, and what stops it.
+async fn follow(
+    path: &Path,
+) -> (
+    RoutingClient<tonic::transport::Channel>,
+    oneshot::Sender<()>,
+) {
+    let cfg = Config::load(Some(path)).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let watched = path.to_owned();
+    tokio::spawn(async move {
+        tollgate_routing::run_with_reload(watched, cfg, listener, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    let client = loop {
+        if let Ok(c) = RoutingClient::connect(format!("http://{addr}")).await {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    (client, stop)
+}
+
 #[tokio::test]
 async fn a_good_reload_applies_without_cutting_streams_and_a_bad_one_is_refused() {
     let mock = MockServer::start(MockOptions {
@@ -54,24 +82,7 @@ async fn a_good_reload_applies_without_cutting_streams_and_a_bad_one_is_refused(
     );
     write(&path, &base);
 
-    let cfg = Config::load(Some(&path)).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let watched = path.clone();
-    tokio::spawn(async move {
-        tollgate_routing::run_with_reload(watched, cfg, listener, async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    let mut client = loop {
-        if let Ok(c) = RoutingClient::connect(format!("http://{addr}")).await {
-            break c;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let (mut client, stop) = follow(&path).await;
     assert_eq!(names(&mut client).await, ["m"]);
 
     // A stream of 8 chunks, 150 ms apart, in flight across the reload.
@@ -153,25 +164,8 @@ async fn a_call_is_routed_with_the_model_directory_the_edge_admitted_it_under() 
         model("m", &[], &[("mock", "up", 1)])
     );
     write(&path, &base);
-    let cfg = Config::load(Some(&path)).unwrap();
-    let base_directory = cfg.directory().fingerprint();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (_stop, stopped) = oneshot::channel::<()>();
-    let watched = path.clone();
-    tokio::spawn(async move {
-        tollgate_routing::run_with_reload(watched, cfg, listener, async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    let mut client = loop {
-        if let Ok(c) = RoutingClient::connect(format!("http://{addr}")).await {
-            break c;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let base_directory = Config::load(Some(&path)).unwrap().directory().fingerprint();
+    let (mut client, _stop) = follow(&path).await;
     let with_directory = |model: &str, directory: u64| {
         let mut c = call(model, false, false);
         c.directory = directory;
