@@ -62,6 +62,12 @@ if [ ! -f "$STATE/secrets.env" ]; then
   } > "$STATE/secrets.env"
   umask 022
 fi
+# Added on its own so a .tollgate/ made before internal authentication existed gains it too.
+if ! grep -q '^TOLLGATE_INTERNAL_SECRET=' "$STATE/secrets.env"; then
+  umask 077
+  echo "TOLLGATE_INTERNAL_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >> "$STATE/secrets.env"
+  umask 022
+fi
 set -a; source "$STATE/secrets.env"; set +a
 
 # 4. Configuration (kept if you edited it).
@@ -70,6 +76,8 @@ if [ ! -f "$STATE/tollgate.toml" ]; then
       -e "s#@SPOOL@#$STATE/spool#g" deploy/local/tollgate.toml > "$STATE/tollgate.toml"
 fi
 export TOLLGATE_CONFIG="$STATE/tollgate.toml"
+# A config kept from before `[internal]` existed still gets authenticated gRPC calls.
+grep -q '^\[internal\]' "$TOLLGATE_CONFIG" || export TOLLGATE_INTERNAL__SECRET="env:TOLLGATE_INTERNAL_SECRET"
 export TOLLGATE_DATABASE__URL="$DATABASE_URL" TOLLGATE_REDIS__URL="$REDIS_URL"
 "$BIN/tollgatectl" config check "$TOLLGATE_CONFIG" >/dev/null
 
@@ -121,6 +129,7 @@ cat > "$STATE/env" <<ENV
 TOLLGATE_URL=$URL
 TOLLGATE_API_KEY=$KEY
 TOLLGATE_ADMIN_TOKEN=$TOLLGATE_ADMIN_TOKEN
+TOLLGATE_INTERNAL_SECRET=$TOLLGATE_INTERNAL_SECRET
 DATABASE_URL=$DATABASE_URL
 REDIS_URL=$REDIS_URL
 ENV

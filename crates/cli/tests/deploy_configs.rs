@@ -22,9 +22,12 @@ fn repo_file(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+const INTERNAL_SECRET: &str = "internal-secret-test-0123456789abcdef";
+
 fn with_deploy_env(jail: &mut figment::Jail) {
     jail.set_env("TOLLGATE_ADMIN_TOKEN", "adm-test");
     jail.set_env("TOLLGATE_KEY_PEPPER", "pepper-test");
+    jail.set_env("TOLLGATE_INTERNAL_SECRET", INTERNAL_SECRET);
     jail.set_env(
         "DATABASE_URL",
         "postgres://tollgate:pw@postgres:5432/tollgate",
@@ -63,6 +66,11 @@ fn the_compose_config_loads_and_points_at_the_compose_services() {
         assert_eq!(mock.price().input.micros(), 150_000);
         assert_eq!(mock.price().output.micros(), 600_000);
         assert_eq!(cfg.providers[0].base_url, "http://mock-provider:9000/v1");
+        assert_eq!(
+            cfg.internal.secret.as_ref().map(|s| s.expose()),
+            Some(INTERNAL_SECRET),
+            "every compose service authenticates its gRPC calls"
+        );
         Ok(())
     });
 }
@@ -72,6 +80,7 @@ fn the_compose_config_names_a_missing_secret_variable() {
     let file = repo_file("deploy/docker/tollgate.toml");
     figment::Jail::expect_with(|jail| {
         jail.set_env("TOLLGATE_KEY_PEPPER", "pepper-test");
+        jail.set_env("TOLLGATE_INTERNAL_SECRET", INTERNAL_SECRET);
         jail.set_env("DATABASE_URL", "postgres://x@y/z");
         // TOLLGATE_ADMIN_TOKEN may be set in the developer's shell; Jail cannot unset it, so
         // point the reference at a variable that is certainly absent.
@@ -95,6 +104,7 @@ fn the_kubernetes_config_loads_with_the_overrides_the_deployments_set() {
         // What deploy/k8s/*.yaml put in the environment from the Secret.
         jail.set_env("TOLLGATE_EDGE__ADMIN_TOKEN", "adm-test");
         jail.set_env("TOLLGATE_EDGE__KEY_PEPPER", "pepper-test");
+        jail.set_env("TOLLGATE_INTERNAL__SECRET", INTERNAL_SECRET);
         jail.set_env(
             "TOLLGATE_DATABASE__URL",
             "postgres://tollgate:pw@postgres:5432/tollgate",
@@ -102,6 +112,10 @@ fn the_kubernetes_config_loads_with_the_overrides_the_deployments_set() {
         let cfg = Config::load(Some(&file)).map_err(|e| e.to_string())?;
         assert_eq!(cfg.edge.routing_url, "http://tollgate-routing:50051");
         assert_eq!(cfg.edge.key_pepper.expose(), "pepper-test");
+        assert_eq!(
+            cfg.internal.secret.as_ref().map(|s| s.expose()),
+            Some(INTERNAL_SECRET)
+        );
         assert!(cfg.model("gpt-4o-mini").is_some());
         Ok(())
     });
