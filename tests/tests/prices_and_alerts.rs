@@ -445,6 +445,8 @@ async fn soft_limit_webhooks_fire_once_per_threshold_across_two_replicas_signed(
     stack.cfg.edge.budget_alerts.webhook_url = Some(url);
     stack.cfg.edge.budget_alerts.signing_secret = Some(tollgate_config::SecretRef::literal(SECRET));
     stack.cfg.edge.budget_alerts.poll_interval = Duration::from_millis(100);
+    // The receiver is on loopback, which an admin-set URL may reach only when allow-listed.
+    stack.cfg.edge.outbound_allow = vec!["127.0.0.1/32".into()];
     let a = stack.add_edge().await;
     let b = stack.add_edge().await;
     let tenant = stack.tenant("alerted", false).await;

@@ -38,6 +38,11 @@ pub struct EdgeConfig {
     pub logs: LogQueueConfig,
     /// Budget soft-limit webhooks (off without a URL).
     pub budget_alerts: BudgetAlertsConfig,
+    /// Connection and request limits that protect the edge itself.
+    pub hardening: HardeningConfig,
+    /// Networks (CIDR) an admin-set URL may reach although private, loopback, link-local or a
+    /// metadata address: everything else of that kind is refused at use (no SSRF).
+    pub outbound_allow: Vec<String>,
 }
 
 impl Default for EdgeConfig {
@@ -57,6 +62,56 @@ impl Default for EdgeConfig {
             usage: UsageSpoolConfig::default(),
             logs: LogQueueConfig::default(),
             budget_alerts: BudgetAlertsConfig::default(),
+            hardening: HardeningConfig::default(),
+            outbound_allow: Vec::new(),
+        }
+    }
+}
+
+/// What one client may cost the edge before a request reaches any handler, and the caps on
+/// what a model call may ask for.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HardeningConfig {
+    /// A connection that has not sent a whole request head by then is closed (slowloris).
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Most header lines in one request.
+    pub max_headers: usize,
+    /// Most bytes of one request head (request line and headers).
+    pub max_header_bytes: usize,
+    /// Open connections; beyond it new connections wait in the listen backlog.
+    pub max_connections: usize,
+    /// Model requests in flight on this edge; beyond it 503 with Retry-After before any work.
+    pub max_in_flight: usize,
+    /// Deepest JSON nesting a model-call body may have.
+    pub max_json_depth: usize,
+    /// Largest `max_tokens` (or `max_completion_tokens`) a model call may ask for.
+    pub max_output_tokens: u64,
+    /// Largest `n` (choices) a chat call may ask for.
+    pub max_n: u64,
+    /// Failed authentications per minute from one address before it gets 429 for the rest of
+    /// the minute.
+    pub auth_failures_per_minute: u32,
+    /// How long startup waits for the key snapshot and routing before accepting anyway (so the
+    /// admin API and probes stay reachable when routing is down).
+    #[serde(with = "humantime_serde")]
+    pub ready_wait: Duration,
+}
+
+impl Default for HardeningConfig {
+    fn default() -> Self {
+        HardeningConfig {
+            header_read_timeout: Duration::from_secs(10),
+            max_headers: 100,
+            max_header_bytes: 64 * 1024,
+            max_connections: 10_000,
+            max_in_flight: 4096,
+            max_json_depth: 64,
+            max_output_tokens: 1_000_000,
+            max_n: 128,
+            auth_failures_per_minute: 30,
+            ready_wait: Duration::from_secs(30),
         }
     }
 }
@@ -124,8 +179,14 @@ pub struct LimitsConfig {
     #[serde(with = "humantime_serde")]
     pub slot_lease: Duration,
     pub on_redis_failure: RedisFailure,
-    /// Edge replicas sharing Redis; the local fallback limiter allows limit / replicas.
+    /// Edge replicas sharing Redis; the local fallback limiter allows limit / replicas, where
+    /// replicas is the larger of this and the edges alive in Redis (each registers itself).
     pub replicas: u32,
+    /// How long an admission without budgets waits for Redis before the local fallback limiter
+    /// decides it, as if Redis were down (capped by `redis.timeout`). A healthy local Redis
+    /// answers in well under 1 ms; admissions with budgets wait the full `redis.timeout`.
+    #[serde(with = "humantime_serde")]
+    pub admit_timeout: Duration,
     /// Output tokens assumed when reserving budget for a request that sets no `max_tokens`.
     pub budget_output_tokens: u32,
     /// Tokens per minute for every key (prompt estimate + `max_tokens` reserved at admission,
@@ -169,6 +230,7 @@ impl Default for LimitsConfig {
             slot_lease: Duration::from_secs(900),
             on_redis_failure: RedisFailure::Open,
             replicas: 1,
+            admit_timeout: Duration::from_millis(50),
             budget_output_tokens: 4096,
             default_tpm: 0,
             user_rpm: 0,

@@ -124,11 +124,68 @@ pub(crate) fn check(cfg: &Config) -> Result<(), ConfigError> {
     if cfg.edge.limits.replicas == 0 {
         return Err(invalid("edge.limits.replicas", "must be at least 1"));
     }
+    check_hardening(&cfg.edge)?;
     if !(0.0..=1.0).contains(&cfg.telemetry.sample_ratio) {
         return Err(invalid("telemetry.sample_ratio", "must be between 0 and 1"));
     }
     crate::jwt::check(&cfg.jwt)?;
     Ok(())
+}
+
+/// The edge's own limits are all positive, and the outbound allow-list is CIDRs.
+fn check_hardening(edge: &crate::EdgeConfig) -> Result<(), ConfigError> {
+    let h = &edge.hardening;
+    let positive: [(&str, u64); 8] = [
+        ("edge.hardening.max_headers", h.max_headers as u64),
+        ("edge.hardening.max_header_bytes", h.max_header_bytes as u64),
+        ("edge.hardening.max_connections", h.max_connections as u64),
+        ("edge.hardening.max_in_flight", h.max_in_flight as u64),
+        ("edge.hardening.max_json_depth", h.max_json_depth as u64),
+        ("edge.hardening.max_output_tokens", h.max_output_tokens),
+        ("edge.hardening.max_n", h.max_n),
+        (
+            "edge.hardening.auth_failures_per_minute",
+            u64::from(h.auth_failures_per_minute),
+        ),
+    ];
+    if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
+        return Err(invalid(*field, "must be at least 1"));
+    }
+    // hyper refuses a read buffer under 8 KiB: say so here rather than panic at startup.
+    if h.max_header_bytes < 8192 {
+        return Err(invalid(
+            "edge.hardening.max_header_bytes",
+            "must be at least 8192",
+        ));
+    }
+    if h.header_read_timeout.is_zero() {
+        return Err(invalid(
+            "edge.hardening.header_read_timeout",
+            "must be positive",
+        ));
+    }
+    for (i, net) in edge.outbound_allow.iter().enumerate() {
+        if !is_cidr(net) {
+            return Err(invalid(
+                format!("edge.outbound_allow[{i}]"),
+                format!("`{net}` is not a CIDR such as 127.0.0.1/32 or fd00::/8"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `addr/prefix`, the prefix within the address family's width.
+fn is_cidr(s: &str) -> bool {
+    let Some((ip, prefix)) = s.split_once('/') else {
+        return false;
+    };
+    let width = match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => 32,
+        Ok(std::net::IpAddr::V6(_)) => 128,
+        Err(_) => return false,
+    };
+    prefix.parse::<u8>().is_ok_and(|p| p <= width)
 }
 
 /// Fallback chains name real models, and the retry/circuit numbers make sense.

@@ -7,6 +7,10 @@
 //! winner POSTs it to `webhook_url`, signed when a secret is set
 //! (`x-tollgate-signature: sha256=<hex HMAC-SHA256 of the body>`), retrying with exponential
 //! backoff. Failures are logged and counted, never seen by a request.
+//!
+//! The URL is an admin's, so each attempt goes through `hardening::outbound`: resolved once,
+//! refused when it reaches inside (loopback, private, link-local, metadata) unless
+//! `edge.outbound_allow` lists it, and connected to the address that was checked.
 
 use std::time::Duration;
 
@@ -20,12 +24,15 @@ use tollgate_config::BudgetAlertsConfig;
 use tollgate_domain::Money;
 use tollgate_store::budgets::BudgetAlert;
 
+use crate::hardening::outbound::{Outbound, OutboundError};
+
 /// Where and how alerts are delivered.
 #[derive(Clone)]
 struct Sink {
     url: reqwest::Url,
     secret: Option<std::sync::Arc<str>>,
-    http: reqwest::Client,
+    outbound: std::sync::Arc<Outbound>,
+    timeout: Duration,
     max_attempts: u32,
 }
 
@@ -60,6 +67,7 @@ pub fn signature(secret: &str, body: &[u8]) -> Option<String> {
 /// Start the alert loop on `tracker` when a webhook is configured.
 pub fn start(
     cfg: &BudgetAlertsConfig,
+    outbound: Outbound,
     pool: PgPool,
     tracker: &TaskTracker,
     stop: CancellationToken,
@@ -71,20 +79,14 @@ pub fn start(
         field: "edge.budget_alerts.webhook_url",
         message: e.to_string(),
     })?;
-    let http = reqwest::Client::builder()
-        .timeout(cfg.timeout)
-        .build()
-        .map_err(|e| crate::EdgeError::BadUrl {
-            field: "edge.budget_alerts.webhook_url",
-            message: e.to_string(),
-        })?;
     let sink = Sink {
         url,
         secret: cfg
             .signing_secret
             .as_ref()
             .map(|s| std::sync::Arc::from(s.expose())),
-        http,
+        outbound: std::sync::Arc::new(outbound),
+        timeout: cfg.timeout,
         max_attempts: cfg.max_attempts.max(1),
     };
     let every = cfg.poll_interval.max(Duration::from_millis(50));
@@ -147,8 +149,26 @@ async fn deliver(sink: Sink, pool: PgPool, alert: BudgetAlert, stop: Cancellatio
     );
     let mut backoff = Duration::from_secs(1);
     for attempt in 1..=sink.max_attempts {
-        let mut req = sink
-            .http
+        let http = match sink.outbound.client(&sink.url, sink.timeout).await {
+            Ok(c) => c,
+            Err(e @ OutboundError::Forbidden { .. }) => {
+                // An admin's URL reaching inside: never sent, and not retried (the claim stays
+                // undelivered, so allow-listing the address later delivers it).
+                crate::hardening::refused("outbound_forbidden");
+                metrics::counter!("tollgate_budget_alerts_total", "result" => "refused")
+                    .increment(1);
+                tracing::error!(error = %e, budget_id = %alert.budget_id, "budget alert webhook refused");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, attempt, "budget alert webhook unreachable");
+                if attempt == sink.max_attempts || backoff_or_stop(&stop, &mut backoff).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        let mut req = http
             .post(sink.url.clone())
             .header(http::header::CONTENT_TYPE, "application/json")
             .header("x-tollgate-event-id", &event_id)
@@ -184,16 +204,24 @@ async fn deliver(sink: Sink, pool: PgPool, alert: BudgetAlert, stop: Cancellatio
         if attempt == sink.max_attempts {
             break;
         }
-        metrics::counter!("tollgate_budget_alerts_total", "result" => "retried").increment(1);
-        tokio::select! {
-            // Shutdown does not wait out a backoff; the claim stays, undelivered.
-            () = stop.cancelled() => break,
-            () = tokio::time::sleep(backoff) => {}
+        if backoff_or_stop(&stop, &mut backoff).await {
+            break;
         }
-        backoff = (backoff * 2).min(Duration::from_secs(300));
     }
     metrics::counter!("tollgate_budget_alerts_total", "result" => "failed").increment(1);
     tracing::error!(budget_id = %alert.budget_id, threshold = alert.threshold, "budget alert not delivered");
+}
+
+/// Count a retry and wait out its backoff (doubling it); `true` when shutdown came first (it
+/// does not wait out a backoff; the claim stays, undelivered).
+async fn backoff_or_stop(stop: &CancellationToken, backoff: &mut Duration) -> bool {
+    metrics::counter!("tollgate_budget_alerts_total", "result" => "retried").increment(1);
+    let stopped = tokio::select! {
+        () = stop.cancelled() => true,
+        () = tokio::time::sleep(*backoff) => false,
+    };
+    *backoff = (*backoff * 2).min(Duration::from_secs(300));
+    stopped
 }
 
 #[cfg(test)]
@@ -203,7 +231,8 @@ mod tests {
         let sink = |max_attempts| super::Sink {
             url: reqwest::Url::parse("http://127.0.0.1:1/hook").unwrap(),
             secret: None,
-            http: reqwest::Client::new(),
+            outbound: std::sync::Arc::new(Outbound::default()),
+            timeout: Duration::from_secs(5),
             max_attempts,
         };
         let t = std::time::Duration::from_secs(5);

@@ -1,5 +1,6 @@
 //! The edge's HTTP stack, in one place, outermost layer first.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -16,13 +17,14 @@ use tower_http::trace::TraceLayer;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::error::ApiError;
+use crate::hardening::{self, Guard};
 use crate::request::RequestIdExt;
 use crate::state::AppState;
 use crate::{admin, auth, chat, embeddings, health, messages, models, openrouter};
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub fn router(state: AppState, max_body: usize) -> Router {
+pub fn router(state: AppState, guard: Arc<Guard>, max_body: usize) -> Router {
     let api = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/embeddings", post(embeddings::embeddings))
@@ -70,8 +72,23 @@ pub fn router(state: AppState, max_body: usize) -> Router {
                 let _ = span.set_parent(tollgate_telemetry::propagation::extract(req.headers()));
                 span
             }))
-            // 5. Bodies over the limit are refused before they are read in full.
+            // 5. Bodies over the limit are refused before they are read in full (chunked ones
+            //    too: the limit counts bytes read, not `content-length`).
             .layer(DefaultBodyLimit::max(max_body))
+            // 5b. Headers over `edge.hardening.max_header_bytes`: 431. Load shed: model calls
+            //     beyond `edge.hardening.max_in_flight` get 503 and Retry-After before any work.
+            //     (Header time and count and the connection cap are enforced below HTTP, in
+            //     `hardening/serve.rs`.)
+            .layer(middleware::from_fn_with_state(
+                guard.clone(),
+                hardening::shed,
+            ))
+            // 5c. An address failing authentication too often gets 429 without its credential
+            //     being looked at (memory only: a flood costs Redis and Postgres nothing).
+            .layer(middleware::from_fn_with_state(
+                guard,
+                hardening::throttle_auth,
+            ))
             // 6. Deny by default: a key (or the admin token) on every route but the probes.
             .layer(middleware::from_fn_with_state(
                 state.clone(),

@@ -1,6 +1,8 @@
 //! `POST /v1/chat/completions` (and OpenRouter's `/api/v1/chat/completions`): peek the OpenAI
 //! body, then the shared flow of `call.rs`.
 
+use std::sync::Arc;
+
 use axum::Extension;
 use axum::extract::State;
 use axum::response::Response;
@@ -10,6 +12,7 @@ use tollgate_proto::routing::v1 as rpc;
 use crate::auth::Caller;
 use crate::call::serve;
 use crate::error::ApiError;
+use crate::hardening::Guard;
 use crate::request::{Peeked, RequestIdExt, read_body};
 use crate::state::AppState;
 
@@ -21,14 +24,18 @@ pub async fn chat_completions(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Extension(rid): Extension<RequestIdExt>,
+    Extension(guard): Extension<Arc<Guard>>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = read_body(&state, body)?;
+    guard.check_depth(&body)?;
     let peek = tollgate_formats::openai::peek_chat(&body).map_err(|e| ApiError::BadRequest {
         message: e.to_string(),
         param: e.param().map(str::to_owned),
         code: e.code().unwrap_or("invalid_request"),
     })?;
+    guard.check_output(peek.max_tokens)?;
+    guard.check_choices(&body)?;
     let peek = Peeked {
         format: rpc::WireFormat::OpenaiChat,
         model: peek.model,

@@ -2,6 +2,8 @@
 //! check, admission with the inputs' tokens, one routing call, settlement). Embeddings produce
 //! no output tokens, so nothing is reserved for output.
 
+use std::sync::Arc;
+
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -11,6 +13,7 @@ use tollgate_proto::routing::v1 as rpc;
 use crate::auth::Caller;
 use crate::call::serve;
 use crate::error::ApiError;
+use crate::hardening::Guard;
 use crate::request::{Peeked, RequestIdExt, read_body};
 use crate::state::AppState;
 
@@ -22,9 +25,11 @@ pub async fn embeddings(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Extension(rid): Extension<RequestIdExt>,
+    Extension(guard): Extension<Arc<Guard>>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = read_body(&state, body)?;
+    guard.check_depth(&body)?;
     let peek =
         tollgate_formats::openai::peek_embeddings(&body).map_err(|e| ApiError::BadRequest {
             message: e.to_string(),

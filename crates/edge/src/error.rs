@@ -38,6 +38,21 @@ pub enum ApiError {
     },
     #[error("The request body is larger than the {limit} bytes this gateway accepts.")]
     BodyTooLarge { limit: usize },
+    /// A body nesting deeper than `edge.hardening.max_json_depth` (refused before any parse).
+    #[error("The request body nests JSON deeper than the {limit} levels this gateway accepts.")]
+    JsonTooDeep { limit: usize },
+    /// A model call asking for more than the edge's cap on `param`.
+    #[error("`{param}` may be at most {limit} on this gateway.")]
+    OverCap { param: &'static str, limit: u64 },
+    /// Request headers over `edge.hardening.max_header_bytes`.
+    #[error("The request headers are larger than the {limit} bytes this gateway accepts.")]
+    HeadersTooLarge { limit: usize },
+    /// Too many model requests in flight on this edge: shed before any work.
+    #[error("The gateway is overloaded. Try again shortly.")]
+    Overloaded,
+    /// Too many failed authentications from this address in the last minute.
+    #[error("Too many failed authentication attempts. Try again in {retry_after_s}s.")]
+    AuthThrottled { retry_after_s: u64 },
     #[error("The model `{0}` does not exist or you do not have access to it.")]
     UnknownModel(String),
     #[error("This key is not allowed to use the model `{0}`.")]
@@ -145,6 +160,27 @@ impl ApiError {
                 "invalid_request_error",
                 "request_too_large",
             ),
+            JsonTooDeep { .. } => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "json_too_deep",
+            ),
+            OverCap { .. } => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "param_over_limit",
+            ),
+            HeadersTooLarge { .. } => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "invalid_request_error",
+                "headers_too_large",
+            ),
+            Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "api_error", "overloaded"),
+            AuthThrottled { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "auth_throttled",
+            ),
             UnknownModel(_) => (
                 StatusCode::NOT_FOUND,
                 "invalid_request_error",
@@ -215,11 +251,12 @@ impl ApiError {
     fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::RateLimited { retry_after_s, .. }
-            | ApiError::BudgetExceeded { retry_after_s, .. } => Some((*retry_after_s).max(1)),
+            | ApiError::BudgetExceeded { retry_after_s, .. }
+            | ApiError::AuthThrottled { retry_after_s } => Some((*retry_after_s).max(1)),
             ApiError::UpstreamRateLimited { retry_after } => {
                 Some(retry_after.map(|d| d.as_secs().max(1)).unwrap_or(1))
             }
-            ApiError::Unavailable(_) => Some(1),
+            ApiError::Unavailable(_) | ApiError::Overloaded => Some(1),
             _ => None,
         }
     }
@@ -229,6 +266,7 @@ impl ApiError {
         let row = self.row();
         let param = match self {
             ApiError::BadRequest { param, .. } => param.as_deref(),
+            ApiError::OverCap { param, .. } => Some(*param),
             ApiError::UnknownModel(_) | ApiError::ModelNotAllowed(_) => Some("model"),
             ApiError::ContextLengthExceeded(_) => Some("messages"),
             _ => None,

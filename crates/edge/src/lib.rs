@@ -50,6 +50,7 @@ mod clients;
 mod cost;
 mod embeddings;
 mod error;
+mod hardening;
 mod health;
 mod jwt;
 mod logs;
@@ -66,7 +67,7 @@ mod state;
 mod stream_cost;
 mod usage;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -189,9 +190,13 @@ async fn serve(
 
     keep_fresh(&cfg, &state, pool, routing_ch, &background, &stop)?;
 
-    let app = app::router(state.clone(), edge.max_body_bytes);
+    let app = app::router(
+        state.clone(),
+        hardening::Guard::new(edge),
+        edge.max_body_bytes,
+    );
 
-    serve_until(app, listener, shutdown, &state, edge.drain_timeout).await?;
+    serve_until(app, listener, shutdown, &state, edge).await?;
     stop.cancel();
     let _ = usage_handle.await;
     let _ = log_handle.await;
@@ -232,7 +237,13 @@ fn keep_fresh(
         edge.snapshot_refresh,
         stop.clone(),
     ));
-    alerts::start(&edge.budget_alerts, pool.clone(), tasks, stop.clone())?;
+    alerts::start(
+        &edge.budget_alerts,
+        hardening::outbound::Outbound::new(&edge.outbound_allow),
+        pool.clone(),
+        tasks,
+        stop.clone(),
+    )?;
     tasks.spawn(snapshot::keep_fresh(
         pool,
         state.keys.clone(),
@@ -257,49 +268,64 @@ fn keep_fresh(
     Ok(())
 }
 
-/// Serve `app` until `shutdown`, then in order: readiness off, stop accepting, let open streams
-/// finish up to the drain deadline (then cut them: they settle as cancelled), and wait for
-/// every settlement to hand over its usage event.
+/// Serve `app` until `shutdown`, in the written order: accept only once ready (keys loaded,
+/// routing reachable; the port is bound already, so early clients wait in the backlog rather
+/// than get 503s); at `shutdown` readiness off, then stop accepting; let open requests finish
+/// up to the drain deadline, then end the streams still open with an error event (they settle
+/// as cut); and wait for every settlement to hand over its usage event.
 async fn serve_until(
     app: axum::Router,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
     state: &AppState,
-    drain_timeout: std::time::Duration,
+    edge: &tollgate_config::EdgeConfig,
 ) -> Result<(), EdgeError> {
-    tracing::info!(addr = ?listener.local_addr().ok(), "edge listening");
     let stop_accepting = CancellationToken::new();
     let ready = state.ready.clone();
-    let drain = app::drain_deadline(drain_timeout);
     let trigger = stop_accepting.clone();
     tokio::spawn(async move {
         shutdown.await;
-        ready.store(false, Ordering::Relaxed);
+        // Readiness goes false first, so load balancers stop sending before the door closes.
+        ready.store(false, Ordering::SeqCst);
         trigger.cancel();
     });
-    let graceful = stop_accepting.clone();
-    // TCP_NODELAY: SSE events are small and must reach the client as they come.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { graceful.cancelled().await })
-        .into_future();
-    tokio::pin!(server);
-    tokio::select! {
-        r = &mut server => r?,
-        () = async {
-            stop_accepting.cancelled().await;
-            tokio::time::sleep(drain).await;
-        } => {
-            tracing::warn!("drain deadline reached; cutting the streams still open");
-        }
-    }
-    // Dropping the server future above (on deadline) dropped open streams, which settled as
-    // cancelled. Wait for every settlement to hand over its usage event.
+    until_ready(state, edge.hardening.ready_wait, &stop_accepting).await;
+    tracing::info!(addr = ?listener.local_addr().ok(), "edge accepting");
+    let cut = CancellationToken::new();
+    hardening::serve::Server::new(edge)
+        .run(
+            app,
+            listener,
+            stop_accepting,
+            cut,
+            app::drain_deadline(edge.drain_timeout),
+        )
+        .await;
     state.tracker.close();
     state.tracker.wait().await;
     Ok(())
+}
+
+/// Wait until the key snapshot is loaded and routing answers its health check, at most
+/// `wait` (then accept anyway, so the admin API and the probes stay reachable while routing is
+/// down: `/readyz` says why it is not ready).
+async fn until_ready(state: &AppState, wait: std::time::Duration, stop: &CancellationToken) {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        if state.keys.load().is_some() && state.routing_healthy.load(Ordering::Relaxed) {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!("not ready after edge.hardening.ready_wait; accepting anyway");
+            return;
+        }
+        // Startup only, never the request path: a short poll of two flags is the simplest
+        // correct wait (the snapshot has no change notification of its own).
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_millis(10)) => {}
+        }
+    }
 }
 
 /// The shared limiter as the config describes it.

@@ -10,6 +10,8 @@
 //! without calling a provider: it is free, fast and never counts against rate limits, but it is
 //! an estimate (text bytes / 4 plus framing), not the provider's tokenizer.
 
+use std::sync::Arc;
+
 use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -22,6 +24,7 @@ use tollgate_proto::routing::v1 as rpc;
 use crate::auth::Caller;
 use crate::call::serve;
 use crate::error::ApiError;
+use crate::hardening::Guard;
 use crate::request::{Peeked, RequestIdExt, read_body};
 use crate::state::AppState;
 
@@ -58,12 +61,15 @@ pub async fn messages(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Extension(rid): Extension<RequestIdExt>,
+    Extension(guard): Extension<Arc<Guard>>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     require_version(&headers)?;
     let body = read_body(&state, body)?;
+    guard.check_depth(&body)?;
     let peek = peek_messages(&body).map_err(bad_request)?;
+    guard.check_output(Some(peek.max_tokens))?;
     let peek = Peeked {
         format: rpc::WireFormat::AnthropicMessages,
         model: peek.model,

@@ -6,19 +6,29 @@
 //! ([`Relay::on_frame`]: frames → bytes and settlement), the cost tail ([`CostTail`]: the
 //! usage event held back until its cost is known) and the budget watch ([`Overrun`], driven by
 //! [`Relay::watch_budget`]). A stream that cannot finish ends with one explicit error
-//! event ([`Cut`]), never a silent truncated 200.
+//! event ([`Cut`]), never a silent truncated 200. That includes a stream still open when
+//! shutdown's drain deadline passes ([`DRAIN`]).
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use futures::Stream;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tollgate_formats::stream_error::{Dialect, ErrorClass, stream_error_event};
 use tollgate_proto::routing::v1 as rpc;
 
 use crate::overrun::{Extended, Overrun};
 use crate::settle::{Ending, Settlement};
 use crate::stream_cost::CostTail;
+
+tokio::task_local! {
+    /// Fired when shutdown's drain deadline passes. Set by the accept loop around each
+    /// connection (`hardening/serve.rs`), so every stream on it can end with its own error
+    /// event rather than be dropped mid-answer; handlers need not carry it.
+    pub static DRAIN: CancellationToken;
+}
 
 /// Why a streamed answer ended early. The event the client reads and the outcome settlement
 /// records both come from this one value.
@@ -28,6 +38,8 @@ pub enum Cut {
     Interrupted,
     /// The budget has no room left for the rest of the answer (`overrun`).
     BudgetExhausted,
+    /// The edge is shutting down and the drain deadline passed.
+    Drained,
 }
 
 impl Cut {
@@ -35,6 +47,7 @@ impl Cut {
         match self {
             Cut::Interrupted => "upstream_stream_interrupted",
             Cut::BudgetExhausted => "budget_exceeded",
+            Cut::Drained => "server_shutting_down",
         }
     }
 
@@ -44,6 +57,8 @@ impl Cut {
         let status = match self {
             Cut::Interrupted => 502,
             Cut::BudgetExhausted => 200,
+            // The gateway ended it, not the caller's budget: a 503, as a new request would get.
+            Cut::Drained => 503,
         };
         Ending::Cut {
             status,
@@ -62,6 +77,10 @@ impl Cut {
                 ErrorClass::Quota,
                 "The budget has no room left for the rest of this response; it was ended here \
                  and billed for what was delivered.",
+            ),
+            Cut::Drained => (
+                ErrorClass::Server,
+                "The gateway is restarting; this response was ended here. Retry the request.",
             ),
         };
         stream_error_event(dialect(format), class, message, self.code())
@@ -92,6 +111,8 @@ struct Relay {
     cost: CostTail,
     /// Watches the budget reservation (streams with a budget only).
     overrun: Option<Overrun>,
+    /// Shutdown's drain deadline, when served by the accept loop.
+    drain: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
 }
 
 /// What one frame from routing comes to.
@@ -120,6 +141,9 @@ impl RelayStream {
                 format,
                 cost: CostTail::new(format, include_usage),
                 overrun,
+                drain: DRAIN
+                    .try_with(|d| Box::pin(d.clone().cancelled_owned()))
+                    .ok(),
             },
             span: tracing::Span::current(),
         }
@@ -127,6 +151,13 @@ impl RelayStream {
 }
 
 impl Relay {
+    /// Whether the drain deadline passed: the stream ends now, with its error event.
+    fn drained(&mut self, cx: &mut Context<'_>) -> bool {
+        self.drain
+            .as_mut()
+            .is_some_and(|d| d.as_mut().poll(cx).is_ready())
+    }
+
     /// Drive a budget extension in flight (rare); frames wait for it. `Some` when the budget
     /// has no room left.
     fn watch_budget(&mut self, cx: &mut Context<'_>) -> Poll<Option<Cut>> {
@@ -207,6 +238,10 @@ impl Stream for RelayStream {
                 // Ended: anything still held goes out last (a stream cut after the usage event).
                 return Poll::Ready(this.cost.take().map(Ok));
             }
+            if this.drained(cx) {
+                tracing::info!("stream ended: the drain deadline passed");
+                return Poll::Ready(Some(Ok(this.cut(Cut::Drained))));
+            }
             if let Some(cut) = ready!(this.watch_budget(cx)) {
                 return Poll::Ready(Some(Ok(this.cut(cut))));
             }
@@ -240,6 +275,23 @@ mod tests {
             String::from_utf8(event(rpc::WireFormat::AnthropicMessages).to_vec()).unwrap();
         assert!(anthropic.starts_with("event: error\n"), "{anthropic}");
         assert!(anthropic.contains("rate_limit_error"), "{anthropic}");
+    }
+
+    #[test]
+    fn a_drained_stream_says_so_in_its_format_and_settles_as_503() {
+        let text = |f| String::from_utf8(Cut::Drained.event(f).to_vec()).unwrap();
+        let openai = text(rpc::WireFormat::OpenaiChat);
+        let v: serde_json::Value =
+            serde_json::from_str(openai.strip_prefix("data: ").unwrap().trim_end()).unwrap();
+        assert_eq!(v["error"]["code"], "server_shutting_down");
+        assert!(text(rpc::WireFormat::AnthropicMessages).starts_with("event: error\n"));
+        assert!(matches!(
+            Cut::Drained.ending(),
+            Ending::Cut {
+                status: 503,
+                code: "server_shutting_down"
+            }
+        ));
     }
 
     #[test]

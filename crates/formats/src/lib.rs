@@ -12,6 +12,7 @@
 
 pub mod anthropic;
 pub mod bedrock;
+pub mod depth;
 mod error;
 pub mod gemini;
 mod json;
