@@ -21,6 +21,7 @@ use tollgate_mock_provider::{MockOptions, MockServer};
 
 pub mod pg;
 pub mod proxy;
+pub mod slow_proxy;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 /// `[internal] secret` of every test stack (32 bytes, the least allowed).

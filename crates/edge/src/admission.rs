@@ -178,7 +178,12 @@ async fn reserve(
         budgets: plan.budgets(),
         tokens,
     };
-    state.limiter.admit(&req).await
+    // Rate limits have a local fallback, so a slow Redis is given only a short budget before
+    // it is treated as down; budgets have none and wait the full timeout.
+    state
+        .limiter
+        .admit_within(&req, state.limits.admit_timeout)
+        .await
 }
 
 /// The limiter's decision as the client meets it: admitted with its headers, or the refusal

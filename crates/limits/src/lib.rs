@@ -37,6 +37,37 @@
 //! `limit / replicas` and reports `degraded`; [`FailureMode::Closed`] answers
 //! [`Decision::Unavailable`]. Either way `tollgate_limits_degraded_total` counts it; round trips
 //! are timed in the `tollgate_limits_redis_seconds` histogram.
+//!
+//! Slow counts as down. An admission without budgets waits for Redis at most its budget
+//! ([`Limiter::admit_within`], the edge's `edge.limits.admit_timeout`, 50 ms by default where a
+//! healthy local Redis answers in well under 1 ms); past it, it and the admissions after it are
+//! decided locally until a probe ping answers within the budget again. Admissions with budgets
+//! wait the full timeout: they have no local fallback.
+//!
+//! `replicas` is the larger of the configured `replicas` and the edges alive in Redis: every
+//! limiter registers itself in a heartbeat set (`<prefix>:edges`, every second, 3 s TTL) and
+//! keeps the last count it read, so a deployment that scaled out without changing its config
+//! still divides by the edges really there. Each replica's local window also counts the requests
+//! Redis admitted through it, so turning degraded mid-window leaves it only the rest of its share.
+//!
+//! ## The bound while Redis is slow or away (requests per minute)
+//!
+//! With limit `L`, `N` the divisor above (at least the edges sharing Redis) and the share
+//! `s = max(1, L / N)` (integer division), the requests admitted in any rolling minute are:
+//!
+//! - at most `L` while Redis answers within the budget (exact, see "Counting");
+//! - at most `N * s <= L` if Redis was slow or away for the whole minute;
+//! - at most `L + (N - 1) * s` (< `2L`) if Redis turned slow or away during the minute: the
+//!   worst case is one replica having used all of `L` through Redis, the others then admitting
+//!   their full share locally; a replica never admits locally past `s` counting what Redis
+//!   admitted through it;
+//! - at most `L + N * s` (<= `2L`) in the general case of Redis coming back within the same
+//!   minute: Redis does not learn of the local admissions, so it may admit up to `L` on top.
+//!
+//! It assumes every edge counted the others: an edge that starts while Redis is unreachable
+//! divides by the configured `replicas` until its first heartbeat goes through. Tokens per minute
+//! and concurrency keep the older rule: each replica's share counted from what it admitted
+//! locally.
 
 mod config;
 mod decision;

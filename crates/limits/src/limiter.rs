@@ -3,8 +3,17 @@
 //! Health is a flag, not a per-request retry: after one failed call the limiter stops sending
 //! admissions to Redis (so requests do not each pay the timeout during an outage) and a single
 //! background probe pings Redis until it answers, then admissions go back to Redis.
+//!
+//! Slowness is a second flag. Admissions without budgets have a short budget
+//! ([`Limiter::admit_within`]); one that runs past it sends rate-limit-only admissions to the
+//! local limiter until a probe ping answers within that budget again. Admissions with budgets
+//! keep going to Redis with the full timeout while it answers at all: they would fail closed
+//! otherwise, and a slow answer is better than a 503.
+//!
+//! A heartbeat registers this replica in Redis every [`HEARTBEAT_INTERVAL`] and reads how many
+//! are alive; the local shares divide by that count (see the crate docs for the bound).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -25,6 +34,24 @@ use crate::script::{
 const PROBE_INTERVAL: Duration = Duration::from_millis(500);
 /// Retry-After for [`Decision::Unavailable`]: about when the probe will have looked again.
 const UNAVAILABLE_RETRY: Duration = Duration::from_secs(1);
+/// How often each replica registers itself and counts the live ones.
+const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+/// A replica not heard from for this long no longer counts as alive.
+const HEARTBEAT_TTL: Duration = Duration::from_secs(3);
+/// Deadline of one heartbeat: off the request path, so it may wait for a slow Redis.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Registers `ARGV[1]` as alive until now + `ARGV[2]` ms (Redis's clock), forgets the expired,
+/// and answers how many are alive.
+const HEARTBEAT_LUA: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('PEXPIRE', KEYS[1], ttl)
+return redis.call('ZCARD', KEYS[1])
+";
 
 /// Admission limiter. Cheap to clone (an `Arc` inside); share one per process.
 #[derive(Clone)]
@@ -41,7 +68,14 @@ struct Inner {
     failure: FailureMode,
     local: LocalLimiter,
     healthy: AtomicBool,
+    /// False while Redis answers admissions slower than their budget.
+    fast: AtomicBool,
+    /// The last admission budget asked for, in nanoseconds: what "fast again" means to the probe.
+    budget_ns: AtomicU64,
     probing: AtomicBool,
+    heartbeat: Script,
+    /// This replica's member in the heartbeat set.
+    edge_id: Box<str>,
 }
 
 impl std::fmt::Debug for Limiter {
@@ -74,7 +108,8 @@ impl Limiter {
         }
         let client = Client::open(cfg.redis_url.as_str()).map_err(LimitsError::InvalidUrl)?;
         let manager_cfg = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(cfg.timeout))
+            // Each call has its own deadline; this only backs up the longest of them.
+            .set_response_timeout(Some(cfg.timeout.max(HEARTBEAT_TIMEOUT)))
             // A connect may take longer than one call's deadline; it goes on across calls.
             .set_connection_timeout(Some(cfg.timeout.max(Duration::from_secs(1))))
             .set_number_of_retries(1)
@@ -92,12 +127,20 @@ impl Limiter {
                 failure: cfg.failure,
                 local: LocalLimiter::new(cfg.replicas, cfg.slot_lease),
                 healthy: AtomicBool::new(true),
+                fast: AtomicBool::new(true),
+                budget_ns: AtomicU64::new(nanos(cfg.timeout)),
                 probing: AtomicBool::new(false),
+                heartbeat: Script::new(HEARTBEAT_LUA),
+                edge_id: edge_id().into(),
             }),
         };
-        if let Err(err) = limiter.inner.ping_once().await {
-            limiter.mark_down(&err);
+        match limiter.inner.ping_once().await {
+            // Registered before the first request, so the others count this replica at once.
+            Ok(_) => limiter.inner.beat().await,
+            Err(err) => limiter.mark_down(&err),
         }
+        // Not tracked: it holds only a weak reference and ends with the limiter.
+        tokio::spawn(heartbeat(Arc::downgrade(&limiter.inner)));
         Ok(limiter)
     }
 
@@ -105,6 +148,13 @@ impl Limiter {
     /// trip. Budgets never fall back to the local limiter: with Redis away, a request that has a
     /// budget is refused as unavailable (spending cannot be bounded without the shared counter).
     pub async fn admit(&self, req: &AdmitRequest<'_>) -> Decision {
+        self.admit_within(req, self.inner.timeout).await
+    }
+
+    /// [`Limiter::admit`] where an admission without budgets waits at most `budget` (capped by
+    /// the configured timeout) for Redis before it is decided locally, as if Redis were down.
+    /// Admissions with budgets wait the full timeout: they have no local fallback.
+    pub async fn admit_within(&self, req: &AdmitRequest<'_>, budget: Duration) -> Decision {
         if !req.scopes.iter().any(Scope::is_limited) && req.budgets.is_empty() {
             return Decision::Admitted {
                 ticket: Ticket::default(),
@@ -120,17 +170,40 @@ impl Limiter {
                 (key.into_boxed_str(), b.reserve_nanos)
             })
             .collect();
-        let reason = if self.inner.healthy.load(Ordering::Acquire) {
-            match self.inner.call_admit(req, &budget_keys).await {
-                Ok(reply) => return decide(req, reply, budget_keys),
+        let rate_only = req.budgets.is_empty();
+        let deadline = if rate_only {
+            let d = budget.min(self.inner.timeout);
+            self.inner.budget_ns.store(nanos(d), Ordering::Relaxed);
+            d
+        } else {
+            self.inner.timeout
+        };
+        let healthy = self.inner.healthy.load(Ordering::Acquire);
+        let fast = self.inner.fast.load(Ordering::Acquire);
+        let reason = if healthy && (fast || !rate_only) {
+            match self.inner.call_admit(req, &budget_keys, deadline).await {
+                Ok(reply) => {
+                    let decision = decide(req, reply, budget_keys);
+                    if matches!(decision, Decision::Admitted { .. }) {
+                        self.inner.local.count_admitted(req);
+                    }
+                    return decision;
+                }
                 Err(err) => {
                     if matches!(err, CallError::Timeout) {
                         self.forget_timed_out(req);
                     }
-                    self.mark_down(&err);
-                    err.reason()
+                    if matches!(err, CallError::Timeout) && deadline < self.inner.timeout {
+                        self.mark_slow(deadline);
+                        "slow"
+                    } else {
+                        self.mark_down(&err);
+                        err.reason()
+                    }
                 }
             }
+        } else if healthy {
+            "slow"
         } else {
             "down"
         };
@@ -197,9 +270,27 @@ impl Limiter {
         self.inner.ping_once().await.is_ok()
     }
 
+    /// The divisor of the local shares: `max(replicas, live edges last counted in Redis)`.
+    pub fn live_edges(&self) -> u32 {
+        self.inner.local.replicas()
+    }
+
     /// True while admissions are decided without Redis.
     pub fn is_degraded(&self) -> bool {
         !self.inner.healthy.load(Ordering::Acquire)
+    }
+
+    fn mark_slow(&self, budget: Duration) {
+        if self.inner.fast.swap(false, Ordering::AcqRel) {
+            tracing::warn!(
+                ?budget,
+                failure_mode = ?self.inner.failure,
+                "Redis slower than the admission budget: rate limits degraded until it is fast again"
+            );
+        }
+        if !self.inner.probing.swap(true, Ordering::AcqRel) {
+            tokio::spawn(probe(Arc::downgrade(&self.inner)));
+        }
     }
 
     fn mark_down(&self, err: &CallError) {
@@ -235,11 +326,12 @@ impl Inner {
         &self,
         req: &AdmitRequest<'_>,
         budget_keys: &[(Box<str>, i64)],
+        deadline: Duration,
     ) -> Result<Reply, CallError> {
         let cmd = admit_cmd(&self.script, &self.prefix, req, budget_keys, self.lease);
         let mut conn = self.conn.clone();
         let started = Instant::now();
-        let result = tokio::time::timeout(self.timeout, async {
+        let result = tokio::time::timeout(deadline, async {
             match cmd.query_async::<Value>(&mut conn).await {
                 // Redis restarted or flushed its scripts: load ours and try once more.
                 Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
@@ -277,16 +369,36 @@ impl Inner {
         Ok(result.map_err(|_| CallError::Timeout)??)
     }
 
-    async fn ping_once(&self) -> Result<(), CallError> {
+    /// Pings once; answers how long Redis took.
+    async fn ping_once(&self) -> Result<Duration, CallError> {
         let mut conn = self.conn.clone();
+        let started = Instant::now();
         let pong = tokio::time::timeout(
             self.timeout,
             redis::cmd("PING").query_async::<String>(&mut conn),
         )
         .await;
         pong.map_err(|_| CallError::Timeout)?
-            .map(drop)
-            .map_err(CallError::from)
+            .map_err(CallError::from)?;
+        Ok(started.elapsed())
+    }
+
+    /// Registers this replica as alive and takes the count of live ones as the divisor of the
+    /// local shares. A failed beat keeps the last count: during an outage the shares stay what
+    /// they were when Redis was last seen.
+    async fn beat(&self) {
+        let key = format!("{}:edges", self.prefix);
+        let ttl_ms = u64::try_from(HEARTBEAT_TTL.as_millis()).unwrap_or(u64::MAX);
+        let mut inv = self.heartbeat.key(key);
+        inv.arg(&*self.edge_id).arg(ttl_ms);
+        let mut conn = self.conn.clone();
+        let live =
+            tokio::time::timeout(HEARTBEAT_TIMEOUT, inv.invoke_async::<u32>(&mut conn)).await;
+        match live {
+            Ok(Ok(n)) => self.local.set_live_edges(n),
+            Ok(Err(e)) => tracing::debug!(error = %e, "limiter heartbeat failed"),
+            Err(_) => tracing::debug!("limiter heartbeat timed out"),
+        }
     }
 }
 
@@ -339,15 +451,49 @@ fn decide(req: &AdmitRequest<'_>, reply: Reply, budget_keys: Vec<(Box<str>, i64)
 
 /// Pings until Redis answers, then puts admission back on Redis. `probing` is cleared before
 /// `healthy` is set, so a failure racing with recovery always finds a probe to restart it.
+/// Slowness is cleared the same way, once a ping answers within the last admission budget.
 async fn probe(inner: Weak<Inner>) {
     loop {
         tokio::time::sleep(PROBE_INTERVAL).await;
         let Some(inner) = inner.upgrade() else { return };
-        if inner.ping_once().await.is_ok() {
+        let Ok(took) = inner.ping_once().await else {
+            continue;
+        };
+        let budget = Duration::from_nanos(inner.budget_ns.load(Ordering::Relaxed));
+        // Only slowness needs a fast answer; recovering from an error needs any answer.
+        if took <= budget || inner.fast.load(Ordering::Acquire) {
             inner.probing.store(false, Ordering::Release);
+            inner.fast.store(true, Ordering::Release);
             inner.healthy.store(true, Ordering::Release);
-            tracing::info!("Redis answers again: rate limits back on Redis");
+            tracing::info!("Redis answers again in time: rate limits back on Redis");
             return;
         }
+        // Answering, but slowly: admissions with budgets may use it again; the rest stay local.
+        inner.healthy.store(true, Ordering::Release);
     }
+}
+
+/// Registers the replica every [`HEARTBEAT_INTERVAL`] for as long as the limiter lives.
+async fn heartbeat(inner: Weak<Inner>) {
+    loop {
+        tokio::time::sleep(HEARTBEAT_INTERVAL).await;
+        let Some(inner) = inner.upgrade() else { return };
+        inner.beat().await;
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Unique enough among the replicas sharing one Redis: process, start time, and a counter for
+/// several limiters in one process (tests).
+fn edge_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{}-{started}-{n}", std::process::id())
 }

@@ -7,6 +7,7 @@
 //! 60 buckets and at most its share of leases.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -121,7 +122,9 @@ pub(crate) struct LocalLimiter {
     /// Serialises check-then-reserve across scopes so all-or-nothing holds without ordering
     /// per-scope locks. Degraded mode only; the critical section is a few map operations.
     gate: Mutex<()>,
-    replicas: u32,
+    /// `max(configured replicas, live edges last seen in Redis)`: the divisor of every share.
+    replicas: AtomicU32,
+    configured: u32,
     lease_ms: u64,
     epoch: Instant,
 }
@@ -136,7 +139,8 @@ impl LocalLimiter {
                 .time_to_idle(lease.max(Duration::from_secs(WINDOW_S + 1)))
                 .build(),
             gate: Mutex::new(()),
-            replicas: replicas.max(1),
+            replicas: AtomicU32::new(replicas.max(1)),
+            configured: replicas.max(1),
             lease_ms,
             epoch: Instant::now(),
         }
@@ -147,7 +151,34 @@ impl LocalLimiter {
         if limit == 0 {
             0
         } else {
-            (limit / self.replicas).max(1)
+            (limit / self.replicas.load(Ordering::Relaxed)).max(1)
+        }
+    }
+
+    pub(crate) fn replicas(&self) -> u32 {
+        self.replicas.load(Ordering::Relaxed)
+    }
+
+    /// Edges seen alive in Redis; the shares follow it but never grow past the configured
+    /// `replicas` (a config that knows of more edges than have registered yet is kept).
+    pub(crate) fn set_live_edges(&self, live: u32) {
+        self.replicas
+            .store(live.max(self.configured), Ordering::Relaxed);
+    }
+
+    /// Counts a request Redis admitted against this replica's requests-per-minute share, so a
+    /// replica that goes degraded mid-window has only what is left of its share, not a fresh
+    /// one. Requests only: tokens and slots are settled and released on Redis, where they were
+    /// reserved. One cache lookup and one uncontended lock per limited scope.
+    pub(crate) fn count_admitted(&self, req: &AdmitRequest<'_>) {
+        let now_ms = self.now_ms();
+        for s in req.scopes.iter().filter(|s| s.rpm > 0) {
+            let entry = self
+                .scopes
+                .get_with(Self::key(req.tenant_id, s.kind, s.id), Default::default);
+            let mut st = lock(&entry);
+            st.prune(now_ms);
+            st.count_one(now_ms);
         }
     }
 

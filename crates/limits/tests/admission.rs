@@ -332,6 +332,11 @@ async fn keys_are_hash_tagged_by_tenant_and_expire() {
         keys.push(k.unwrap());
     }
     drop(iter);
+    // The replicas' heartbeat set is one key per deployment, not per tenant; it expires too.
+    let heartbeat = format!("{p}:edges");
+    keys.retain(|k| *k != heartbeat);
+    let ttl: i64 = r.pttl(&heartbeat).await.unwrap();
+    assert!(ttl > 0 && ttl <= 3_000, "{heartbeat} has ttl {ttl}");
     keys.sort();
     let expected: Vec<String> = [
         "conc:key:k1",
