@@ -57,17 +57,18 @@
 //!
 //! - at most `L` while Redis answers within the budget (exact, see "Counting");
 //! - at most `N * s <= L` if Redis was slow or away for the whole minute;
-//! - at most `L + (N - 1) * s` (< `2L`) if Redis turned slow or away during the minute: the
-//!   worst case is one replica having used all of `L` through Redis, the others then admitting
-//!   their full share locally; a replica never admits locally past `s` counting what Redis
-//!   admitted through it;
-//! - at most `L + N * s` (<= `2L`) in the general case of Redis coming back within the same
-//!   minute: Redis does not learn of the local admissions, so it may admit up to `L` on top.
+//! - at most `L + (N - 1) * s` (< `2L` when `L >= N`) in every other case, however often Redis comes and
+//!   goes. The worst case is one replica having used all of `L` through Redis, the others then
+//!   admitting their full share locally: a replica never admits locally past `s` counting what
+//!   Redis admitted through it, and when Redis is back the probe first counts every local
+//!   admission into Redis's windows (`writeback.lua`, in the current second: counted up to a
+//!   minute longer than they happened, never shorter), so Redis does not hand out `L` again.
 //!
-//! It assumes every edge counted the others: an edge that starts while Redis is unreachable
-//! divides by the configured `replicas` until its first heartbeat goes through. Tokens per minute
-//! and concurrency keep the older rule: each replica's share counted from what it admitted
-//! locally.
+//! It assumes every edge counted the others (an edge that starts while Redis is unreachable
+//! divides by the configured `replicas` until its first heartbeat goes through) and that the
+//! write-back got through (if not, it is retried at the next recovery; meanwhile Redis may
+//! admit up to what it missed on top). Tokens per minute and concurrency keep the older rule:
+//! each replica's share, counted from what it admitted locally.
 
 mod config;
 mod decision;

@@ -28,6 +28,7 @@ use crate::keys::prefix_is_valid;
 use crate::local::LocalLimiter;
 use crate::script::{
     ADMIT_LUA, Reply, admit_cmd, parse_reply, release_pipe, settle_budgets, settle_tokens,
+    writeback_cmd,
 };
 
 /// How often the background probe pings Redis while admission is degraded.
@@ -277,7 +278,7 @@ impl Limiter {
 
     /// True while admissions are decided without Redis.
     pub fn is_degraded(&self) -> bool {
-        !self.inner.healthy.load(Ordering::Acquire)
+        !self.inner.healthy.load(Ordering::Acquire) || !self.inner.fast.load(Ordering::Acquire)
     }
 
     fn mark_slow(&self, budget: Duration) {
@@ -383,6 +384,33 @@ impl Inner {
         Ok(started.elapsed())
     }
 
+    /// Counts the requests admitted locally into Redis's windows, one pipeline of `EVAL`s (the
+    /// scopes of different tenants live in different cluster slots). What does not get through
+    /// is kept for the next recovery.
+    async fn write_back(&self) {
+        let pending = self.local.take_unsynced();
+        if pending.is_empty() {
+            return;
+        }
+        let mut pipe = redis::Pipeline::with_capacity(pending.len());
+        for (tenant, kind, id, n) in &pending {
+            pipe.add_command(writeback_cmd(&self.prefix, tenant, *kind, id, *n))
+                .ignore();
+        }
+        let mut conn = self.conn.clone();
+        let done = tokio::time::timeout(self.timeout, pipe.exec_async(&mut conn)).await;
+        if !matches!(done, Ok(Ok(()))) {
+            metrics::counter!("tollgate_limits_writeback_failed_total").increment(1);
+            tracing::warn!(
+                scopes = pending.len(),
+                "could not count the locally admitted requests in Redis; kept for the next try"
+            );
+            for (tenant, kind, id, n) in &pending {
+                self.local.give_back(tenant, *kind, id, *n);
+            }
+        }
+    }
+
     /// Registers this replica as alive and takes the count of live ones as the divisor of the
     /// local shares. A failed beat keeps the last count: during an outage the shares stay what
     /// they were when Redis was last seen.
@@ -462,6 +490,9 @@ async fn probe(inner: Weak<Inner>) {
         let budget = Duration::from_nanos(inner.budget_ns.load(Ordering::Relaxed));
         // Only slowness needs a fast answer; recovering from an error needs any answer.
         if took <= budget || inner.fast.load(Ordering::Acquire) {
+            // Redis first learns what was admitted without it, or it would admit the whole
+            // limit again on top (see the bound in the crate docs).
+            inner.write_back().await;
             inner.probing.store(false, Ordering::Release);
             inner.fast.store(true, Ordering::Release);
             inner.healthy.store(true, Ordering::Release);

@@ -37,6 +37,8 @@ struct LocalScope {
     tokens: i64,
     /// request id -> lease expiry (ms since the limiter's epoch).
     holders: HashMap<Box<str>, u64>,
+    /// Requests admitted here that Redis has not counted yet (written back on recovery).
+    unsynced: u32,
 }
 
 impl LocalScope {
@@ -244,6 +246,7 @@ impl LocalLimiter {
                 let mut st = lock(entry);
                 if scope.rpm > 0 {
                     st.count_one(now_ms);
+                    st.unsynced = st.unsynced.saturating_add(1);
                 }
                 if scope.concurrency > 0 {
                     st.holders
@@ -323,6 +326,27 @@ impl LocalLimiter {
             limit_tokens,
             remaining_tokens,
             reset_tokens,
+        }
+    }
+
+    /// Takes the requests admitted here that Redis has not counted, per scope:
+    /// `(tenant, kind, id, requests)`. Give back what could not be written with
+    /// [`LocalLimiter::give_back`].
+    pub(crate) fn take_unsynced(&self) -> Vec<(Box<str>, ScopeKind, Box<str>, u32)> {
+        let mut out = Vec::new();
+        for (key, entry) in &self.scopes {
+            let n = std::mem::take(&mut lock(&entry).unsynced);
+            if n > 0 {
+                out.push((key.tenant.clone(), key.kind, key.id.clone(), n));
+            }
+        }
+        out
+    }
+
+    pub(crate) fn give_back(&self, tenant: &str, kind: ScopeKind, id: &str, n: u32) {
+        if let Some(entry) = self.scopes.get(&Self::key(tenant, kind, id)) {
+            let mut st = lock(&entry);
+            st.unsynced = st.unsynced.saturating_add(n);
         }
     }
 

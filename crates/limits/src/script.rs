@@ -17,6 +17,30 @@ pub(crate) const ADMIT_LUA: &str = include_str!("admit.lua");
 /// Sent with `EVAL` inside the settlement pipeline (once per request, a few hundred bytes), so a
 /// flushed script cache cannot fail it the way `EVALSHA` would.
 const SETTLE_LUA: &str = include_str!("settle.lua");
+pub(crate) const WRITEBACK_LUA: &str = include_str!("writeback.lua");
+
+/// One `EVAL` of the write-back script: `n` locally admitted requests into scope `(kind, id)`'s
+/// requests-per-minute window.
+pub(crate) fn writeback_cmd(
+    prefix: &str,
+    tenant_id: &str,
+    kind: crate::decision::ScopeKind,
+    id: &str,
+    n: u32,
+) -> Cmd {
+    let mut cmd = Cmd::new();
+    cmd.arg("EVAL").arg(WRITEBACK_LUA).arg(1);
+    let _ = write_key(
+        &mut cmd.writer_for_next_arg(),
+        prefix,
+        tenant_id,
+        Family::Rpm,
+        kind,
+        id,
+    );
+    cmd.arg(n);
+    cmd
+}
 
 /// Numbers per scope in ARGV (rpm, concurrency, tpm); the script header documents the layout.
 const STRIDE: usize = 3;
