@@ -403,7 +403,12 @@ async fn an_address_failing_authentication_is_throttled() {
     let stack = Stack::start().await;
     let tenant = stack.tenant("throttled", false).await;
     let (_, key) = stack.key(&tenant, 0, 0).await;
-    let edge = Edge::start(&stack, |c| c.edge.hardening.auth_failures_per_minute = 3).await;
+    let edge = Edge::start(&stack, |c| {
+        c.edge.hardening.auth_failures_per_minute = 3;
+        // Loopback is exempt by default (a local proxy); this test is the client itself.
+        c.edge.hardening.auth_throttle_exempt = Vec::new();
+    })
+    .await;
     edge.wait_ready(stack.http()).await;
     let chat = format!("{}/v1/chat/completions", edge.url);
     let http = stack.http();
@@ -602,4 +607,11 @@ fn hardening_defaults_are_valid_and_bad_values_name_their_field() {
     cfg.edge.outbound_allow = vec!["127.0.0.1".into()];
     let err = cfg.validate().unwrap_err().to_string();
     assert!(err.contains("edge.outbound_allow[0]"), "{err}");
+    cfg.edge.outbound_allow = Vec::new();
+    cfg.edge.hardening.auth_throttle_exempt = vec!["::1/200".into()];
+    let err = cfg.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("edge.hardening.auth_throttle_exempt[0]"),
+        "{err}"
+    );
 }

@@ -93,6 +93,10 @@ pub struct HardeningConfig {
     /// Failed authentications per minute from one address before it gets 429 for the rest of
     /// the minute.
     pub auth_failures_per_minute: u32,
+    /// Peers (CIDR) the failed-authentication throttle leaves alone: a proxy or load balancer
+    /// in front of the edge carries everyone's traffic from one address, and throttling it
+    /// would lock every client out. Loopback by default (a local proxy, the tests).
+    pub auth_throttle_exempt: Vec<String>,
     /// How long startup waits for the key snapshot and routing before accepting anyway (so the
     /// admin API and probes stay reachable when routing is down).
     #[serde(with = "humantime_serde")]
@@ -111,6 +115,7 @@ impl Default for HardeningConfig {
             max_output_tokens: 1_000_000,
             max_n: 128,
             auth_failures_per_minute: 30,
+            auth_throttle_exempt: vec!["127.0.0.0/8".into(), "::1/128".into()],
             ready_wait: Duration::from_secs(30),
         }
     }

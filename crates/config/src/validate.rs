@@ -164,10 +164,20 @@ fn check_hardening(edge: &crate::EdgeConfig) -> Result<(), ConfigError> {
             "must be positive",
         ));
     }
-    for (i, net) in edge.outbound_allow.iter().enumerate() {
+    let lists = [
+        ("edge.outbound_allow", &edge.outbound_allow),
+        (
+            "edge.hardening.auth_throttle_exempt",
+            &h.auth_throttle_exempt,
+        ),
+    ];
+    for (i, (list, net)) in lists
+        .iter()
+        .flat_map(|(list, nets)| nets.iter().enumerate().map(move |(i, n)| (i, (list, n))))
+    {
         if !is_cidr(net) {
             return Err(invalid(
-                format!("edge.outbound_allow[{i}]"),
+                format!("{list}[{i}]"),
                 format!("`{net}` is not a CIDR such as 127.0.0.1/32 or fd00::/8"),
             ));
         }

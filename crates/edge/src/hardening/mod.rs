@@ -46,6 +46,7 @@ pub struct Guard {
     pub max_n: u64,
     auth_failures: moka::sync::Cache<IpAddr, Arc<Failures>>,
     auth_failures_per_minute: u32,
+    auth_exempt: Vec<outbound::Cidr>,
 }
 
 /// Failed authentications from one address since `since` (the entry expires with its window).
@@ -69,6 +70,11 @@ impl Guard {
                 .time_to_live(AUTH_WINDOW)
                 .build(),
             auth_failures_per_minute: h.auth_failures_per_minute,
+            auth_exempt: h
+                .auth_throttle_exempt
+                .iter()
+                .filter_map(|c| outbound::Cidr::parse(c))
+                .collect(),
         })
     }
 
@@ -176,7 +182,8 @@ pub async fn throttle_auth(State(guard): State<Arc<Guard>>, req: Request, next: 
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        .map(|c| c.0.ip())
+        .filter(|ip| !guard.auth_exempt.iter().any(|c| c.contains(*ip)));
     if let Some(ip) = ip
         && let Some(retry_after_s) = guard.auth_blocked(ip)
     {
@@ -200,6 +207,7 @@ mod tests {
         let mut edge = EdgeConfig::default();
         edge.hardening.max_in_flight = max_in_flight;
         edge.hardening.auth_failures_per_minute = auth;
+        edge.hardening.auth_throttle_exempt = vec!["10.9.0.0/16".into()];
         Guard::new(&edge)
     }
 
@@ -227,6 +235,7 @@ mod tests {
         let wait = g.auth_blocked(ip).unwrap();
         assert!((1..=60).contains(&wait), "{wait}");
         assert_eq!(g.auth_blocked([10, 0, 0, 2].into()), None);
+        assert!(g.auth_exempt[0].contains([10, 9, 1, 1].into()));
     }
 
     #[test]
