@@ -7,8 +7,12 @@
 //!
 //! # The request path, in the order a request meets it
 //!
+//! - `hardening/serve.rs`: the accept loop, below HTTP: accepting only once ready, the
+//!   connection cap, header read timeout and header limits, the drain at shutdown.
 //! - `app.rs`: the HTTP stack, outermost layer first: panic guard, sensitive headers, request
-//!   id, trace, timeout, body limit, authentication, routes.
+//!   id, trace, timeout, body limit, header size and load shedding, the failed-auth throttle
+//!   (`hardening/`), authentication, routes. Model routes refuse deep JSON and over-cap
+//!   `max_tokens`/`n` before their peek (`hardening/body.rs`).
 //! - `auth.rs` (API keys, the admin credential) and `jwt.rs` (bearer tokens): the `Caller`,
 //!   from memory.
 //! - A route peeks its wire format into `request.rs`'s `Peeked`: `chat.rs` (OpenAI and
@@ -36,7 +40,8 @@
 //!
 //! `admin/` (the admin API over billing and logging), `models.rs` and `openrouter.rs` (model
 //! list, OpenRouter's key and generation routes), `health.rs` (probes, metrics, the routing
-//! watch), `alerts.rs` (budget alert webhooks), `cost.rs` (the cost spliced into answers).
+//! watch), `alerts.rs` (budget alert webhooks, their URL checked by `hardening/outbound.rs`:
+//! no SSRF), `cost.rs` (the cost spliced into answers).
 
 mod admin;
 mod admission;
