@@ -386,11 +386,11 @@ impl Inner {
 
     /// Counts the requests admitted locally into Redis's windows, one pipeline of `EVAL`s (the
     /// scopes of different tenants live in different cluster slots). What does not get through
-    /// is kept for the next recovery.
-    async fn write_back(&self) {
+    /// is kept for the next recovery. Returns whether everything got through.
+    async fn write_back(&self) -> bool {
         let pending = self.local.take_unsynced();
         if pending.is_empty() {
-            return;
+            return true;
         }
         let mut pipe = redis::Pipeline::with_capacity(pending.len());
         for (tenant, kind, id, n) in &pending {
@@ -408,7 +408,9 @@ impl Inner {
             for (tenant, kind, id, n) in &pending {
                 self.local.give_back(tenant, *kind, id, *n);
             }
+            return false;
         }
+        true
     }
 
     /// Registers this replica as alive and takes the count of live ones as the divisor of the
@@ -491,11 +493,18 @@ async fn probe(inner: Weak<Inner>) {
         // Only slowness needs a fast answer; recovering from an error needs any answer.
         if took <= budget || inner.fast.load(Ordering::Acquire) {
             // Redis first learns what was admitted without it, or it would admit the whole
-            // limit again on top (see the bound in the crate docs).
-            inner.write_back().await;
+            // limit again on top (see the bound in the crate docs); until it has, admission
+            // stays local.
+            if !inner.write_back().await {
+                continue;
+            }
             inner.probing.store(false, Ordering::Release);
             inner.fast.store(true, Ordering::Release);
             inner.healthy.store(true, Ordering::Release);
+            // Requests admitted locally while the first write-back was in flight.
+            if !inner.write_back().await {
+                tracing::warn!("some locally admitted requests are not yet counted in Redis");
+            }
             tracing::info!("Redis answers again in time: rate limits back on Redis");
             return;
         }
