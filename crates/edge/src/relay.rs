@@ -103,7 +103,10 @@ pub struct RelayStream {
 }
 
 struct Relay {
-    frames: tonic::Streaming<rpc::ChatFrame>,
+    /// `None` only once handed to the tail reader at drop.
+    frames: Option<tonic::Streaming<rpc::ChatFrame>>,
+    /// The answer's final event (`[DONE]`, `message_stop`) reached the client.
+    delivered_end: bool,
     /// `None` once settled; what the cost tail still holds goes out, then the stream ends.
     settle: Option<Settlement>,
     format: rpc::WireFormat,
@@ -136,7 +139,8 @@ impl RelayStream {
     ) -> RelayStream {
         RelayStream {
             relay: Relay {
-                frames,
+                frames: Some(frames),
+                delivered_end: false,
                 settle: Some(settle),
                 format,
                 cost: CostTail::new(format, include_usage),
@@ -245,10 +249,16 @@ impl Stream for RelayStream {
             if let Some(cut) = ready!(this.watch_budget(cx)) {
                 return Poll::Ready(Some(Ok(this.cut(cut))));
             }
-            let frame = ready!(Pin::new(&mut this.frames).poll_next(cx));
+            let Some(frames) = this.frames.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let frame = ready!(Pin::new(frames).poll_next(cx));
             match this.on_frame(frame) {
                 Step::Next => {}
-                Step::Write(b) => return Poll::Ready(Some(Ok(b))),
+                Step::Write(b) => {
+                    this.delivered_end |= ends_answer(&b);
+                    return Poll::Ready(Some(Ok(b)));
+                }
                 Step::Cut(cut) => return Poll::Ready(Some(Ok(this.cut(cut)))),
                 Step::End => {
                     if let Some(s) = this.settle.take() {
@@ -260,9 +270,69 @@ impl Stream for RelayStream {
     }
 }
 
+/// Whether `b` carries the final event of an answer: OpenAI's `[DONE]` or Anthropic's
+/// `message_stop` (a look at the end of the frame, where it stands).
+fn ends_answer(b: &[u8]) -> bool {
+    let tail = &b[b.len().saturating_sub(128)..];
+    tail.ends_with(b"data: [DONE]\n\n") || memchr::memmem::find(tail, b"message_stop").is_some()
+}
+
+/// How long a client that left with the whole answer lets routing's last frames (its exact
+/// usage) arrive before the request is settled without them.
+const TAIL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Drop for Relay {
+    /// The body is dropped before the stream ended: the client went away. One that left right
+    /// after the answer's final event (SDKs close at `[DONE]`, racing routing's usage frame)
+    /// got the whole answer: read the rest of routing's frames in the background and settle as
+    /// answered, with the provider's exact usage. Anyone else hung up mid-answer: the
+    /// settlement's drop records 499, and dropping the frames tells routing to stop.
+    fn drop(&mut self) {
+        // Spawning needs the runtime; a body dropped outside it (never, in practice) settles
+        // through the settlement's own drop.
+        if !self.delivered_end || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let (Some(mut settle), Some(mut frames)) = (self.settle.take(), self.frames.take()) else {
+            return;
+        };
+        let Some(tracker) = settle.tracker() else {
+            return;
+        };
+        let tail = async move {
+            let read = tokio::time::timeout(TAIL_WAIT, async {
+                while let Ok(Some(frame)) = frames.message().await {
+                    match frame.kind {
+                        Some(rpc::chat_frame::Kind::Usage(u)) => settle.on_usage(u),
+                        Some(rpc::chat_frame::Kind::Progress(p)) => settle.on_progress(p),
+                        _ => {}
+                    }
+                }
+            })
+            .await;
+            if read.is_err() {
+                tracing::debug!("routing's tail did not arrive in time; settling without it");
+            }
+            settle.finish(Ending::Answered);
+        };
+        // Among the side effects shutdown waits for, like the settlement itself.
+        tracker.spawn(tail);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_answers_final_event_is_recognised_in_both_formats() {
+        assert!(ends_answer(b"data: {\"x\":1}\n\ndata: [DONE]\n\n"));
+        assert!(ends_answer(
+            b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+        ));
+        assert!(!ends_answer(b"data: {\"choices\":[]}\n\n"));
+        assert!(!ends_answer(b""));
+    }
 
     #[test]
     fn the_ending_event_speaks_the_clients_format() {

@@ -163,6 +163,12 @@ impl Settlement {
         Some(o.cost(&usage_of(u)))
     }
 
+    /// The tracker shutdown waits on for side effects, for work that must finish settling
+    /// after the request's own task is gone (`None` once settled).
+    pub fn tracker(&self) -> Option<tokio_util::task::TaskTracker> {
+        self.open.as_ref().map(|o| o.state.tracker.clone())
+    }
+
     /// End the request as its client saw it end.
     pub fn finish(mut self, ending: Ending<'_>) {
         let Some(open) = self.open.take() else { return };
