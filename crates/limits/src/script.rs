@@ -13,11 +13,13 @@ use crate::decision::{AdmitRequest, LimitKind, RateHeaders, Ticket};
 use crate::error::CallError;
 use crate::keys::{Family, write_key};
 
-pub(crate) const ADMIT_LUA: &str = include_str!("admit.lua");
+/// Each script that reads a per-minute window is sent with window.lua in front of it.
+pub(crate) const ADMIT_LUA: &str = concat!(include_str!("window.lua"), include_str!("admit.lua"));
 /// Sent with `EVAL` inside the settlement pipeline (once per request, a few hundred bytes), so a
 /// flushed script cache cannot fail it the way `EVALSHA` would.
 const SETTLE_LUA: &str = include_str!("settle.lua");
-pub(crate) const WRITEBACK_LUA: &str = include_str!("writeback.lua");
+pub(crate) const WRITEBACK_LUA: &str =
+    concat!(include_str!("window.lua"), include_str!("writeback.lua"));
 
 /// One `EVAL` of the write-back script: `n` locally admitted requests into scope `(kind, id)`'s
 /// requests-per-minute window.
