@@ -35,6 +35,23 @@ async fn names(client: &mut RoutingClient<tonic::transport::Channel>) -> Vec<Str
     models.into_iter().map(|m| m.id).collect()
 }
 
+/// A config file of one model `m` on `mock`, polled every `interval`: its directory, path and
+/// text (to extend).
+fn config_file(
+    mock: &MockServer,
+    interval: &str,
+) -> (tempfile::TempDir, std::path::PathBuf, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tollgate.toml");
+    let base = format!(
+        "[routing]\nreload_interval = \"{interval}\"\n{}{}",
+        provider("mock", &mock.base_url(), true),
+        model("m", &[], &[("mock", "up", 1)])
+    );
+    write(&path, &base);
+    (dir, path, base)
+}
+
 /// Routing following the config file at `path`, a client of it, and what stops it.
 async fn follow(
     path: &Path,
@@ -73,14 +90,7 @@ async fn a_good_reload_applies_without_cutting_streams_and_a_bad_one_is_refused(
     })
     .await
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tollgate.toml");
-    let base = format!(
-        "[routing]\nreload_interval = \"100ms\"\n{}{}",
-        provider("mock", &mock.base_url(), true),
-        model("m", &[], &[("mock", "up", 1)])
-    );
-    write(&path, &base);
+    let (_dir, path, base) = config_file(&mock, "100ms");
 
     let (mut client, stop) = follow(&path).await;
     assert_eq!(names(&mut client).await, ["m"]);
@@ -155,15 +165,8 @@ async fn a_call_is_routed_with_the_model_directory_the_edge_admitted_it_under() 
     })
     .await
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tollgate.toml");
     // No poll during the test: whatever routing learns of the file, it learns on demand.
-    let base = format!(
-        "[routing]\nreload_interval = \"1h\"\n{}{}",
-        provider("mock", &mock.base_url(), true),
-        model("m", &[], &[("mock", "up", 1)])
-    );
-    write(&path, &base);
+    let (_dir, path, base) = config_file(&mock, "1h");
     let base_directory = Config::load(Some(&path)).unwrap().directory().fingerprint();
     let (mut client, _stop) = follow(&path).await;
     let with_directory = |model: &str, directory: u64| {

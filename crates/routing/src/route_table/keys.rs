@@ -48,24 +48,7 @@ mod tests {
     use tollgate_config::Config;
 
     use crate::route_table::RouteTable;
-
-    fn cfg() -> Config {
-        Config::from_toml(
-            r#"
-[[providers]]
-name = "p"
-kind = "openai"
-base_url = "http://127.0.0.1:1/v1/"
-api_key = "sk-test"
-
-[[models]]
-name = "big"
-deployments = [{ provider = "p", model = "big-2024" }, { name = "b2", provider = "p", model = "big-2025", api_keys = ["k1", "k2"] }]
-price = { input = "1", output = "2" }
-"#,
-        )
-        .unwrap()
-    }
+    use crate::route_table::tests::cfg;
 
     #[test]
     fn keys_rotate_and_rest() {

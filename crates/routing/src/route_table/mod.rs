@@ -67,12 +67,13 @@ impl RouteTable {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use tollgate_config::Config;
 
     use super::*;
 
-    fn cfg() -> Config {
+    /// A route table config the modules' tests share.
+    pub(crate) fn cfg() -> Config {
         Config::from_toml(
             r#"
 [[providers]]
