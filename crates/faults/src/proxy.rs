@@ -1,0 +1,147 @@
+//! A fault-injecting TCP proxy (there is no toxiproxy here). Every dependency the suite takes
+//! away — Redis, Postgres, billing, logging, the provider — sits behind one, so a fault is a mode
+//! switch and the machine's real Postgres and Redis are never touched.
+//!
+//! Modes: `Pass` forwards; `Down` refuses new connections (accepted and dropped at once) and cuts
+//! open ones, as a stopped server looks; `Slow` forwards every chunk after a delay; `Blackhole`
+//! accepts and reads but never answers (open connections included); `Garbage` answers every new
+//! connection with a well-formed HTTP status line and a body that is not what was asked for,
+//! then closes. Leaving `Blackhole` or `Garbage` cuts what is open, as their streams are broken.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::error::Result;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Pass,
+    Down,
+    Slow(Duration),
+    Blackhole,
+    Garbage,
+}
+
+const PASS: u8 = 0;
+const DOWN: u8 = 1;
+const SLOW: u8 = 2;
+const BLACKHOLE: u8 = 3;
+const GARBAGE: u8 = 4;
+
+/// What a garbage-mode provider says: a 200 whose body is neither JSON nor SSE.
+const GARBAGE_REPLY: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+content-length: 29\r\nconnection: close\r\n\r\n\x00\x01<html>not json at all}}\xff";
+
+struct Shared {
+    mode: AtomicU8,
+    delay_ms: AtomicU64,
+    /// Bumped to cut every open connection.
+    generation: watch::Sender<u64>,
+}
+
+#[derive(Clone)]
+pub struct Proxy {
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl Proxy {
+    pub async fn start(target: SocketAddr) -> Result<Proxy> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (generation, _) = watch::channel(0u64);
+        let shared = Arc::new(Shared {
+            mode: AtomicU8::new(PASS),
+            delay_ms: AtomicU64::new(0),
+            generation,
+        });
+        let s = shared.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
+                let s = s.clone();
+                tokio::spawn(async move { serve(s, client, target).await });
+            }
+        });
+        Ok(Proxy { addr, shared })
+    }
+
+    pub fn set(&self, mode: Mode) {
+        let before = self.shared.mode.load(Ordering::SeqCst);
+        let code = match mode {
+            Mode::Pass => PASS,
+            Mode::Down => DOWN,
+            Mode::Slow(d) => {
+                let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+                self.shared.delay_ms.store(ms, Ordering::SeqCst);
+                SLOW
+            }
+            Mode::Blackhole => BLACKHOLE,
+            Mode::Garbage => GARBAGE,
+        };
+        self.shared.mode.store(code, Ordering::SeqCst);
+        // A stopped server drops its connections; a broken stream cannot be resumed.
+        let cut = code == DOWN || code == GARBAGE || before == BLACKHOLE || before == GARBAGE;
+        if cut && before != code {
+            self.shared.generation.send_modify(|g| *g += 1);
+        }
+    }
+}
+
+async fn serve(s: Arc<Shared>, mut client: TcpStream, target: SocketAddr) {
+    let mut cut = s.generation.subscribe();
+    match s.mode.load(Ordering::SeqCst) {
+        DOWN => return,
+        GARBAGE => {
+            let mut buf = [0u8; 4096];
+            let _ = tokio::time::timeout(Duration::from_secs(1), client.read(&mut buf)).await;
+            let _ = client.write_all(GARBAGE_REPLY).await;
+            let _ = client.shutdown().await;
+            return;
+        }
+        _ => {}
+    }
+    let Ok(server) = TcpStream::connect(target).await else {
+        return;
+    };
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let (cr, cw) = client.into_split();
+    let (sr, sw) = server.into_split();
+    tokio::select! {
+        _ = pump(s.clone(), cr, sw) => {}
+        _ = pump(s.clone(), sr, cw) => {}
+        _ = cut.changed() => {}
+    }
+}
+
+/// One direction of a connection, obeying the mode chunk by chunk.
+async fn pump(s: Arc<Shared>, mut from: OwnedReadHalf, mut to: OwnedWriteHalf) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        match s.mode.load(Ordering::SeqCst) {
+            BLACKHOLE => continue,
+            SLOW => {
+                let ms = s.delay_ms.load(Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            _ => {}
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
