@@ -113,7 +113,7 @@ pub fn all() -> Vec<Scenario> {
         ),
         s(
             "provider hangs",
-            "504 upstream_timeout, billed once",
+            "504 upstream_timeout after first_token_timeout (5s here), billed once; back within circuit_ejection (3s here)",
             Fault::Mock(json!({"hang": true})),
             false,
         ),
@@ -125,13 +125,13 @@ pub fn all() -> Vec<Scenario> {
         ),
         s(
             "provider garbage",
-            "502 upstream_error, billed once",
+            "502 upstream_error, billed once; back within circuit_ejection",
             Fault::Proxy(Dep::Provider, Mode::Garbage),
             false,
         ),
         s(
             "provider resets mid-stream",
-            "streams end with an error event, billed once",
+            "streams end with an error event, billed once; back within circuit_ejection",
             Fault::Mock(json!({"disconnect_after": 3})),
             true,
         ),
@@ -341,7 +341,10 @@ async fn settle(stack: &Stack, tenant: &str, outcomes: &[Outcome]) -> Result<Vec
         let have: HashSet<&str> = ids.iter().map(String::as_str).collect();
         let complete = must.iter().all(|id| have.contains(id));
         let still = still_since.elapsed() > Duration::from_millis(1500);
-        if (complete && still) || t0.elapsed() > Duration::from_secs(60) {
+        // Rows still missing after 10 s without a new one are lost, not late: spooled usage
+        // is retried well within that once its fault has ended.
+        let stuck = still_since.elapsed() > Duration::from_secs(10);
+        if (complete && still) || stuck || t0.elapsed() > Duration::from_secs(60) {
             return Ok(ids);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -372,6 +375,7 @@ async fn limits(
     }
     stack.proxies.redis.set(Mode::Pass);
     let back = Instant::now();
+    let degraded_before = degraded(stack, http).await;
     let during = record.take();
     let admitted_down = during
         .iter()
@@ -396,6 +400,7 @@ async fn limits(
         let _ = t.await;
     }
     let window = t_start.elapsed();
+    let degraded_after = degraded(stack, http).await;
     let outcomes = record.take();
     let admitted = outcomes
         .iter()
@@ -404,6 +409,17 @@ async fn limits(
     let tolerance = (L as usize).div_ceil(100);
     notes.push(format!(
         "limit {L}/min: {admitted_down} admitted while Redis was down, {admitted} in all within {window:.1?}"
+    ));
+    let flips: Vec<String> = degraded_after
+        .iter()
+        .map(|(reason, n)| {
+            let before = degraded_before.get(reason).copied().unwrap_or(0.0);
+            format!("{reason} {}", n - before)
+        })
+        .collect();
+    notes.push(format!(
+        "admissions decided locally after Redis returned (tollgate_limits_degraded_total, both edges): {}",
+        if flips.is_empty() { "none".to_owned() } else { flips.join(", ") }
     ));
     if window > Duration::from_secs(55) {
         failures.push(format!(
@@ -431,6 +447,42 @@ async fn limits(
         failures,
         notes,
     })
+}
+
+/// `tollgate_limits_degraded_total` by reason, summed over both edges' `/metrics`.
+async fn degraded(
+    stack: &Stack,
+    http: &reqwest::Client,
+) -> std::collections::BTreeMap<String, f64> {
+    let mut by = std::collections::BTreeMap::new();
+    for i in 0..2 {
+        let Ok(r) = http
+            .get(format!("{}/metrics", stack.edge_url(i)))
+            .send()
+            .await
+        else {
+            continue;
+        };
+        let text = r.text().await.unwrap_or_default();
+        for l in text
+            .lines()
+            .filter(|l| l.starts_with("tollgate_limits_degraded_total"))
+        {
+            let reason = l
+                .split("reason=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("")
+                .to_owned();
+            let v: f64 = l
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0);
+            *by.entry(reason).or_insert(0.0) += v;
+        }
+    }
+    by
 }
 
 struct Abuse {
@@ -526,7 +578,9 @@ async fn clients(
         ("deep", deep.into_bytes()),
         ("non-utf8", b"{\"model\":\"mock\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\xfe\xc3\x28\"}]}".to_vec()),
     ];
+    let mut seen_bad = Vec::new();
     for (what, body) in bodies {
+        let mut statuses = std::collections::BTreeMap::<String, usize>::new();
         for _ in 0..5 {
             let started = Instant::now();
             let r = http
@@ -562,13 +616,22 @@ async fn clients(
             o.finished = Instant::now();
             let code = o.code.clone();
             let status = o.status;
+            let label = match (status, &code) {
+                (Some(s), Some(c)) => format!("{s} {c}"),
+                (Some(s), None) => s.to_string(),
+                (None, _) => "reset".to_owned(),
+            };
+            *statuses.entry(label).or_default() += 1;
             record.push(o);
             if status.is_some_and(|s| (400..500).contains(&s)) && code.is_none() {
                 failures.push(format!("{what} body: {status:?} without an error code"));
                 break;
             }
         }
+        let counts: Vec<String> = statuses.iter().map(|(k, n)| format!("{k} x{n}")).collect();
+        seen_bad.push(format!("{what}: {}", counts.join(", ")));
     }
+    notes.push(format!("bad bodies: {}", seen_bad.join("; ")));
 
     let rss_during = stack.rss_kib(Svc::Edge(0)).unwrap_or(0);
     for l in loris {

@@ -104,6 +104,14 @@ impl Stack {
                 )));
             }
         }
+        // Children run in the run's directory (relative paths in their defaults land there), so
+        // the binaries are named absolutely.
+        let bins = &std::fs::canonicalize(bins).map_err(|e| {
+            FaultsError::Setup(format!(
+                "{}: {e}: run `cargo build --bins` first",
+                bins.display()
+            ))
+        })?;
         let run = uuid::Uuid::now_v7().simple().to_string();
         let dir = std::env::temp_dir().join(format!("tollgate-faults-{run}"));
         std::fs::create_dir_all(dir.join("logs"))?;
@@ -187,9 +195,13 @@ flush_interval = "50ms"
 
 [routing]
 listen = "127.0.0.1:{routing}"
-request_timeout = "8s"
-first_token_timeout = "3s"
-stream_idle_timeout = "3s"
+request_timeout = "10s"
+first_token_timeout = "5s"
+stream_idle_timeout = "5s"
+# One deployment serves the model: a short ejection keeps one provider scenario's circuit from
+# deciding the next one's figures (the defaults, 30 s doubling to 300 s, are a deployment's call).
+circuit_ejection = "3s"
+circuit_ejection_max = "6s"
 
 [billing]
 listen = "127.0.0.1:{billing_port}"
@@ -315,6 +327,7 @@ price = {{ input = "0.15", output = "0.60" }}
             }
         };
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
