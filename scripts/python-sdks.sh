@@ -3,7 +3,7 @@
 # (tests/tests/python_sdks.rs). Idempotent; prints the interpreter's path.
 set -euo pipefail
 VENV=${TOLLGATE_PYENV:-${HOME:-/tmp}/.cache/tollgate-pyenv}
-REQS="anthropic==2.12.0 openai==3.54.0"
+REQS="anthropic==2.12.0 openai==3.54.0 schemathesis==4.32.5"
 if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
   echo "python-sdks: installing python3 and venv" >&2
   if command -v sudo >/dev/null 2>&1 && [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi

@@ -145,10 +145,49 @@ fn table() -> Vec<Route> {
 }
 
 pub fn routes() -> Router<AppState> {
-    // Routing merges the methods registered for one path.
-    table()
+    // The methods of one path are merged into one router, so a method the path does not have
+    // gets a 405 naming the ones it does (in `Allow`), as HTTP and the OpenAPI document say.
+    let mut paths: Vec<(&'static str, Vec<Method>, MethodRouter<AppState>)> = Vec::new();
+    for (method, path, route) in table() {
+        match paths.iter_mut().find(|(p, _, _)| *p == path) {
+            Some((_, methods, merged)) => {
+                methods.push(method);
+                *merged = std::mem::take(merged).merge(route);
+            }
+            None => paths.push((path, vec![method], route)),
+        }
+    }
+    paths
         .into_iter()
-        .fold(Router::new(), |r, (_, path, route)| r.route(path, route))
+        .fold(Router::new(), |r, (path, methods, route)| {
+            let allow = methods
+                .iter()
+                .map(Method::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            r.route(
+                path,
+                route.fallback(move |method: Method| method_not_allowed(method, path, allow)),
+            )
+        })
+}
+
+async fn method_not_allowed(method: Method, path: &'static str, allow: String) -> Response {
+    let body = tollgate_formats::openai::error_body(
+        &format!("{method} is not supported on {path}; use {allow}."),
+        "invalid_request_error",
+        Some("method_not_allowed"),
+        None,
+    );
+    (
+        http::StatusCode::METHOD_NOT_ALLOWED,
+        [
+            (http::header::ALLOW, allow),
+            (http::header::CONTENT_TYPE, "application/json".to_owned()),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// The refusal for a tenant admin reaching outside its tenant; `None` when the call is allowed.

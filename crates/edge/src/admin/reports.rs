@@ -24,6 +24,19 @@ pub(super) struct SpendParams {
     model: Option<String>,
 }
 
+/// A text filter as the stores take it: absent is empty. A NUL can be in a URL but not in a
+/// Postgres text value, so it is the caller's 400 here rather than the store's 500.
+fn filter(name: &str, value: Option<String>) -> Result<String, ApiError> {
+    let value = value.unwrap_or_default();
+    if value.contains('\0') {
+        return Err(ApiError::bad_request(
+            format!("{name}: must not contain a NUL character"),
+            Some(name.to_owned()),
+        ));
+    }
+    Ok(value)
+}
+
 fn row_json(r: bill::SpendRow) -> Value {
     json!({
         "group": r.group, "requests": r.requests, "input_tokens": r.input_tokens,
@@ -56,10 +69,10 @@ pub(super) async fn spend(
     let from = q.from.unwrap_or(to - chrono::Duration::days(30));
     let r = rpc(s.billing.clone().get_spend(bill::GetSpendRequest {
         tenant_id: tenant,
-        team_id: q.team_id.unwrap_or_default(),
-        key_id: q.key_id.unwrap_or_default(),
-        user_id: q.user_id.unwrap_or_default(),
-        model: q.model.unwrap_or_default(),
+        team_id: filter("team_id", q.team_id)?,
+        key_id: filter("key_id", q.key_id)?,
+        user_id: filter("user_id", q.user_id)?,
+        model: filter("model", q.model)?,
         from: Some(to_ts(from)),
         to: Some(to_ts(to)),
         group_by: group_by as i32,
@@ -74,6 +87,8 @@ pub(super) async fn spend(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LogParams {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
     limit: Option<u32>,
     key_id: Option<String>,
     request_id: Option<String>,
@@ -87,10 +102,10 @@ pub(super) async fn logs(
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text(), None))?;
     let r = rpc(s.logging.clone().query_logs(logq::QueryLogsRequest {
         tenant_id: tenant,
-        key_id: q.key_id.unwrap_or_default(),
-        request_id: q.request_id.unwrap_or_default(),
-        from: None,
-        to: None,
+        key_id: filter("key_id", q.key_id)?,
+        request_id: filter("request_id", q.request_id)?,
+        from: q.from.map(to_ts),
+        to: q.to.map(to_ts),
         limit: q.limit.unwrap_or(50).min(1000),
     }))
     .await?;
@@ -200,10 +215,10 @@ pub(super) async fn usage(
         tenant_id: tenant,
         from: q.from.map(to_ts),
         to: q.to.map(to_ts),
-        key_id: q.key_id.unwrap_or_default(),
-        user_id: q.user_id.unwrap_or_default(),
-        model: q.model.unwrap_or_default(),
-        page_token: q.page_token.unwrap_or_default(),
+        key_id: filter("key_id", q.key_id)?,
+        user_id: filter("user_id", q.user_id)?,
+        model: filter("model", q.model)?,
+        page_token: filter("page_token", q.page_token)?,
         limit: q.limit.unwrap_or(1000),
     }))
     .await?;
