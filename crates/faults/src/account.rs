@@ -114,7 +114,7 @@ pub fn figures(outcomes: &[Outcome], ledger: &[String], provider_served: Option<
     let mut seen = HashSet::new();
     for o in outcomes {
         let label = match o.status {
-            None => "none".to_owned(),
+            None => format!("none-{}", o.transport.unwrap_or("reset")),
             Some(200) if !o.completed => "200cut".to_owned(),
             Some(s) => s.to_string(),
         };
@@ -159,4 +159,105 @@ pub fn figures(outcomes: &[Outcome], ledger: &[String], provider_served: Option<
         f.lost = f.lost.max(p.saturating_sub(f.ledger_rows));
     }
     f
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::time::Instant;
+
+    use super::*;
+
+    fn answer(status: Option<u16>, id: &str, code: Option<&str>, message: Option<&str>) -> Outcome {
+        let now = Instant::now();
+        Outcome {
+            status,
+            request_id: (!id.is_empty()).then(|| id.to_owned()),
+            code: code.map(str::to_owned),
+            message: message.map(str::to_owned),
+            transport: None,
+            completed: status == Some(200),
+            started: now,
+            finished: now,
+        }
+    }
+
+    #[test]
+    fn refusals_before_admission_are_not_billed_and_everything_after_is() {
+        let must_not = [
+            answer(Some(429), "a", Some("rate_limit_exceeded"), None),
+            answer(Some(413), "b", Some("request_too_large"), None),
+            answer(Some(400), "c", Some("json_too_deep"), None),
+            answer(Some(503), "d", Some("overloaded"), None),
+            answer(
+                Some(503),
+                "e",
+                Some("service_unavailable"),
+                Some("... (the rate limiter is unreachable) ..."),
+            ),
+        ];
+        for o in &must_not {
+            assert_eq!(billing(o), Billing::MustNot, "{o:?}");
+        }
+        let must = [
+            answer(Some(200), "f", None, None),
+            answer(
+                Some(503),
+                "g",
+                Some("service_unavailable"),
+                Some("... (a gateway service is unreachable) ..."),
+            ),
+            answer(Some(502), "h", Some("upstream_error"), None),
+            answer(Some(429), "i", Some("upstream_rate_limited"), None),
+        ];
+        for o in &must {
+            assert_eq!(billing(o), Billing::Must, "{o:?}");
+        }
+        assert_eq!(billing(&answer(None, "", None, None)), Billing::Unseen);
+    }
+
+    #[test]
+    fn a_missing_row_is_lost_and_an_extra_one_is_doubled() {
+        let answers = [
+            answer(Some(200), "a", None, None),
+            answer(Some(200), "b", None, None),
+            answer(Some(429), "c", Some("rate_limit_exceeded"), None),
+        ];
+        let exact = figures(&answers, &["a".into(), "b".into()], Some(2));
+        assert_eq!((exact.lost, exact.doubled, exact.expected()), (0, 0, 2));
+
+        let missing = figures(&answers, &["a".into()], Some(2));
+        assert_eq!((missing.lost, missing.doubled), (1, 0));
+
+        // A row for a refusal, a row for a request nobody sent, and a row twice.
+        let extra = figures(
+            &answers,
+            &["a".into(), "b".into(), "c".into(), "z".into(), "a".into()],
+            Some(2),
+        );
+        assert_eq!((extra.lost, extra.doubled), (0, 3));
+    }
+
+    #[test]
+    fn requests_cut_before_their_answer_count_through_what_the_provider_served() {
+        let answers = [
+            answer(Some(200), "a", None, None),
+            answer(None, "", None, None),
+            answer(None, "", None, None),
+        ];
+        // Two were cut; the provider served one of them, and its row is there: nothing lost.
+        let billed = figures(&answers, &["a".into(), "x".into()], Some(2));
+        assert_eq!((billed.lost, billed.doubled), (0, 0));
+        // The same, its row missing: lost, though no client ever saw its id.
+        let unbilled = figures(&answers, &["a".into()], Some(2));
+        assert_eq!(unbilled.lost, 1);
+        // Three rows for two cut requests is one too many.
+        let over = figures(
+            &answers,
+            &["a".into(), "x".into(), "y".into(), "w".into()],
+            None,
+        );
+        assert_eq!(over.doubled, 1);
+    }
 }

@@ -18,6 +18,8 @@ pub struct Outcome {
     /// The `error.code` of an error body, or of a stream's final error event.
     pub code: Option<String>,
     pub message: Option<String>,
+    /// Why no answer head came, when none did: `timeout`, `refused` or `reset`.
+    pub transport: Option<&'static str>,
     /// The whole answer arrived (`[DONE]` for a stream).
     pub completed: bool,
     pub started: Instant,
@@ -57,6 +59,16 @@ pub fn chat_body(stream: bool, n: usize) -> Value {
     })
 }
 
+pub fn transport(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "refused"
+    } else {
+        "reset"
+    }
+}
+
 /// One chat request, recorded whatever happens to it.
 pub async fn chat(
     http: &reqwest::Client,
@@ -71,6 +83,7 @@ pub async fn chat(
         request_id: None,
         code: None,
         message: None,
+        transport: None,
         completed: false,
         started,
         finished: started,
@@ -81,9 +94,13 @@ pub async fn chat(
         .json(&chat_body(stream, n))
         .send()
         .await;
-    let Ok(resp) = sent else {
-        o.finished = Instant::now();
-        return o;
+    let resp = match sent {
+        Ok(r) => r,
+        Err(e) => {
+            o.transport = Some(transport(&e));
+            o.finished = Instant::now();
+            return o;
+        }
     };
     o.status = Some(resp.status().as_u16());
     o.request_id = resp

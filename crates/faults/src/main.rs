@@ -205,7 +205,7 @@ fn render(reports: &[Report], short: bool, took: Duration) -> String {
     let _ = writeln!(
         s,
         "\nstatus `200cut`: a 200 whose stream ended without [DONE] (an error event or a cut); \
-         `none`: no response head (connection refused or reset). Expected rows: the answers that \
+         `none-refused|reset|timeout`: no response head, and why. Expected rows: the answers that \
          must be billed, or the chat calls the provider served if more."
     );
     s

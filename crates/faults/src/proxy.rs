@@ -145,3 +145,88 @@ async fn pump(s: Arc<Shared>, mut from: OwnedReadHalf, mut to: OwnedWriteHalf) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    /// An echo server behind a proxy; one round trip through it, bounded in time.
+    async fn echo_once(proxy: SocketAddr) -> std::io::Result<Vec<u8>> {
+        let mut s = TcpStream::connect(proxy).await?;
+        s.write_all(b"ping").await?;
+        let mut buf = [0u8; 4];
+        match tokio::time::timeout(Duration::from_millis(500), s.read_exact(&mut buf)).await {
+            Ok(r) => r.map(|_| buf.to_vec()),
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no answer",
+            )),
+        }
+    }
+
+    async fn echo_server() -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let (mut r, mut w) = s.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn each_mode_does_what_it_says() {
+        let proxy = Proxy::start(echo_server().await).await.unwrap();
+        assert_eq!(echo_once(proxy.addr).await.unwrap(), b"ping");
+
+        proxy.set(Mode::Down);
+        assert!(echo_once(proxy.addr).await.is_err(), "down answers nothing");
+
+        proxy.set(Mode::Blackhole);
+        let e = echo_once(proxy.addr).await.unwrap_err();
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::TimedOut,
+            "blackhole holds, never answers"
+        );
+
+        proxy.set(Mode::Slow(Duration::from_millis(150)));
+        let t = std::time::Instant::now();
+        assert_eq!(echo_once(proxy.addr).await.unwrap(), b"ping");
+        assert!(
+            t.elapsed() >= Duration::from_millis(300),
+            "one delay each way"
+        );
+
+        proxy.set(Mode::Garbage);
+        let mut s = TcpStream::connect(proxy.addr).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut reply = Vec::new();
+        s.read_to_end(&mut reply).await.unwrap();
+        assert!(reply.starts_with(b"HTTP/1.1 200 OK"));
+
+        proxy.set(Mode::Pass);
+        assert_eq!(echo_once(proxy.addr).await.unwrap(), b"ping");
+    }
+
+    #[tokio::test]
+    async fn going_down_cuts_open_connections() {
+        let proxy = Proxy::start(echo_server().await).await.unwrap();
+        let mut s = TcpStream::connect(proxy.addr).await.unwrap();
+        s.write_all(b"ping").await.unwrap();
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf).await.unwrap();
+        proxy.set(Mode::Down);
+        let mut rest = Vec::new();
+        let n = tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut rest))
+            .await
+            .expect("the connection is closed, not left hanging");
+        assert!(n.map_or(true, |n| n == 0));
+    }
+}

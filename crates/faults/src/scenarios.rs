@@ -551,6 +551,7 @@ async fn clients(
                 request_id: id,
                 code: None,
                 message: None,
+                transport: None,
                 completed: false,
                 started,
                 finished: Instant::now(),
@@ -579,11 +580,16 @@ async fn clients(
         ("non-utf8", b"{\"model\":\"mock\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\xfe\xc3\x28\"}]}".to_vec()),
     ];
     let mut seen_bad = Vec::new();
+    // A connection the edge closed after refusing a body is never reused for the next one.
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(30))
+        .build()?;
     for (what, body) in bodies {
         let mut statuses = std::collections::BTreeMap::<String, usize>::new();
         for _ in 0..5 {
             let started = Instant::now();
-            let r = http
+            let r = fresh
                 .post(format!("{edge}/v1/chat/completions"))
                 .bearer_auth(key)
                 .header("content-type", "application/json")
@@ -595,10 +601,14 @@ async fn clients(
                 request_id: None,
                 code: None,
                 message: None,
+                transport: None,
                 completed: false,
                 started,
                 finished: started,
             };
+            if let Err(e) = &r {
+                o.transport = Some(load::transport(e));
+            }
             if let Ok(r) = r {
                 let status = r.status().as_u16();
                 o.status = Some(status);
@@ -619,7 +629,7 @@ async fn clients(
             let label = match (status, &code) {
                 (Some(s), Some(c)) => format!("{s} {c}"),
                 (Some(s), None) => s.to_string(),
-                (None, _) => "reset".to_owned(),
+                (None, _) => o.transport.unwrap_or("reset").to_owned(),
             };
             *statuses.entry(label).or_default() += 1;
             record.push(o);
