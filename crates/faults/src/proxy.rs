@@ -9,8 +9,8 @@
 //! then closes. Leaving `Blackhole` or `Garbage` cuts what is open, as their streams are broken.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -54,8 +54,9 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(target: SocketAddr) -> Result<Proxy> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
         let (generation, _) = watch::channel(0u64);
         let shared = Arc::new(Shared {
             mode: AtomicU8::new(PASS),
@@ -63,7 +64,10 @@ impl Proxy {
             generation,
         });
         let s = shared.clone();
-        tokio::spawn(async move {
+        runtime()?.spawn(async move {
+            let Ok(listener) = TcpListener::from_std(std_listener) else {
+                return;
+            };
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     continue;
@@ -95,6 +99,22 @@ impl Proxy {
             self.shared.generation.send_modify(|g| *g += 1);
         }
     }
+}
+
+/// The proxies' own runtime, on a thread of its own: a relay must not wait behind the load
+/// generator's tasks, or a busy runner would look like a slow Redis.
+fn runtime() -> Result<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<std::io::Result<tokio::runtime::Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("faults-proxy")
+                .enable_all()
+                .build()
+        })
+        .as_ref()
+        .map_err(|e| crate::error::FaultsError::Setup(format!("proxy runtime: {e}")))
 }
 
 async fn serve(s: Arc<Shared>, mut client: TcpStream, target: SocketAddr) {

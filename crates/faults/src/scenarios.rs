@@ -28,8 +28,9 @@ pub enum Fault {
     Kill(Svc),
     Proxy(Dep, Mode),
     Mock(Value),
-    /// Rate limits across two edges through a Redis outage.
-    Limits,
+    /// Rate limits across two edges through a Redis outage; `Some`: with the edges restarted
+    /// on this admission budget (`edge.limits.admit_timeout`) instead of the suite's.
+    Limits(Option<&'static str>),
     /// Clients hanging up mid-stream, slowloris, and malformed bodies.
     Clients,
 }
@@ -90,8 +91,14 @@ pub fn all() -> Vec<Scenario> {
         s(
             "limits across redis outage",
             "rpm limit within +-1% across two edges after Redis returns",
-            Fault::Limits,
+            Fault::Limits(None),
             true,
+        ),
+        s(
+            "limits, admit_timeout 50ms",
+            "same, at the default admission budget (exact only while Redis answers within it)",
+            Fault::Limits(Some("50ms")),
+            false,
         ),
         s(
             "postgres down",
@@ -182,8 +189,19 @@ pub async fn run(
     http: &reqwest::Client,
 ) -> Result<Report> {
     let tenant_name = format!("faults-{}", sc.name.replace(' ', "-"));
-    if matches!(sc.fault, Fault::Limits) {
-        return limits(stack, sc, http, &tenant_name).await;
+    if let Fault::Limits(budget) = sc.fault {
+        let Some(budget) = budget else {
+            return limits(stack, sc, http, &tenant_name).await;
+        };
+        stack.edge_env = vec![(
+            "TOLLGATE_EDGE__LIMITS__ADMIT_TIMEOUT".to_owned(),
+            budget.to_owned(),
+        )];
+        restart_edges(stack).await?;
+        let report = limits(stack, sc, http, &tenant_name).await;
+        stack.edge_env.clear();
+        restart_edges(stack).await?;
+        return report;
     }
     let (tenant, key) = stack.tenant_key(&tenant_name, 0).await?;
     let record = Record::default();
@@ -224,14 +242,14 @@ pub async fn run(
             notes.extend(abuse.notes);
             failures.extend(abuse.failures);
         }
-        Fault::Limits => {}
+        Fault::Limits(_) => {}
     }
     let fault_end = Instant::now();
     match &sc.fault {
         Fault::Kill(s) => stack.restart(*s).await?,
         Fault::Proxy(d, _) => dep_proxy(stack, *d).set(Mode::Pass),
         Fault::Mock(_) | Fault::Clients => stack.mock_options(json!({})).await?,
-        Fault::Limits => {}
+        Fault::Limits(_) => {}
     }
     notes.push(format!("fault held {:?}", fault_end - fault_start));
     let recover = load::probe_recovery(
@@ -312,6 +330,15 @@ fn check_common(
     if recover.is_none() {
         failures.push("no full answer within 60 s of the fault's end".into());
     }
+}
+
+/// Both edges restarted (quiet: no load is running, the last scenario's ledger has settled).
+async fn restart_edges(stack: &mut Stack) -> Result<()> {
+    for i in 0..2 {
+        stack.kill(Svc::Edge(i))?;
+        stack.restart(Svc::Edge(i)).await?;
+    }
+    Ok(())
 }
 
 /// Until every answer that must be billed is in the ledger and the row count has held still for
