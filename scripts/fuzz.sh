@@ -45,7 +45,10 @@ cargo +nightly fuzz build -s "$SANITIZER"
 
 for t in "${TARGETS[@]}"; do
   # New inputs the fuzzer finds go to the first (scratch) directory, so the committed seeds
-  # only change when someone adds one on purpose.
+  # only change when someone adds one on purpose. Short runs start from the seeds alone (a
+  # grown scratch corpus takes the whole budget to replay); long runs resume where the last
+  # long run stopped.
+  if [ "$MODE" = short ]; then rm -rf "target/corpus/$t"; fi
   mkdir -p "target/corpus/$t"
   echo "== fuzz: $t for ${SECONDS_EACH}s" >&2
   cargo +nightly fuzz run -s "$SANITIZER" "$t" "target/corpus/$t" "corpus/$t" -- \
