@@ -264,9 +264,11 @@ impl Stack {
         cfg.edge.usage.spool_max_events = opts.spool_max_events;
         cfg.edge.logs.flush_interval = Duration::from_millis(50);
         cfg.routing.request_timeout = Duration::from_secs(20);
+        let spool_root = std::env::temp_dir().join(format!("tg-it-{}", uuid::Uuid::now_v7()));
+        // Routing's spool (usage of calls whose edge vanished) too, never the working directory.
+        cfg.routing.usage.spool_dir = spool_root.join("routing");
         cfg.validate().expect("test config is valid");
 
-        let spool_root = std::env::temp_dir().join(format!("tg-it-{}", uuid::Uuid::now_v7()));
         let pool = sqlx::PgPool::connect(&db_url).await.unwrap();
         let billing_db = proxy::Proxy::start(postgres_addr(&db_url)).await;
         let mut stack = Stack {

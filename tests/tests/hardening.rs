@@ -255,6 +255,12 @@ async fn bodies_deep_json_and_caps_are_refused_in_the_callers_format() {
         c.edge.hardening.max_json_depth = 8;
         c.edge.hardening.max_output_tokens = 1000;
         c.edge.hardening.max_n = 2;
+        let claude = c
+            .models
+            .iter_mut()
+            .find(|m| m.name == "claude-mock")
+            .unwrap();
+        claude.max_output_tokens = Some(500);
     })
     .await;
     edge.wait_ready(stack.http()).await;
@@ -303,6 +309,17 @@ async fn bodies_deep_json_and_caps_are_refused_in_the_callers_format() {
     let (s, _, v) = post(http, &messages, &key, body.to_string()).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(v["type"], "error", "{v}");
+    // Under the edge's cap but over the model's own.
+    let body = json!({"model": "claude-mock", "max_tokens": 600,
+                      "messages": [{"role": "user", "content": "hi"}]});
+    let (s, _, v) = post(http, &messages, &key, body.to_string()).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("500") && message.contains("claude-mock"),
+        "{v}"
+    );
 
     // Within the caps, the call goes through.
     let mut body = chat_body("mock", false);
@@ -315,6 +332,7 @@ async fn bodies_deep_json_and_caps_are_refused_in_the_callers_format() {
         "json_too_deep",
         "max_tokens_over_cap",
         "n_over_cap",
+        "max_tokens_over_model_cap",
     ] {
         assert!(refused(http, &edge.url, reason).await >= 1.0, "{reason}");
     }

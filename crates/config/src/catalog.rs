@@ -372,6 +372,13 @@ pub struct ModelConfig {
     /// Prompt tokens the model accepts (a request estimated above it goes to a fallback).
     #[serde(default)]
     pub context_window: Option<u64>,
+    /// The most output one request may ask of this model (`max_tokens`, `max_completion_tokens`,
+    /// Messages' `max_tokens`); under `edge.hardening.max_output_tokens`, which caps every model.
+    #[serde(default)]
+    pub max_output_tokens: Option<u64>,
+    /// The most choices (`n`) one request may ask of this model; under `edge.hardening.max_n`.
+    #[serde(default)]
+    pub max_n: Option<u64>,
 }
 
 impl ModelConfig {

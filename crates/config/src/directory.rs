@@ -15,7 +15,7 @@ use tollgate_domain::Price;
 use crate::ModelConfig;
 
 /// One public model as the directory knows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DirectoryEntry {
     pub name: String,
     pub aliases: Vec<String>,
@@ -23,6 +23,9 @@ pub struct DirectoryEntry {
     /// that catalog is loaded.
     pub price: Price,
     pub context_window: Option<u64>,
+    /// This model's caps on one request's `max_tokens` and `n` (none: the edge-wide caps only).
+    pub max_output_tokens: Option<u64>,
+    pub max_n: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -50,6 +53,8 @@ impl ModelDirectory {
                 aliases: m.aliases.clone(),
                 price: m.price(),
                 context_window: m.context_window,
+                max_output_tokens: m.max_output_tokens,
+                max_n: m.max_n,
             });
         }
         let fingerprint = fingerprint(&entries);

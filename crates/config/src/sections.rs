@@ -344,6 +344,25 @@ pub struct RoutingConfig {
     /// Active health checks (`GET {base_url}/models` per deployment) this often; off when unset.
     #[serde(with = "humantime_serde")]
     pub health_check_interval: Option<Duration>,
+    /// Billing, for the usage of calls whose edge vanished before it could send it; unset means
+    /// `edge.billing_url` (one config file serves every service).
+    pub billing_url: Option<String>,
+    /// How long routing keeps the usage of a finished call in case its edge dies before that
+    /// edge's own event is safely spooled; longer than an edge ever holds an event in memory.
+    #[serde(with = "humantime_serde")]
+    pub backstop_window: Duration,
+    /// How routing sends that usage: the same spooled, batched sender the edge uses, with a
+    /// spool directory of its own.
+    pub usage: UsageSpoolConfig,
+}
+
+/// Routing's usage sender: the edge's defaults in a directory of its own, so an edge and routing
+/// on one host never share a spool file.
+fn routing_usage() -> UsageSpoolConfig {
+    UsageSpoolConfig {
+        spool_dir: PathBuf::from(".tollgate/routing-spool"),
+        ..UsageSpoolConfig::default()
+    }
 }
 
 impl Default for RoutingConfig {
@@ -366,6 +385,9 @@ impl Default for RoutingConfig {
             stream_idle_timeout: Duration::from_secs(60),
             reload_interval: Duration::from_secs(1),
             health_check_interval: None,
+            billing_url: None,
+            backstop_window: Duration::from_secs(30),
+            usage: routing_usage(),
         }
     }
 }

@@ -116,7 +116,21 @@ pub(crate) fn check(cfg: &Config) -> Result<(), ConfigError> {
             }
         }
     }
+    for (i, m) in cfg.models.iter().enumerate() {
+        for (field, cap) in [
+            ("max_output_tokens", m.max_output_tokens),
+            ("max_n", m.max_n),
+        ] {
+            if cap == Some(0) {
+                return Err(invalid(
+                    format!("models[{i}].{field}"),
+                    "must be at least 1",
+                ));
+            }
+        }
+    }
     check_routing(cfg)?;
+    check_durations(cfg)?;
 
     if cfg.edge.key_pepper.is_empty() {
         return Err(invalid("edge.key_pepper", "must not be empty"));
@@ -196,6 +210,46 @@ fn is_cidr(s: &str) -> bool {
         Err(_) => return false,
     };
     prefix.parse::<u8>().is_ok_and(|p| p <= width)
+}
+
+/// Timeouts and intervals a zero would break: a zero deadline fails every call, a zero interval
+/// spins. Said at load, naming the field, rather than found in production.
+fn check_durations(cfg: &Config) -> Result<(), ConfigError> {
+    let (e, r) = (&cfg.edge, &cfg.routing);
+    let positive = [
+        ("edge.request_timeout", e.request_timeout),
+        ("edge.snapshot_refresh", e.snapshot_refresh),
+        ("edge.limits.slot_lease", e.limits.slot_lease),
+        ("edge.limits.admit_timeout", e.limits.admit_timeout),
+        ("edge.usage.flush_interval", e.usage.flush_interval),
+        ("edge.usage.send_timeout", e.usage.send_timeout),
+        ("edge.logs.flush_interval", e.logs.flush_interval),
+        ("edge.budget_alerts.timeout", e.budget_alerts.timeout),
+        (
+            "edge.budget_alerts.poll_interval",
+            e.budget_alerts.poll_interval,
+        ),
+        ("routing.connect_timeout", r.connect_timeout),
+        ("routing.request_timeout", r.request_timeout),
+        ("routing.first_token_timeout", r.first_token_timeout),
+        ("routing.stream_idle_timeout", r.stream_idle_timeout),
+        ("routing.backstop_window", r.backstop_window),
+        ("routing.usage.flush_interval", r.usage.flush_interval),
+        ("routing.usage.send_timeout", r.usage.send_timeout),
+        ("database.acquire_timeout", cfg.database.acquire_timeout),
+        ("redis.timeout", cfg.redis.timeout),
+    ];
+    if let Some((field, _)) = positive.iter().find(|(_, d)| d.is_zero()) {
+        return Err(invalid(*field, "must be above 0"));
+    }
+    // One spool file per process: an edge and routing on one host must not share one.
+    if e.usage.spool_dir == r.usage.spool_dir {
+        return Err(invalid(
+            "routing.usage.spool_dir",
+            "must differ from edge.usage.spool_dir",
+        ));
+    }
+    Ok(())
 }
 
 /// Fallback chains name real models, and the retry/circuit numbers make sense.

@@ -24,6 +24,7 @@ use tollgate_proto::routing::v1 as rpc;
 use crate::admission::{self, Admitted, Ask, LimitHeaders};
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::hardening;
 use crate::overrun::Overrun;
 use crate::relay::RelayStream;
 use crate::request::{ModelCall, Peeked, RequestIdExt};
@@ -101,6 +102,9 @@ fn check_model<'a>(state: &AppState, call: &'a ModelCall) -> Result<(Money, Ask<
     }
     if !prices.allows(&call.caller, &peek.model) {
         return Err(ApiError::ModelNotAllowed(peek.model.clone()));
+    }
+    if let Some(model) = prices.directory().get(&peek.model) {
+        hardening::body::check_model_caps(model, peek.max_tokens, peek.n)?;
     }
     let estimate = prices.estimate(&peek.model, peek.prompt_tokens_estimate, output_allowance);
     let ask = Ask {

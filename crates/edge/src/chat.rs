@@ -35,12 +35,13 @@ pub async fn chat_completions(
         code: e.code().unwrap_or("invalid_request"),
     })?;
     guard.check_output(peek.max_tokens)?;
-    guard.check_choices(&body)?;
+    let n = guard.check_choices(&body)?;
     let peek = Peeked {
         format: rpc::WireFormat::OpenaiChat,
         model: peek.model,
         stream: peek.stream,
         max_tokens: peek.max_tokens,
+        n,
         prompt_tokens_estimate: peek.prompt_tokens_estimate,
         include_usage: peek.include_usage,
     };

@@ -41,6 +41,7 @@ pub async fn embeddings(
         model: peek.model,
         stream: false,
         max_tokens: Some(0),
+        n: None,
         prompt_tokens_estimate: peek.prompt_tokens_estimate,
         include_usage: false,
     };

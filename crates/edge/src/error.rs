@@ -44,6 +44,13 @@ pub enum ApiError {
     /// A model call asking for more than the edge's cap on `param`.
     #[error("`{param}` may be at most {limit} on this gateway.")]
     OverCap { param: &'static str, limit: u64 },
+    /// A model call asking for more than its model's own cap on `param`.
+    #[error("`{param}` may be at most {limit} for model `{model}`.")]
+    OverModelCap {
+        param: &'static str,
+        limit: u64,
+        model: String,
+    },
     /// Request headers over `edge.hardening.max_header_bytes`.
     #[error("The request headers are larger than the {limit} bytes this gateway accepts.")]
     HeadersTooLarge { limit: usize },
@@ -165,7 +172,7 @@ impl ApiError {
                 "invalid_request_error",
                 "json_too_deep",
             ),
-            OverCap { .. } => (
+            OverCap { .. } | OverModelCap { .. } => (
                 StatusCode::BAD_REQUEST,
                 "invalid_request_error",
                 "param_over_limit",
@@ -266,7 +273,7 @@ impl ApiError {
         let row = self.row();
         let param = match self {
             ApiError::BadRequest { param, .. } => param.as_deref(),
-            ApiError::OverCap { param, .. } => Some(*param),
+            ApiError::OverCap { param, .. } | ApiError::OverModelCap { param, .. } => Some(*param),
             ApiError::UnknownModel(_) | ApiError::ModelNotAllowed(_) => Some("model"),
             ApiError::ContextLengthExceeded(_) => Some("messages"),
             _ => None,

@@ -51,7 +51,6 @@ mod auth;
 mod budgets;
 mod call;
 mod chat;
-mod clients;
 mod cost;
 mod embeddings;
 mod error;
@@ -70,7 +69,6 @@ mod settle;
 mod snapshot;
 mod state;
 mod stream_cost;
-mod usage;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -86,6 +84,7 @@ use tollgate_limits::{FailureMode, Limiter, LimiterConfig};
 use tollgate_proto::billing::v1::billing_client::BillingClient;
 use tollgate_proto::logging::v1::logging_client::LoggingClient;
 use tollgate_proto::routing::v1::routing_client::RoutingClient;
+use tollgate_server::outbound::{Outbound, channel};
 use tonic::transport::Channel;
 
 pub use error::ApiError;
@@ -104,13 +103,22 @@ pub enum EdgeError {
     #[error(transparent)]
     Limits(#[from] tollgate_limits::LimitsError),
     #[error(transparent)]
-    Spool(#[from] usage::SpoolError),
+    Spool(#[from] tollgate_usage::SpoolError),
     #[error("configuration: {0}")]
     Jwt(#[from] jwt::JwtSetupError),
     #[error("internal authentication: {0}")]
     InternalAuth(#[from] tollgate_server::auth::AuthError),
     #[error("HTTP server failed: {0}")]
     Serve(#[from] std::io::Error),
+}
+
+impl From<tollgate_server::outbound::BadUrl> for EdgeError {
+    fn from(e: tollgate_server::outbound::BadUrl) -> Self {
+        EdgeError::BadUrl {
+            field: e.field,
+            message: e.message,
+        }
+    }
 }
 
 /// Run the edge on `listener` until `shutdown` resolves, then drain in order: readiness off,
@@ -146,14 +154,14 @@ async fn serve(
     let pool = tollgate_store::connect(&cfg.database).await?;
     let limiter = Limiter::connect(limiter_config(&cfg)).await?;
 
-    let routing_ch = clients::channel("edge.routing_url", &edge.routing_url)?;
-    let billing_ch = clients::channel("edge.billing_url", &edge.billing_url)?;
-    let logging_ch = clients::channel("edge.logging_url", &edge.logging_url)?;
-    let outbound = clients::Outbound::new(&cfg.internal)?;
+    let routing_ch = channel("edge.routing_url", &edge.routing_url)?;
+    let billing_ch = channel("edge.billing_url", &edge.billing_url)?;
+    let logging_ch = channel("edge.logging_url", &edge.logging_url)?;
+    let outbound = Outbound::new(&cfg.internal, "edge")?;
 
     let stop = CancellationToken::new();
     let background = TaskTracker::new();
-    let (usage_sink, usage_task) = usage::start(
+    let (usage_sink, usage_task) = tollgate_usage::start(
         &edge.usage,
         BillingClient::with_interceptor(billing_ch.clone(), outbound.clone()),
         stop.clone(),

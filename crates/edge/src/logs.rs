@@ -12,7 +12,7 @@ use tollgate_config::LogQueueConfig;
 use tollgate_proto::logging::v1::logging_client::LoggingClient;
 use tollgate_proto::logging::v1::{LogRecord, WriteLogsRequest};
 
-use crate::clients::Traced;
+use tollgate_server::outbound::Traced;
 
 #[derive(Clone)]
 pub struct LogSink {

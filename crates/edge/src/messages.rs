@@ -75,6 +75,7 @@ pub async fn messages(
         model: peek.model,
         stream: peek.stream,
         max_tokens: Some(peek.max_tokens),
+        n: None,
         prompt_tokens_estimate: peek.prompt_tokens_estimate,
         include_usage: false,
     };

@@ -25,6 +25,8 @@ pub(crate) struct Peeked {
     pub model: String,
     pub stream: bool,
     pub max_tokens: Option<u64>,
+    /// OpenAI's `n` (choices asked for), for the model's cap.
+    pub n: Option<u64>,
     pub prompt_tokens_estimate: u64,
     /// OpenAI `stream_options.include_usage`.
     pub include_usage: bool,

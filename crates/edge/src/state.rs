@@ -12,11 +12,11 @@ use tollgate_proto::logging::v1::logging_client::LoggingClient;
 use tollgate_proto::routing::v1::routing_client::RoutingClient;
 use tollgate_telemetry::metrics::PrometheusHandle;
 
-use crate::clients::Traced;
 use crate::logs::LogSink;
 use crate::prices::Pricing;
 use crate::snapshot::SharedSnapshot;
-use crate::usage::UsageSink;
+use tollgate_server::outbound::Traced;
+use tollgate_usage::UsageSink;
 
 #[derive(Clone)]
 pub struct AppState {

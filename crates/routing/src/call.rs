@@ -5,7 +5,7 @@
 //! A leaf of the request path: `chat` (which directs a call), `attempt` and `relay` all read
 //! these; this module calls none of them.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -14,8 +14,10 @@ use tollgate_domain::Usage;
 use tollgate_formats::openai;
 use tollgate_proto::routing::v1::chat_frame::Kind;
 use tollgate_proto::routing::v1::{self as rpc, ChatCall, ChatFrame, WireFormat};
+use tollgate_server::connections::ConnId;
 use tonic::Status;
 
+use crate::backstop::{Backstop, Receipt};
 use crate::budget::RetryBudget;
 use crate::mode::{Mode, anthropic_client};
 use crate::route_table::{Clients, Deployment, RouteTable};
@@ -28,23 +30,57 @@ pub(crate) struct Shared {
     pub table: Tables,
     pub clients: Clients,
     pub budget: RetryBudget,
+    /// Where calls leave their receipts (set once serving; absent in unit tests).
+    pub backstop: OnceLock<Arc<Backstop>>,
 }
 
 /// The edge went away: nothing more can be sent.
 #[derive(Debug)]
 pub(crate) struct Gone;
 
-/// The sending half of the frame stream.
+/// The sending half of the frame stream. When the call ends (`Out` is dropped), what its frames
+/// said goes to the [`Backstop`], in case the edge vanishes before it records the usage itself.
 pub(crate) struct Out {
     tx: mpsc::Sender<Result<ChatFrame, Status>>,
+    trail: Option<Trail>,
+}
+
+/// A call's receipt and where it is left.
+struct Trail {
+    receipt: Mutex<Receipt>,
+    backstop: Arc<Backstop>,
+    conn: ConnId,
 }
 
 impl Out {
     pub(crate) fn new(tx: mpsc::Sender<Result<ChatFrame, Status>>) -> Self {
-        Out { tx }
+        Out { tx, trail: None }
+    }
+
+    /// An `Out` for `call`, which arrived on `conn`, leaving its receipt with `backstop`.
+    pub(crate) fn tracked(
+        tx: mpsc::Sender<Result<ChatFrame, Status>>,
+        call: &ChatCall,
+        backstop: Arc<Backstop>,
+        conn: ConnId,
+    ) -> Self {
+        Out {
+            tx,
+            trail: Some(Trail {
+                receipt: Mutex::new(Receipt::new(call)),
+                backstop,
+                conn,
+            }),
+        }
     }
 
     pub(crate) async fn send(&self, kind: Kind) -> Result<(), Gone> {
+        if let Some(trail) = &self.trail
+            && !matches!(kind, Kind::Data(_))
+            && let Ok(mut receipt) = trail.receipt.lock()
+        {
+            receipt.note(&kind);
+        }
         self.tx
             .send(Ok(ChatFrame { kind: Some(kind) }))
             .await
@@ -54,6 +90,16 @@ impl Out {
     /// Resolves when the edge dropped the stream (client hung up or edge cancelled).
     pub(crate) async fn closed(&self) {
         self.tx.closed().await
+    }
+}
+
+impl Drop for Out {
+    fn drop(&mut self) {
+        if let Some(trail) = self.trail.take()
+            && let Ok(receipt) = trail.receipt.into_inner()
+        {
+            trail.backstop.ended(trail.conn, receipt);
+        }
     }
 }
 
@@ -134,7 +180,7 @@ pub(crate) fn cancelled(cx: &Call<'_>) {
 }
 
 /// Prompt tokens estimated from a chat or Messages body (text / 4, images, framing).
-fn prompt_tokens(body: &[u8], format: WireFormat) -> u64 {
+pub(crate) fn prompt_tokens(body: &[u8], format: WireFormat) -> u64 {
     if anthropic_client(format) {
         tollgate_formats::anthropic::peek_messages(body)
             .map_or(body.len() as u64 / 4, |p| p.prompt_tokens_estimate)

@@ -43,6 +43,7 @@
 //! path: `checks` (active health checks) and `reload` (hot reload of the route table).
 
 mod attempt;
+mod backstop;
 mod budget;
 mod call;
 mod chat;
@@ -68,8 +69,14 @@ mod upstream;
 use std::future::Future;
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tollgate_config::Config;
+use tollgate_proto::billing::v1::billing_client::BillingClient;
+use tollgate_server::connections::ConnectionWatch;
+use tollgate_server::outbound;
 
 pub use health::{CircuitPolicy, Health};
 pub use route_table::{Deployment, Fallback, Key, Model, Provider, RouteTable};
@@ -84,6 +91,12 @@ pub enum RoutingError {
     HttpClient(#[source] reqwest::Error),
     #[error(transparent)]
     Server(#[from] tollgate_server::ServerError),
+    #[error("configuration: {0}")]
+    BadUrl(#[from] tollgate_server::outbound::BadUrl),
+    #[error("internal authentication: {0}")]
+    InternalAuth(#[from] tollgate_server::auth::AuthError),
+    #[error(transparent)]
+    Spool(#[from] tollgate_usage::SpoolError),
 }
 
 /// Serve routing on `listener` until `shutdown` resolves (then drain open calls).
@@ -122,12 +135,50 @@ async fn serve(
 ) -> Result<(), RoutingError> {
     let auth = tollgate_server::GrpcAuth::from_config(&cfg.internal)
         .map_err(tollgate_server::ServerError::from)?;
+    let stop = CancellationToken::new();
+    let (backstop, sender) = start_backstop(cfg, stop.clone()).await?;
+    service.set_backstop(backstop.clone());
     let checks = service.start_health_checks(cfg);
-    let served =
-        tollgate_server::serve_grpc("routing", service.routes(cfg), auth, listener, shutdown).await;
+    let watch: Arc<dyn ConnectionWatch> = backstop.clone();
+    let shutdown = async move {
+        shutdown.await;
+        backstop.stop();
+    };
+    let served = tollgate_server::serve_grpc_watched(
+        "routing",
+        service.routes(cfg),
+        auth,
+        listener,
+        shutdown,
+        Some(watch),
+    )
+    .await;
     for task in [watcher, checks].into_iter().flatten() {
         task.abort();
     }
+    // Whatever the backstop still holds goes out (or stays spooled for the next start).
+    stop.cancel();
+    let _ = sender.await;
     served?;
     Ok(())
+}
+
+/// The backstop and its usage sender (spooled, batched, to `routing.billing_url` or else
+/// `edge.billing_url`).
+async fn start_backstop(
+    cfg: &Config,
+    stop: CancellationToken,
+) -> Result<(Arc<backstop::Backstop>, tokio::task::JoinHandle<()>), RoutingError> {
+    let (field, url) = match &cfg.routing.billing_url {
+        Some(url) => ("routing.billing_url", url),
+        None => ("edge.billing_url", &cfg.edge.billing_url),
+    };
+    let billing = outbound::traced(
+        outbound::channel(field, url)?,
+        outbound::Outbound::new(&cfg.internal, "routing")?,
+    );
+    let (sink, sender) =
+        tollgate_usage::start(&cfg.routing.usage, BillingClient::new(billing), stop).await?;
+    let backstop = Arc::new(backstop::Backstop::new(cfg.routing.backstop_window, sink));
+    Ok((backstop, tokio::spawn(sender)))
 }

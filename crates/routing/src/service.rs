@@ -8,10 +8,12 @@ use tokio_stream::wrappers::ReceiverStream;
 use tollgate_config::Config;
 use tollgate_proto::routing::v1::routing_server::{Routing, RoutingServer};
 use tollgate_proto::routing::v1::{ChatCall, ChatFrame, ListModelsRequest, ListModelsResponse};
+use tollgate_server::connections::ConnInfo;
 use tonic::service::Routes;
 use tonic::{Request, Response, Status};
 
 use crate::RoutingError;
+use crate::backstop::Backstop;
 use crate::budget::RetryBudget;
 use crate::call::{Out, Shared};
 use crate::chat;
@@ -37,6 +39,7 @@ impl RoutingService {
                 table: Tables::new(table),
                 clients,
                 budget: RetryBudget::new(cfg.routing.retry_budget_min),
+                backstop: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -62,6 +65,11 @@ impl RoutingService {
         Some(tokio::spawn(crate::checks::run(self.shared.clone(), every)))
     }
 
+    /// From now on every call leaves its receipt with `backstop`.
+    pub(crate) fn set_backstop(&self, backstop: Arc<Backstop>) {
+        let _ = self.shared.backstop.set(backstop);
+    }
+
     /// The route table in force now.
     pub fn route_table(&self) -> Arc<RouteTable> {
         self.shared.table.load_full()
@@ -80,13 +88,15 @@ impl Routing for RoutingService {
 
     async fn chat(&self, request: Request<ChatCall>) -> Result<Response<Self::ChatStream>, Status> {
         let (tx, rx) = mpsc::channel(FRAMES_IN_FLIGHT);
+        let conn = request.extensions().get::<ConnInfo>().map(|c| c.id);
+        let call = request.into_inner();
+        let out = match (self.shared.backstop.get(), conn) {
+            (Some(backstop), Some(conn)) => Out::tracked(tx, &call, backstop.clone(), conn),
+            _ => Out::new(tx),
+        };
         // The task ends with the call: when the edge drops the stream, its sends fail and its
         // upstream read is raced against `closed()`, so nothing outlives the request.
-        tokio::spawn(chat::handle(
-            self.shared.clone(),
-            request.into_inner(),
-            Out::new(tx),
-        ));
+        tokio::spawn(chat::handle(self.shared.clone(), call, out));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 

@@ -59,7 +59,8 @@ async fn follow(
     RoutingClient<tonic::transport::Channel>,
     oneshot::Sender<()>,
 ) {
-    let cfg = Config::load(Some(path)).unwrap();
+    let mut cfg = Config::load(Some(path)).unwrap();
+    cfg.routing.usage.spool_dir = path.with_extension("spool");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();

@@ -1,6 +1,10 @@
 //! Serving a gRPC service the same way everywhere.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
 
 use tokio::net::TcpListener;
 use tonic::service::Routes;
@@ -10,6 +14,12 @@ use tonic_health::ServingStatus;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::auth::{AuthError, GrpcAuth};
+use crate::connections::{ConnectionWatch, Watched};
+
+/// A peer that stops answering HTTP/2 pings this long after one is sent is gone (a host that
+/// vanished sends no FIN): its connection is closed and its calls end.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -32,6 +42,19 @@ pub async fn serve_grpc(
     auth: GrpcAuth,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    serve_grpc_watched(name, routes, auth, listener, shutdown, None).await
+}
+
+/// [`serve_grpc`], telling `watch` when each connection closes; every RPC carries its
+/// connection's [`ConnInfo`](crate::connections::ConnInfo) either way.
+pub async fn serve_grpc_watched(
+    name: &'static str,
+    routes: Routes,
+    auth: GrpcAuth,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    watch: Option<Arc<dyn ConnectionWatch>>,
 ) -> Result<(), ServerError> {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
@@ -59,6 +82,8 @@ pub async fn serve_grpc(
     };
 
     Server::builder()
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .trace_fn(move |req: &http::Request<()>| {
             let span = tracing::info_span!(
                 "rpc",
@@ -75,7 +100,12 @@ pub async fn serve_grpc(
         .add_routes(routes)
         // TCP_NODELAY: stream frames are small and must not wait for Nagle + delayed ACK (a 40 ms
         // stall per frame otherwise).
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), stop)
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener)
+                .with_nodelay(Some(true))
+                .map(move |conn| conn.map(|io| Watched::new(io, watch.clone()))),
+            stop,
+        )
         .await?;
     Ok(())
 }

@@ -7,9 +7,11 @@
 //! so tests drive them on port 0 and stop them at will.
 
 pub mod auth;
+pub mod connections;
 mod grpc;
+pub mod outbound;
 mod signal;
 
 pub use auth::{GrpcAuth, InternalKey, Role, ServiceCredential};
-pub use grpc::{ServerError, serve_grpc};
+pub use grpc::{ServerError, serve_grpc, serve_grpc_watched};
 pub use signal::shutdown_signal;

@@ -1,20 +1,28 @@
-//! The gRPC connections to routing, billing and logging: lazily connected channels whose calls
-//! carry the request's trace context and the edge's service credential. Owns how the edge reaches
-//! the other services, nothing else.
+//! The calling side of every service-to-service gRPC connection: lazily connected channels whose
+//! calls carry the request's trace context and the caller's service credential. The edge reaches
+//! routing, billing and logging this way; routing reaches billing this way (usage of calls whose
+//! edge vanished).
 
-use tollgate_server::ServiceCredential;
 use tollgate_telemetry::propagation::TraceInterceptor;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::EdgeError;
+use crate::auth::{AuthError, ServiceCredential};
 
-/// Every service client the edge holds: a channel with the [`Outbound`] interceptor.
+/// Every service client: a channel with the [`Outbound`] interceptor.
 pub type Traced = InterceptedService<Channel, Outbound>;
 
+/// A service URL in the config that is not a URL.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: not a valid URL: {message}")]
+pub struct BadUrl {
+    pub field: &'static str,
+    pub message: String,
+}
+
 /// What every outgoing call carries: the trace context and, when `[internal] secret` is set, the
-/// edge's service credential. The credential is a cached header value re-minted every few
+/// caller's service credential. The credential is a cached header value re-minted every few
 /// minutes, never signed per call: the edge → routing call is the hot path.
 #[derive(Clone, Debug)]
 pub struct Outbound {
@@ -22,12 +30,17 @@ pub struct Outbound {
 }
 
 impl Outbound {
-    pub fn new(cfg: &tollgate_config::InternalConfig) -> Result<Outbound, EdgeError> {
-        let credential = ServiceCredential::from_config(cfg, "edge")?;
+    /// Credentials of `service` (the `sub` other services log), from `[internal]`.
+    pub fn new(
+        cfg: &tollgate_config::InternalConfig,
+        service: &'static str,
+    ) -> Result<Outbound, AuthError> {
+        let credential = ServiceCredential::from_config(cfg, service)?;
         if !credential.is_enabled() {
             tracing::warn!(
-                "`[internal] secret` is not set: calls to routing, billing and logging carry no \
-                 service credential, and those services accept any caller"
+                service,
+                "`[internal] secret` is not set: this service's calls to other Tollgate services \
+                 carry no service credential, and those services accept any caller"
             );
         }
         Ok(Outbound { credential })
@@ -41,8 +54,8 @@ impl Interceptor for Outbound {
 }
 
 /// A lazily connected channel to `url`, named by its config `field` in errors.
-pub fn channel(field: &'static str, url: &str) -> Result<Channel, EdgeError> {
-    let ep = Endpoint::from_shared(url.to_owned()).map_err(|e| EdgeError::BadUrl {
+pub fn channel(field: &'static str, url: &str) -> Result<Channel, BadUrl> {
+    let ep = Endpoint::from_shared(url.to_owned()).map_err(|e| BadUrl {
         field,
         message: e.to_string(),
     })?;
@@ -51,4 +64,9 @@ pub fn channel(field: &'static str, url: &str) -> Result<Channel, EdgeError> {
         .tcp_nodelay(true)
         .http2_adaptive_window(true)
         .connect_lazy())
+}
+
+/// A client of some service on `channel`, its calls carrying `outbound`.
+pub fn traced(channel: Channel, outbound: Outbound) -> Traced {
+    InterceptedService::new(channel, outbound)
 }

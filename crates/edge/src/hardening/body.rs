@@ -2,6 +2,7 @@
 //! asks of the provider (`max_tokens`, `n`), so one request cannot ask for unbounded work.
 
 use serde::Deserialize;
+use tollgate_config::DirectoryEntry;
 
 use super::{Guard, refused};
 use crate::error::ApiError;
@@ -33,8 +34,8 @@ impl Guard {
         }
     }
 
-    /// OpenAI's `n` (choices, each a whole generation) is within the cap.
-    pub fn check_choices(&self, body: &[u8]) -> Result<(), ApiError> {
+    /// OpenAI's `n` (choices, each a whole generation) is within the cap; the `n` asked for.
+    pub fn check_choices(&self, body: &[u8]) -> Result<Option<u64>, ApiError> {
         /// Only `n`; serde skips every other field without building it.
         #[derive(Deserialize)]
         struct Choices {
@@ -51,9 +52,35 @@ impl Guard {
                     limit: self.max_n,
                 })
             }
-            _ => Ok(()),
+            _ => Ok(n),
         }
     }
+}
+
+/// Once the model is known: the request is within that model's own caps (`models[].
+/// max_output_tokens`, `models[].max_n`), which sit under the edge-wide ones.
+pub fn check_model_caps(
+    model: &DirectoryEntry,
+    max_tokens: Option<u64>,
+    n: Option<u64>,
+) -> Result<(), ApiError> {
+    let over = |asked: Option<u64>, cap: Option<u64>| match (asked, cap) {
+        (Some(asked), Some(cap)) if asked > cap => Some(cap),
+        _ => None,
+    };
+    let (param, limit, reason) = if let Some(limit) = over(max_tokens, model.max_output_tokens) {
+        ("max_tokens", limit, "max_tokens_over_model_cap")
+    } else if let Some(limit) = over(n, model.max_n) {
+        ("n", limit, "n_over_model_cap")
+    } else {
+        return Ok(());
+    };
+    refused(reason);
+    Err(ApiError::OverModelCap {
+        param,
+        limit,
+        model: model.name.clone(),
+    })
 }
 
 #[cfg(test)]
@@ -91,5 +118,32 @@ mod tests {
         let e = g.check_choices(br#"{"model":"m","n":3}"#).unwrap_err();
         let body: serde_json::Value = serde_json::from_slice(&e.body()).unwrap();
         assert_eq!(body["error"]["param"], "n");
+    }
+
+    #[test]
+    fn a_models_own_caps_name_the_param_and_the_model() {
+        let model = DirectoryEntry {
+            name: "small".into(),
+            max_output_tokens: Some(50),
+            max_n: Some(1),
+            ..DirectoryEntry::default()
+        };
+        assert!(check_model_caps(&model, Some(50), Some(1)).is_ok());
+        assert!(check_model_caps(&model, None, None).is_ok());
+        let e = check_model_caps(&model, Some(51), None).unwrap_err();
+        let body: serde_json::Value = serde_json::from_slice(&e.body()).unwrap();
+        assert_eq!((e.status().as_u16(), e.code()), (400, "param_over_limit"));
+        assert_eq!(body["error"]["param"], "max_tokens");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("`small`")
+        );
+        let e = check_model_caps(&model, None, Some(2)).unwrap_err();
+        let body: serde_json::Value = serde_json::from_slice(&e.body()).unwrap();
+        assert_eq!(body["error"]["param"], "n");
+        let free = DirectoryEntry::default();
+        assert!(check_model_caps(&free, Some(1 << 40), Some(99)).is_ok());
     }
 }

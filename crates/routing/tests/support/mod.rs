@@ -51,7 +51,9 @@ pub fn model(name: &str, aliases: &[&str], deployments: &[(&str, &str, u32)]) ->
 }
 
 pub async fn start(toml: &str) -> Routing {
-    let cfg = Config::from_toml(toml).unwrap();
+    let mut cfg = Config::from_toml(toml).unwrap();
+    // Routing's own usage spool (the backstop for vanished edges), one per instance.
+    cfg.routing.usage.spool_dir = tempfile::tempdir().unwrap().keep();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel();
