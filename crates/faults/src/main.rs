@@ -99,6 +99,38 @@ async fn run(cli: Cli) -> error::Result<bool> {
         .timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(64)
         .build()?;
+    let reports = run_scenarios(&cli, &mut stack, &knobs, &http).await;
+    let reports = match reports {
+        Ok(r) => r,
+        Err(e) => {
+            // The run's database is dropped and its children ended even when a scenario could
+            // not run to its figures; the logs stay for the post-mortem.
+            eprintln!("faults: logs kept in {}", stack.dir.join("logs").display());
+            let _ = stack.shutdown(true).await;
+            return Err(e);
+        }
+    };
+    let all_passed = reports.iter().all(Report::passed);
+    let table = render(&reports, cli.short, t0.elapsed());
+    println!("{table}");
+    if let Some(parent) = cli.out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&cli.out, &table)?;
+    eprintln!("faults: table written to {}", cli.out.display());
+    if !all_passed {
+        eprintln!("faults: logs kept in {}", stack.dir.join("logs").display());
+    }
+    stack.shutdown(!all_passed).await?;
+    Ok(all_passed)
+}
+
+async fn run_scenarios(
+    cli: &Cli,
+    stack: &mut Stack,
+    knobs: &Knobs,
+    http: &reqwest::Client,
+) -> error::Result<Vec<Report>> {
     let mut reports = Vec::new();
     for sc in scenarios::all() {
         if cli.short && !sc.short {
@@ -109,7 +141,7 @@ async fn run(cli: Cli) -> error::Result<bool> {
         }
         let t = Instant::now();
         eprintln!("faults: {} ...", sc.name);
-        let r = scenarios::run(&mut stack, &sc, &knobs, &http).await?;
+        let r = scenarios::run(stack, &sc, knobs, http).await?;
         eprintln!(
             "faults: {} {} in {:.1?}",
             sc.name,
@@ -118,16 +150,7 @@ async fn run(cli: Cli) -> error::Result<bool> {
         );
         reports.push(r);
     }
-    let all_passed = reports.iter().all(Report::passed);
-    let table = render(&reports, cli.short, t0.elapsed());
-    println!("{table}");
-    if let Some(parent) = cli.out.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(&cli.out, &table)?;
-    eprintln!("faults: table written to {}", cli.out.display());
-    stack.shutdown(!all_passed).await?;
-    Ok(all_passed)
+    Ok(reports)
 }
 
 fn render(reports: &[Report], short: bool, took: Duration) -> String {
