@@ -73,7 +73,7 @@ set -a; source "$STATE/secrets.env"; set +a
 # 4. Configuration (kept if you edited it).
 if [ ! -f "$STATE/tollgate.toml" ]; then
   sed -e "s#@EDGE_PORT@#$EDGE_PORT#g" -e "s#@MOCK_PORT@#$MOCK_PORT#g" \
-      -e "s#@SPOOL@#$STATE/spool#g" deploy/local/tollgate.toml > "$STATE/tollgate.toml"
+      -e "s#@SPOOL@#$STATE/spool#g" -e "s#@ROUTING_SPOOL@#$STATE/routing-spool#g" deploy/local/tollgate.toml > "$STATE/tollgate.toml"
 fi
 export TOLLGATE_CONFIG="$STATE/tollgate.toml"
 # A config kept from before `[internal]` existed still gets authenticated gRPC calls.

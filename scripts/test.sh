@@ -27,3 +27,5 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+echo "== fuzz (short: 10 s per target; scripts/fuzz.sh long for 600 s)" >&2
+FUZZ_SECONDS=${FUZZ_SECONDS:-10} bash scripts/fuzz.sh

@@ -46,6 +46,11 @@ fn the_compose_config_loads_and_points_at_the_compose_services() {
         assert_eq!(cfg.logging.listen.to_string(), "0.0.0.0:50053");
         assert_eq!(cfg.edge.routing_url, "http://routing:50051");
         assert_eq!(cfg.edge.billing_url, "http://billing:50052");
+        // Routing's spool is on its own volume, never the edge's.
+        assert_eq!(
+            cfg.routing.usage.spool_dir,
+            std::path::Path::new("/var/lib/tollgate/routing-spool")
+        );
         assert_eq!(cfg.edge.logging_url, "http://logging:50053");
         assert_eq!(cfg.redis.url.expose(), "redis://redis:6379");
         assert_eq!(
@@ -111,6 +116,10 @@ fn the_kubernetes_config_loads_with_the_overrides_the_deployments_set() {
         );
         let cfg = Config::load(Some(&file)).map_err(|e| e.to_string())?;
         assert_eq!(cfg.edge.routing_url, "http://tollgate-routing:50051");
+        assert_eq!(
+            cfg.routing.usage.spool_dir,
+            std::path::Path::new("/var/lib/tollgate/routing-spool")
+        );
         assert_eq!(cfg.edge.key_pepper.expose(), "pepper-test");
         assert_eq!(
             cfg.internal.secret.as_ref().map(|s| s.expose()),
