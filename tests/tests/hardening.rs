@@ -157,6 +157,25 @@ async fn slow_heads_are_closed_and_large_heads_refused() {
     assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
     wait_refused(stack.http(), &edge.url, "header_timeout", 1.0).await;
 
+    // The same over HTTP/2 (prior knowledge): the preface and then nothing, or half a
+    // preface. hyper's header timeout is HTTP/1 only; the edge's first-request deadline
+    // closes these too.
+    for opening in [
+        &b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[..],
+        &b"PRI * HTTP/2.0\r\n"[..],
+    ] {
+        let mut tcp = TcpStream::connect(edge.addr).await.unwrap();
+        tcp.write_all(opening).await.unwrap();
+        let t0 = Instant::now();
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut buf)).await;
+        assert!(
+            read.is_ok(),
+            "the slow HTTP/2 connection was still open after 10 s"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    }
+
     // Too many headers: 431, the connection closed.
     let mut tcp = TcpStream::connect(edge.addr).await.unwrap();
     let mut head = String::from("GET /healthz HTTP/1.1\r\nhost: x\r\n");

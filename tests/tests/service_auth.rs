@@ -156,6 +156,10 @@ async fn every_service_refuses_callers_without_a_valid_credential_and_keeps_heal
         ..Default::default()
     };
     logging.query_logs(req(logs, Some(&service))).await.unwrap();
+    // Every refusal above is counted (the recorder is process-wide: at least these).
+    let refused = stack.metric("tollgate_internal_auth_refused_total").await;
+    let made = 4 * bad_credentials().len();
+    assert!(refused >= made as f64, "{made} refusals, {refused} counted");
     stack.shutdown().await;
 }
 

@@ -97,6 +97,11 @@ pub struct HardeningConfig {
     /// in front of the edge carries everyone's traffic from one address, and throttling it
     /// would lock every client out. Loopback by default (a local proxy, the tests).
     pub auth_throttle_exempt: Vec<String>,
+    /// Proxies (CIDR) whose `X-Forwarded-For` is believed: for a request from one of them, the
+    /// client is the right-most address in that header that is not itself a trusted proxy (what
+    /// the failed-authentication throttle keys on). Empty: the header is never read, since any
+    /// client can write it.
+    pub trusted_proxies: Vec<String>,
     /// How long startup waits for the key snapshot and routing before accepting anyway (so the
     /// admin API and probes stay reachable when routing is down).
     #[serde(with = "humantime_serde")]
@@ -116,6 +121,7 @@ impl Default for HardeningConfig {
             max_n: 128,
             auth_failures_per_minute: 30,
             auth_throttle_exempt: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            trusted_proxies: Vec::new(),
             ready_wait: Duration::from_secs(30),
         }
     }

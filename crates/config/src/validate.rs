@@ -184,6 +184,7 @@ fn check_hardening(edge: &crate::EdgeConfig) -> Result<(), ConfigError> {
             "edge.hardening.auth_throttle_exempt",
             &h.auth_throttle_exempt,
         ),
+        ("edge.hardening.trusted_proxies", &h.trusted_proxies),
     ];
     for (i, (list, net)) in lists
         .iter()
@@ -201,15 +202,7 @@ fn check_hardening(edge: &crate::EdgeConfig) -> Result<(), ConfigError> {
 
 /// `addr/prefix`, the prefix within the address family's width.
 fn is_cidr(s: &str) -> bool {
-    let Some((ip, prefix)) = s.split_once('/') else {
-        return false;
-    };
-    let width = match ip.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(_)) => 32,
-        Ok(std::net::IpAddr::V6(_)) => 128,
-        Err(_) => return false,
-    };
-    prefix.parse::<u8>().is_ok_and(|p| p <= width)
+    s.trim().parse::<ipnet::IpNet>().is_ok()
 }
 
 /// Timeouts and intervals a zero would break: a zero deadline fails every call, a zero interval

@@ -47,6 +47,7 @@ pub struct Guard {
     auth_failures: moka::sync::Cache<IpAddr, Arc<Failures>>,
     auth_failures_per_minute: u32,
     auth_exempt: Vec<outbound::Cidr>,
+    trusted_proxies: Vec<outbound::Cidr>,
 }
 
 /// Failed authentications from one address since `since` (the entry expires with its window).
@@ -72,6 +73,11 @@ impl Guard {
             auth_failures_per_minute: h.auth_failures_per_minute,
             auth_exempt: h
                 .auth_throttle_exempt
+                .iter()
+                .filter_map(|c| outbound::Cidr::parse(c))
+                .collect(),
+            trusted_proxies: h
+                .trusted_proxies
                 .iter()
                 .filter_map(|c| outbound::Cidr::parse(c))
                 .collect(),
@@ -171,6 +177,29 @@ pub async fn shed(State(guard): State<Arc<Guard>>, mut req: Request, next: Next)
     })
 }
 
+/// The client behind `peer`: `peer` itself, unless it is a trusted proxy; then the right-most
+/// `X-Forwarded-For` address that is not a trusted proxy (each proxy appends the address it saw,
+/// so everything left of the last untrusted hop could have been written by the client). A
+/// header that names only trusted proxies, or cannot be read, leaves `peer`.
+fn client_ip(peer: IpAddr, headers: &http::HeaderMap, trusted: &[outbound::Cidr]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|hop| hop.trim().parse::<IpAddr>())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .map_while(Result::ok)
+        .find(|ip| !is_trusted(*ip))
+        .unwrap_or(peer)
+}
+
 /// The failed-authentication throttle, around the credential check: an address with
 /// `edge.hardening.auth_failures_per_minute` 401s this minute gets 429 until the minute is
 /// over, without its key being looked at. In memory only.
@@ -182,7 +211,7 @@ pub async fn throttle_auth(State(guard): State<Arc<Guard>>, req: Request, next: 
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
+        .map(|c| client_ip(c.0.ip(), req.headers(), &guard.trusted_proxies))
         .filter(|ip| !guard.auth_exempt.iter().any(|c| c.contains(*ip)));
     if let Some(ip) = ip
         && let Some(retry_after_s) = guard.auth_blocked(ip)
@@ -236,6 +265,38 @@ mod tests {
         assert!((1..=60).contains(&wait), "{wait}");
         assert_eq!(g.auth_blocked([10, 0, 0, 2].into()), None);
         assert!(g.auth_exempt[0].contains([10, 9, 1, 1].into()));
+    }
+
+    #[test]
+    fn the_client_is_the_last_untrusted_forwarded_hop_behind_a_trusted_proxy() {
+        let trusted = [
+            outbound::Cidr::parse("10.0.0.0/8").unwrap(),
+            outbound::Cidr::parse("::1/128").unwrap(),
+        ];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "6.6.6.6, 1.2.3.4, 10.0.0.7".parse().unwrap(),
+        );
+        // From the trusted proxy: the right-most hop it did not add itself.
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &trusted), ip("1.2.3.4"));
+        assert_eq!(client_ip(ip("::1"), &h, &trusted), ip("1.2.3.4"));
+        // From anyone else the header is the client's own writing: ignored.
+        assert_eq!(client_ip(ip("5.5.5.5"), &h, &trusted), ip("5.5.5.5"));
+        // Several header lines are one list; garbage stops the walk at the peer.
+        let mut h = http::HeaderMap::new();
+        h.append("x-forwarded-for", "7.7.7.7".parse().unwrap());
+        h.append("x-forwarded-for", "10.1.1.1".parse().unwrap());
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &trusted), ip("7.7.7.7"));
+        let mut h = http::HeaderMap::new();
+        h.insert("x-forwarded-for", "not-an-ip".parse().unwrap());
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &trusted), ip("10.0.0.1"));
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &http::HeaderMap::new(), &trusted),
+            ip("10.0.0.1")
+        );
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &[]), ip("10.0.0.1"));
     }
 
     #[test]

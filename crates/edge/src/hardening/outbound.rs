@@ -7,38 +7,20 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-/// A network in CIDR notation (`127.0.0.1/32`, `fd00::/8`).
+use ipnet::IpNet;
+
+/// A network in CIDR notation (`127.0.0.1/32`, `fd00::/8`), matching IPv4-mapped IPv6
+/// addresses as the IPv4 address they map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cidr {
-    net: IpAddr,
-    prefix: u8,
-}
+pub struct Cidr(IpNet);
 
 impl Cidr {
     pub fn parse(s: &str) -> Option<Cidr> {
-        let (ip, prefix) = s.split_once('/')?;
-        let net: IpAddr = ip.trim().parse().ok()?;
-        let prefix: u8 = prefix.trim().parse().ok()?;
-        let width = if net.is_ipv4() { 32 } else { 128 };
-        (prefix <= width).then_some(Cidr { net, prefix })
+        s.trim().parse().ok().map(Cidr)
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.net, canonical(ip)) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(n) & mask == u32::from(a) & mask
-            }
-            (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(n) & mask == u128::from(a) & mask
-            }
-            _ => false,
-        }
+        self.0.contains(&canonical(ip))
     }
 }
 

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -27,7 +28,14 @@ const CUT_GRACE: Duration = Duration::from_secs(2);
 pub struct Server {
     builder: auto::Builder<TokioExecutor>,
     connections: Arc<Semaphore>,
+    /// A connection must bring its first whole request head within this (HTTP/1 and HTTP/2:
+    /// hyper's own header timeout covers HTTP/1 only, so a client dribbling the HTTP/2 preface
+    /// or its first HEADERS would otherwise hold a connection slot for ever).
+    first_request: Duration,
 }
+
+/// HTTP/2 keepalive ping interval, and how long a ping may go unanswered.
+const H2_KEEPALIVE: Duration = Duration::from_secs(20);
 
 impl Server {
     pub fn new(edge: &EdgeConfig) -> Server {
@@ -42,10 +50,14 @@ impl Server {
         builder
             .http2()
             .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(h.max_header_bytes).unwrap_or(u32::MAX));
+            .max_header_list_size(u32::try_from(h.max_header_bytes).unwrap_or(u32::MAX))
+            // A peer that stops answering pings is gone (a host that vanished sends no FIN).
+            .keep_alive_interval(Some(H2_KEEPALIVE))
+            .keep_alive_timeout(H2_KEEPALIVE);
         Server {
             builder,
             connections: Arc::new(Semaphore::new(h.max_connections)),
+            first_request: h.header_read_timeout,
         }
     }
 
@@ -97,6 +109,7 @@ impl Server {
                 peer,
                 app.clone(),
                 stop_accepting.clone(),
+                self.first_request,
             );
             open.spawn(crate::relay::DRAIN.scope(cut.clone(), async move {
                 conn.await;
@@ -127,18 +140,33 @@ async fn serve_connection(
     peer: SocketAddr,
     app: Router,
     stop_accepting: CancellationToken,
+    first_request: Duration,
 ) {
     // SSE events are small and must reach the client as they come.
     let _ = tcp.set_nodelay(true);
+    let started = Arc::new(AtomicBool::new(false));
+    let seen = started.clone();
     let svc = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+        seen.store(true, Ordering::Relaxed);
         req.extensions_mut().insert(ConnectInfo(peer));
         let app = app.clone();
         async move { tower::ServiceExt::oneshot(app, req).await }
     });
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc);
     tokio::pin!(conn);
+    let no_request = async {
+        tokio::time::sleep(first_request).await;
+        if started.load(Ordering::Relaxed) {
+            std::future::pending::<()>().await;
+        }
+    };
     let result = tokio::select! {
         r = conn.as_mut() => r,
+        () = no_request => {
+            // Nothing asked in time: drop the connection without waiting on the peer.
+            refused("header_timeout");
+            return;
+        }
         () = stop_accepting.cancelled() => {
             conn.as_mut().graceful_shutdown();
             conn.await

@@ -142,6 +142,12 @@ where
                 Either::Right(self.inner.call(req))
             }
             Err(status) => {
+                let code = match status.code() {
+                    tonic::Code::PermissionDenied => "permission_denied",
+                    _ => "unauthenticated",
+                };
+                metrics::counter!("tollgate_internal_auth_refused_total", "code" => code)
+                    .increment(1);
                 tracing::warn!(
                     rpc.method = %req.uri().path(),
                     code = ?status.code(),
