@@ -499,6 +499,34 @@ impl Stack {
         }
     }
 
+    /// The ledger row of one request, through the admin API's usage export (every cell a string).
+    pub async fn ledger_row(&self, tenant: &str, request_id: &str) -> Value {
+        let t0 = std::time::Instant::now();
+        loop {
+            let page = self
+                .admin(
+                    reqwest::Method::GET,
+                    &format!("/admin/v1/tenants/{tenant}/usage?limit=1000"),
+                    None,
+                )
+                .await;
+            let rows = page["data"].as_array().unwrap();
+            let mine: Vec<&Value> = rows
+                .iter()
+                .filter(|r| r["request_id"] == request_id)
+                .collect();
+            assert!(mine.len() <= 1, "{request_id} billed twice: {page}");
+            if let Some(row) = mine.first() {
+                return (*row).clone();
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "no ledger row for {request_id}: {page}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Every ledger row's request id for a tenant, in ledger order (duplicates kept, so a
     /// caller can look for them), through the admin API's paged usage export.
     pub async fn ledger_request_ids(&self, tenant: &str) -> Vec<String> {

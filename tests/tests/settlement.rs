@@ -86,34 +86,6 @@ async fn stream_until(
     (request_id, text, body)
 }
 
-/// The ledger row of one request, through the admin API's usage export (every cell a string).
-async fn ledger_row(stack: &Stack, tenant: &str, request_id: &str) -> Value {
-    let t0 = std::time::Instant::now();
-    loop {
-        let page = stack
-            .admin(
-                reqwest::Method::GET,
-                &format!("/admin/v1/tenants/{tenant}/usage?limit=1000"),
-                None,
-            )
-            .await;
-        let rows = page["data"].as_array().unwrap();
-        let mine: Vec<&Value> = rows
-            .iter()
-            .filter(|r| r["request_id"] == request_id)
-            .collect();
-        assert!(mine.len() <= 1, "{request_id} billed twice: {page}");
-        if let Some(row) = mine.first() {
-            return (*row).clone();
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "no ledger row for {request_id}: {page}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// The request log of one request, through the admin API.
 async fn log_row(stack: &Stack, tenant: &str, request_id: &str) -> Value {
     let t0 = std::time::Instant::now();
@@ -147,7 +119,7 @@ async fn recorded_as(
     code: &str,
     outcome: &str,
 ) -> (Value, Value) {
-    let ledger = ledger_row(stack, tenant, request_id).await;
+    let ledger = stack.ledger_row(tenant, request_id).await;
     assert_eq!(ledger["http_status"], status.to_string(), "{ledger}");
     assert_eq!(ledger["outcome"], outcome, "{ledger}");
     let log = log_row(stack, tenant, request_id).await;

@@ -11,7 +11,6 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
 use tollgate_mock_provider::MockOptions;
 use tollgate_proto::routing::v1::chat_frame::Kind;
 use tollgate_proto::routing::v1::routing_client::RoutingClient;
@@ -53,29 +52,6 @@ fn call(request_id: &str, tenant: &str, key: &str, stream: bool) -> ChatCall {
             ..Identity::default()
         }),
         ..ChatCall::default()
-    }
-}
-
-/// The ledger row of `request_id`, waiting for it to appear.
-async fn ledger_row(stack: &Stack, tenant: &str, request_id: &str) -> Value {
-    let t0 = std::time::Instant::now();
-    loop {
-        let page = stack
-            .admin(
-                reqwest::Method::GET,
-                &format!("/admin/v1/tenants/{tenant}/usage?limit=1000"),
-                None,
-            )
-            .await;
-        let rows = page["data"].as_array().unwrap();
-        if let Some(row) = rows.iter().find(|r| r["request_id"] == request_id) {
-            return row.clone();
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "no ledger row for {request_id}: {page}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -138,13 +114,13 @@ async fn calls_of_an_edge_that_vanished_are_billed_by_routing_once() {
     cut.down(); // the connection closes: what a killed process does to its sockets
     drop(frames);
 
-    let row = ledger_row(&stack, &tenant, &finished).await;
+    let row = stack.ledger_row(&tenant, &finished).await;
     assert_eq!(row["outcome"], "completed", "{row}");
     assert_eq!(row["input_tokens"], served.input_tokens.to_string());
     assert_eq!(row["output_tokens"], served.output_tokens.to_string());
     assert_eq!(row["deployment"], "mock-primary");
 
-    let row = ledger_row(&stack, &tenant, &streaming).await;
+    let row = stack.ledger_row(&tenant, &streaming).await;
     assert_eq!(row["outcome"], "client_cancelled", "{row}");
     assert_eq!(row["http_status"], "499");
     let input: u64 = row["input_tokens"].as_str().unwrap().parse().unwrap();

@@ -357,6 +357,10 @@ pub struct RoutingConfig {
     /// edge's own event is safely spooled; longer than an edge ever holds an event in memory.
     #[serde(with = "humantime_serde")]
     pub backstop_window: Duration,
+    /// How long routing waits, after an edge's connection closed, before sending that edge's
+    /// calls to billing: a living edge (a network cut, a clean shutdown) records its own first.
+    #[serde(with = "humantime_serde")]
+    pub backstop_grace: Duration,
     /// How routing sends that usage: the same spooled, batched sender the edge uses, with a
     /// spool directory of its own.
     pub usage: UsageSpoolConfig,
@@ -393,6 +397,7 @@ impl Default for RoutingConfig {
             health_check_interval: None,
             billing_url: None,
             backstop_window: Duration::from_secs(30),
+            backstop_grace: Duration::from_secs(5),
             usage: routing_usage(),
         }
     }

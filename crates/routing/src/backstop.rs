@@ -10,8 +10,11 @@
 //! spooled sender the edge uses. Billing's ledger is idempotent on `request_id`: for every call
 //! the edge did record, routing's copy is a counted duplicate and changes nothing.
 //!
-//! A connection that closes while its edge lives (an edge shutting down drains and flushes its
-//! usage before it disconnects) costs only those duplicates. A call its edge cancelled (the
+//! A connection can also close while its edge lives: an edge shutting down (it drains and flushes
+//! its usage before it disconnects), or a network cut between the two. Then the edge's own event
+//! must be the one billed (it is what the client was told), so routing waits
+//! `routing.backstop_grace` before sending anything: long enough for a living edge's event to
+//! reach the ledger first, which makes routing's copy a counted duplicate. A call its edge cancelled (the
 //! client hung up) is billed by the edge; if the edge then died before spooling it, routing's
 //! copy bills the prompt plus what routing had sent, which is what the edge would have billed
 //! give or take the frames in flight.
@@ -147,6 +150,8 @@ fn failure_status(f: &rpc::Failure) -> u32 {
 /// The receipts of recent calls, per edge connection, and where they go when one closes.
 pub(crate) struct Backstop {
     window: Duration,
+    /// How long after a connection closed its receipts wait before going to billing.
+    grace: Duration,
     /// Routing itself is shutting down: the connections closing are its own doing, and their
     /// edges live on and bill their calls.
     stopping: AtomicBool,
@@ -164,9 +169,10 @@ struct State {
 }
 
 impl Backstop {
-    pub(crate) fn new(window: Duration, sink: UsageSink) -> Backstop {
+    pub(crate) fn new(window: Duration, grace: Duration, sink: UsageSink) -> Backstop {
         Backstop {
             window,
+            grace,
             stopping: AtomicBool::new(false),
             state: Mutex::new(State::default()),
             sink,
@@ -205,8 +211,8 @@ impl Backstop {
         }
     }
 
-    /// Hand `events` to the spooled sender, off the caller's task (which may be a connection's
-    /// drop).
+    /// Hand `events` to the spooled sender after the grace period, off the caller's task (which
+    /// may be a connection's drop).
     fn bill(&self, events: Vec<UsageEvent>) {
         metrics::counter!("tollgate_routing_backstop_events_total").increment(events.len() as u64);
         let sink = self.sink.clone();
@@ -215,7 +221,9 @@ impl Backstop {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        let grace = self.grace;
         rt.spawn(async move {
+            tokio::time::sleep(grace).await;
             for ev in events {
                 sink.record(ev).await;
             }

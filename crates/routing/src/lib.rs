@@ -179,6 +179,10 @@ async fn start_backstop(
     );
     let (sink, sender) =
         tollgate_usage::start(&cfg.routing.usage, BillingClient::new(billing), stop).await?;
-    let backstop = Arc::new(backstop::Backstop::new(cfg.routing.backstop_window, sink));
+    let backstop = Arc::new(backstop::Backstop::new(
+        cfg.routing.backstop_window,
+        cfg.routing.backstop_grace,
+        sink,
+    ));
     Ok((backstop, tokio::spawn(sender)))
 }
