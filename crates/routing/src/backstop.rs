@@ -30,6 +30,7 @@ use tollgate_proto::billing::v1::UsageEvent;
 use tollgate_proto::routing::v1::chat_frame::Kind;
 use tollgate_proto::routing::v1::{self as rpc, ChatCall, FailureKind, WireFormat};
 use tollgate_server::connections::{ConnId, ConnectionWatch};
+use tollgate_telemetry::propagation::TraceRef;
 use tollgate_usage::UsageSink;
 
 /// The status a client sees when it hung up (nginx's convention, as the edge records it).
@@ -39,6 +40,8 @@ const CLIENT_CLOSED: u32 = 499;
 pub(crate) struct Receipt {
     event: UsageEvent,
     started: Instant,
+    /// The call's trace, rendered into the event only when it is built.
+    trace: TraceRef,
     /// Kept to estimate the prompt only when no frame said it (a call cut before any output).
     body: Bytes,
     format: WireFormat,
@@ -61,9 +64,9 @@ impl Receipt {
                 model: call.model.clone(),
                 stream: call.stream,
                 started_at: Some(prost_types::Timestamp::from(SystemTime::now())),
-                traceparent: tollgate_telemetry::propagation::current_traceparent(),
                 ..UsageEvent::default()
             },
+            trace: TraceRef::current(),
             started: Instant::now(),
             body: call.body.clone(),
             format: call.format(),
@@ -105,7 +108,9 @@ impl Receipt {
 
     /// The usage event this call ends with. Unsettled means the edge went away first: billed as
     /// a hang-up, the prompt plus what was sent (DESIGN: never nothing).
-    fn into_event(mut self) -> UsageEvent {
+    /// The event without its `traceparent` (rendered only for an event that is sent), and the
+    /// trace.
+    fn into_event(mut self) -> (UsageEvent, TraceRef) {
         self.event.latency_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(0);
         if !self.settled {
             let (input, output) = self
@@ -116,7 +121,7 @@ impl Receipt {
             self.event.http_status = CLIENT_CLOSED;
             self.event.outcome = Outcome::ClientCancelled.as_str().to_owned();
         }
-        self.event
+        (self.event, self.trace)
     }
 }
 
@@ -147,6 +152,9 @@ fn failure_status(f: &rpc::Failure) -> u32 {
     }
 }
 
+/// A finished call's usage event and its trace.
+type Ended = (UsageEvent, TraceRef);
+
 /// The receipts of recent calls, per edge connection, and where they go when one closes.
 pub(crate) struct Backstop {
     window: Duration,
@@ -162,7 +170,7 @@ pub(crate) struct Backstop {
 #[derive(Default)]
 struct State {
     /// Calls ended within the window, per open connection, oldest first.
-    recent: HashMap<ConnId, VecDeque<(Instant, UsageEvent)>>,
+    recent: HashMap<ConnId, VecDeque<(Instant, Ended)>>,
     /// Connections closed within the window: a call of theirs ending now was still running when
     /// its edge went, so it goes to billing at once.
     closed: HashMap<ConnId, Instant>,
@@ -213,7 +221,7 @@ impl Backstop {
 
     /// Hand `events` to the spooled sender after the grace period, off the caller's task (which
     /// may be a connection's drop).
-    fn bill(&self, events: Vec<UsageEvent>) {
+    fn bill(&self, events: Vec<Ended>) {
         metrics::counter!("tollgate_routing_backstop_events_total").increment(events.len() as u64);
         let sink = self.sink.clone();
         // A connection can close while the runtime itself shuts down; then there is no sender
@@ -224,7 +232,8 @@ impl Backstop {
         let grace = self.grace;
         rt.spawn(async move {
             tokio::time::sleep(grace).await;
-            for ev in events {
+            for (mut ev, trace) in events {
+                ev.traceparent = trace.traceparent();
                 sink.record(ev).await;
             }
         });
@@ -240,7 +249,7 @@ impl ConnectionWatch for Backstop {
             return;
         }
         let now = Instant::now();
-        let events: Vec<UsageEvent> = {
+        let events: Vec<Ended> = {
             let Ok(mut st) = self.state.lock() else {
                 return;
             };

@@ -77,6 +77,35 @@ pub fn current_traceparent() -> String {
     carrier.0.unwrap_or_default()
 }
 
+/// Where the current span sits in its trace, kept for work that may or may not leave the request
+/// later (routing's usage receipts): taking it costs a context lookup, and the `traceparent`
+/// string is only rendered when it is needed.
+#[derive(Clone, Debug, Default)]
+pub struct TraceRef(Option<opentelemetry::trace::SpanContext>);
+
+impl TraceRef {
+    pub fn current() -> TraceRef {
+        use opentelemetry::trace::TraceContextExt;
+        let cx = tracing::Span::current().context();
+        let sc = cx.span().span_context().clone();
+        TraceRef(sc.is_valid().then_some(sc))
+    }
+
+    /// The W3C `traceparent` value ("" when there was no trace), as the propagator writes it.
+    pub fn traceparent(&self) -> String {
+        use opentelemetry::trace::TraceFlags;
+        match &self.0 {
+            Some(sc) => format!(
+                "00-{}-{}-{:02x}",
+                sc.trace_id(),
+                sc.span_id(),
+                (sc.trace_flags() & TraceFlags::SAMPLED).to_u8()
+            ),
+            None => String::new(),
+        }
+    }
+}
+
 /// Make `span` a child of the request whose `traceparent` is given (no-op when empty or bad).
 pub fn set_parent_from_traceparent(span: &tracing::Span, traceparent: &str) {
     if traceparent.is_empty() {
@@ -133,5 +162,24 @@ mod tests {
             back.span().span_context().trace_id(),
             TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap()
         );
+    }
+
+    #[test]
+    fn a_trace_ref_renders_what_the_propagator_writes() {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        for flags in [TraceFlags::SAMPLED, TraceFlags::default()] {
+            let sc = SpanContext::new(
+                TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+                SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+                flags,
+                true,
+                TraceState::default(),
+            );
+            let cx = Context::new().with_remote_span_context(sc.clone());
+            let mut carrier = StringCarrier(None);
+            opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut carrier));
+            assert_eq!(TraceRef(Some(sc)).traceparent(), carrier.0.unwrap());
+        }
+        assert_eq!(TraceRef::default().traceparent(), "");
     }
 }
