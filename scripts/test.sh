@@ -29,3 +29,5 @@ else
 fi
 echo "== fuzz (short: 10 s per target; scripts/fuzz.sh long for 600 s)" >&2
 FUZZ_SECONDS=${FUZZ_SECONDS:-10} bash scripts/fuzz.sh
+echo "== fault suite (short: the real binaries killed, stalled and black-holed under load)" >&2
+scripts/faults.sh --short

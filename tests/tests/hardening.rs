@@ -633,6 +633,49 @@ async fn a_webhook_to_loopback_is_refused_unless_allow_listed() {
     stack.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_can_have_a_listener_of_its_own() {
+    let stack = Stack::start().await;
+    let tenant = stack.tenant("admin-listener", false).await;
+    let (_, key) = stack.key(&tenant, 0, 0).await;
+    // A free port for the admin listener (the edge binds it itself).
+    let admin_addr = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let edge = Edge::start(&stack, |c| c.edge.admin_listen = Some(admin_addr)).await;
+    edge.wait_ready(stack.http()).await;
+    let http = stack.http();
+    let get = |url: String, bearer: &str| http.get(url).bearer_auth(bearer).send();
+    let tenants = "/admin/v1/tenants";
+    let admin = format!("http://{admin_addr}");
+
+    // The admin API answers on its own listener only.
+    let r = get(format!("{admin}{tenants}"), tollgate_tests::ADMIN_TOKEN)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = get(
+        format!("{}{tenants}", edge.url),
+        tollgate_tests::ADMIN_TOKEN,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Clients are served on the main listener, not on the admin one; probes on both.
+    let r = get(format!("{}/v1/models", edge.url), &key).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = get(format!("{admin}/v1/models"), &key).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    for base in [&admin, &edge.url] {
+        let r = http.get(format!("{base}/healthz")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{base}");
+    }
+    edge.stop().await;
+    stack.shutdown().await;
+}
+
 #[test]
 fn hardening_defaults_are_valid_and_bad_values_name_their_field() {
     let mut cfg = Config::default();

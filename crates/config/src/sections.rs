@@ -17,6 +17,10 @@ fn addr(s: &str) -> SocketAddr {
 #[serde(default, deny_unknown_fields)]
 pub struct EdgeConfig {
     pub listen: SocketAddr,
+    /// A listener of its own for the admin API (`/admin/v1`, plus the probes and `/metrics`):
+    /// when set, `listen` no longer serves `/admin`, so the admin API can stay on an internal
+    /// network while clients reach `listen`.
+    pub admin_listen: Option<SocketAddr>,
     /// Bearer token for `/admin/v1`. Admin API is off when unset.
     pub admin_token: Option<SecretRef>,
     /// Server pepper for API-key HMACs. Must be the same on every edge and billing replica.
@@ -49,6 +53,7 @@ impl Default for EdgeConfig {
     fn default() -> Self {
         EdgeConfig {
             listen: addr("127.0.0.1:8080"),
+            admin_listen: None,
             admin_token: None,
             key_pepper: SecretRef::literal("tollgate-local-dev-pepper"),
             routing_url: "http://127.0.0.1:50051".into(),

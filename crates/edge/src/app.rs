@@ -24,8 +24,35 @@ use crate::{admin, auth, chat, embeddings, health, messages, models, openrouter}
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub fn router(state: AppState, guard: Arc<Guard>, max_body: usize) -> Router {
-    let api = Router::new()
+/// Which routes a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Surface {
+    /// Everything on one listener (no `edge.admin_listen`).
+    All,
+    /// The client API without `/admin` (`edge.listen` when the admin API has its own).
+    Clients,
+    /// `/admin` with the probes and `/metrics` (`edge.admin_listen`).
+    Admin,
+}
+
+pub fn router(state: AppState, guard: Arc<Guard>, max_body: usize, surface: Surface) -> Router {
+    let probes = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics));
+    let routes = match surface {
+        Surface::All => clients().merge(admin::routes()).merge(probes),
+        Surface::Clients => clients().merge(probes),
+        Surface::Admin => admin::routes().merge(probes),
+    }
+    .fallback(not_found)
+    .method_not_allowed_fallback(method_not_allowed);
+    layers(routes, state, guard, max_body)
+}
+
+/// The model API every client format uses.
+fn clients() -> Router<AppState> {
+    Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1/models", get(models::list_models))
@@ -38,64 +65,63 @@ pub fn router(state: AppState, guard: Arc<Guard>, max_body: usize) -> Router {
         .route("/api/v1/models", get(models::list_models))
         .route("/api/v1/key", get(openrouter::key))
         .route("/api/v1/generation", get(openrouter::generation))
-        .merge(admin::routes())
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed);
+}
 
-    api.layer(
-        ServiceBuilder::new()
-            // 1. A panic anywhere below becomes a plain 500 in the OpenAI shape, no internals.
-            .layer(CatchPanicLayer::custom(|_| {
-                ApiError::Internal.into_response()
-            }))
-            // 2. Credentials never reach logs or traces.
-            .layer(SetSensitiveRequestHeadersLayer::new([
-                http::header::AUTHORIZATION,
-                HeaderName::from_static("x-api-key"),
-            ]))
-            // 3. Every request gets a fresh UUIDv7, returned in `x-request-id` on every answer.
-            .layer(middleware::from_fn(request_id))
-            // 3b. On Anthropic's routes every error (auth, limits, routing) in Anthropic's shape.
-            .layer(middleware::from_fn(anthropic_errors))
-            // 4. One span per request, continuing the caller's W3C trace if it sent one.
-            .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                let span = tracing::info_span!(
-                    "http",
-                    otel.kind = "server",
-                    http.method = %req.method(),
-                    http.route = %req.uri().path(),
-                    request_id = tracing::field::Empty,
-                );
-                let _ = span.set_parent(tollgate_telemetry::propagation::extract(req.headers()));
-                span
-            }))
-            // 5. Bodies over the limit are refused before they are read in full (chunked ones
-            //    too: the limit counts bytes read, not `content-length`).
-            .layer(DefaultBodyLimit::max(max_body))
-            // 5b. Headers over `edge.hardening.max_header_bytes`: 431. Load shed: model calls
-            //     beyond `edge.hardening.max_in_flight` get 503 and Retry-After before any work.
-            //     (Header time and count and the connection cap are enforced below HTTP, in
-            //     `hardening/serve.rs`.)
-            .layer(middleware::from_fn_with_state(
-                guard.clone(),
-                hardening::shed,
-            ))
-            // 5c. An address failing authentication too often gets 429 without its credential
-            //     being looked at (memory only: a flood costs Redis and Postgres nothing).
-            .layer(middleware::from_fn_with_state(
-                guard,
-                hardening::throttle_auth,
-            ))
-            // 6. Deny by default: a key (or the admin token) on every route but the probes.
-            .layer(middleware::from_fn_with_state(
-                state.clone(),
-                auth::require_credential,
-            )),
-    )
-    .with_state(state)
+/// The one layer stack every listener's routes go through.
+fn layers(routes: Router<AppState>, state: AppState, guard: Arc<Guard>, max_body: usize) -> Router {
+    routes
+        .layer(
+            ServiceBuilder::new()
+                // 1. A panic anywhere below becomes a plain 500 in the OpenAI shape, no internals.
+                .layer(CatchPanicLayer::custom(|_| {
+                    ApiError::Internal.into_response()
+                }))
+                // 2. Credentials never reach logs or traces.
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    http::header::AUTHORIZATION,
+                    HeaderName::from_static("x-api-key"),
+                ]))
+                // 3. Every request gets a fresh UUIDv7, returned in `x-request-id` on every answer.
+                .layer(middleware::from_fn(request_id))
+                // 3b. On Anthropic's routes every error (auth, limits, routing) in Anthropic's shape.
+                .layer(middleware::from_fn(anthropic_errors))
+                // 4. One span per request, continuing the caller's W3C trace if it sent one.
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                    let span = tracing::info_span!(
+                        "http",
+                        otel.kind = "server",
+                        http.method = %req.method(),
+                        http.route = %req.uri().path(),
+                        request_id = tracing::field::Empty,
+                    );
+                    let _ =
+                        span.set_parent(tollgate_telemetry::propagation::extract(req.headers()));
+                    span
+                }))
+                // 5. Bodies over the limit are refused before they are read in full (chunked ones
+                //    too: the limit counts bytes read, not `content-length`).
+                .layer(DefaultBodyLimit::max(max_body))
+                // 5b. Headers over `edge.hardening.max_header_bytes`: 431. Load shed: model calls
+                //     beyond `edge.hardening.max_in_flight` get 503 and Retry-After before any work.
+                //     (Header time and count and the connection cap are enforced below HTTP, in
+                //     `hardening/serve.rs`.)
+                .layer(middleware::from_fn_with_state(
+                    guard.clone(),
+                    hardening::shed,
+                ))
+                // 5c. An address failing authentication too often gets 429 without its credential
+                //     being looked at (memory only: a flood costs Redis and Postgres nothing).
+                .layer(middleware::from_fn_with_state(
+                    guard,
+                    hardening::throttle_auth,
+                ))
+                // 6. Deny by default: a key (or the admin token) on every route but the probes.
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    auth::require_credential,
+                )),
+        )
+        .with_state(state)
 }
 
 /// Mint the request id. A client-sent `x-request-id` is never trusted as ours (it keys the

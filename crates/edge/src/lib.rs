@@ -203,13 +203,23 @@ async fn serve(
 
     keep_fresh(&cfg, &state, pool, routing_ch, &background, &stop)?;
 
-    let app = app::router(
-        state.clone(),
-        hardening::Guard::new(edge),
-        edge.max_body_bytes,
-    );
+    let guard = hardening::Guard::new(edge);
+    let (surface, admin) = match edge.admin_listen {
+        None => (app::Surface::All, None),
+        Some(addr) => {
+            let l = TcpListener::bind(addr).await?;
+            let admin = app::router(
+                state.clone(),
+                guard.clone(),
+                edge.max_body_bytes,
+                app::Surface::Admin,
+            );
+            (app::Surface::Clients, Some((admin, l)))
+        }
+    };
+    let app = app::router(state.clone(), guard, edge.max_body_bytes, surface);
 
-    serve_until(app, listener, shutdown, &state, edge).await?;
+    serve_until(app, listener, admin, shutdown, &state, edge).await?;
     stop.cancel();
     let _ = usage_handle.await;
     let _ = log_handle.await;
@@ -289,6 +299,7 @@ fn keep_fresh(
 async fn serve_until(
     app: axum::Router,
     listener: TcpListener,
+    admin: Option<(axum::Router, TcpListener)>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     state: &AppState,
     edge: &tollgate_config::EdgeConfig,
@@ -305,15 +316,19 @@ async fn serve_until(
     until_ready(state, edge.hardening.ready_wait, &stop_accepting).await;
     tracing::info!(addr = ?listener.local_addr().ok(), "edge accepting");
     let cut = CancellationToken::new();
-    hardening::serve::Server::new(edge)
-        .run(
-            app,
-            listener,
-            stop_accepting,
-            cut,
-            app::drain_deadline(edge.drain_timeout),
-        )
-        .await;
+    let drain = app::drain_deadline(edge.drain_timeout);
+    let (admin_stop, admin_cut) = (stop_accepting.clone(), cut.clone());
+    let admin = async move {
+        if let Some((admin, l)) = admin {
+            tracing::info!(addr = ?l.local_addr().ok(), "admin API accepting");
+            hardening::serve::Server::new(edge)
+                .run(admin, l, admin_stop, admin_cut, drain)
+                .await;
+        }
+    };
+    let clients =
+        hardening::serve::Server::new(edge).run(app, listener, stop_accepting.clone(), cut, drain);
+    tokio::join!(clients, admin);
     state.tracker.close();
     state.tracker.wait().await;
     Ok(())
