@@ -694,4 +694,15 @@ fn hardening_defaults_are_valid_and_bad_values_name_their_field() {
         err.contains("edge.hardening.auth_throttle_exempt[0]"),
         "{err}"
     );
+    cfg.edge.hardening.auth_throttle_exempt = Vec::new();
+    // Timeouts of zero, and a backstop window an edge's unspooled events could outlive.
+    cfg.routing.stream_idle_timeout = Duration::ZERO;
+    let err = cfg.validate().unwrap_err().to_string();
+    assert!(err.contains("routing.stream_idle_timeout"), "{err}");
+    cfg.routing.stream_idle_timeout = Duration::from_secs(60);
+    cfg.routing.backstop_window = cfg.edge.usage.send_timeout;
+    let err = cfg.validate().unwrap_err().to_string();
+    assert!(err.contains("routing.backstop_window"), "{err}");
+    cfg.routing.backstop_window = Duration::from_secs(10);
+    assert!(cfg.validate().is_ok());
 }

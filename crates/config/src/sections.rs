@@ -359,7 +359,8 @@ pub struct RoutingConfig {
     /// `edge.billing_url` (one config file serves every service).
     pub billing_url: Option<String>,
     /// How long routing keeps the usage of a finished call in case its edge dies before that
-    /// edge's own event is safely spooled; longer than an edge ever holds an event in memory.
+    /// edge's own event is safely spooled; longer than an edge ever holds an event unspooled
+    /// (one `RecordUsage` call plus a flush interval), which validation checks.
     #[serde(with = "humantime_serde")]
     pub backstop_window: Duration,
     /// How long routing waits, after an edge's connection closed, before sending that edge's
@@ -401,7 +402,7 @@ impl Default for RoutingConfig {
             reload_interval: Duration::from_secs(1),
             health_check_interval: None,
             billing_url: None,
-            backstop_window: Duration::from_secs(30),
+            backstop_window: Duration::from_secs(10),
             backstop_grace: Duration::from_secs(5),
             usage: routing_usage(),
         }

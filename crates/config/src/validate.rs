@@ -235,6 +235,15 @@ fn check_durations(cfg: &Config) -> Result<(), ConfigError> {
     if let Some((field, _)) = positive.iter().find(|(_, d)| d.is_zero()) {
         return Err(invalid(*field, "must be above 0"));
     }
+    // An edge holds an event unspooled for at most one flush interval plus one RecordUsage
+    // call: routing must remember a finished call at least that long, or an edge killed then
+    // loses it.
+    if r.backstop_window <= e.usage.send_timeout + e.usage.flush_interval {
+        return Err(invalid(
+            "routing.backstop_window",
+            "must be longer than edge.usage.send_timeout + edge.usage.flush_interval",
+        ));
+    }
     // One spool file per process: an edge and routing on one host must not share one.
     if e.usage.spool_dir == r.usage.spool_dir {
         return Err(invalid(

@@ -99,7 +99,15 @@ impl Sender {
 
     /// Send every pending batch; false if billing refused or was unreachable.
     async fn flush_once(&mut self) -> bool {
+        let mut arrived = Vec::new();
         while !self.pending.is_empty() {
+            // What arrived during the last call is spooled before the next one: an event waits
+            // unspooled (lost if the process is killed) at most one call, never the whole
+            // backlog. Routing's backstop window is sized on that.
+            while let Ok(ev) = self.rx.try_recv() {
+                arrived.push(ev);
+            }
+            self.accept(&mut arrived).await;
             let n = self.pending.len().min(self.batch);
             let events: Vec<UsageEvent> = self.pending.iter().take(n).cloned().collect();
             let mut request = tonic::Request::new(RecordUsageRequest { events });
