@@ -115,7 +115,7 @@ impl Receipt {
         if !self.settled {
             let (input, output) = self
                 .progress
-                .unwrap_or_else(|| (prompt_estimate(&self.body, self.format), 0));
+                .unwrap_or_else(|| (crate::prompt::tokens(&self.body, self.format), 0));
             self.event.input_tokens = input;
             self.event.output_tokens = output;
             self.event.http_status = CLIENT_CLOSED;
@@ -123,10 +123,6 @@ impl Receipt {
         }
         (self.event, self.trace)
     }
-}
-
-fn prompt_estimate(body: &[u8], format: WireFormat) -> u64 {
-    crate::call::prompt_tokens(body, format)
 }
 
 fn outcome(raw: i32) -> Outcome {

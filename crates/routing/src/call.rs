@@ -11,15 +11,14 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tollgate_domain::Usage;
-use tollgate_formats::openai;
 use tollgate_proto::routing::v1::chat_frame::Kind;
-use tollgate_proto::routing::v1::{self as rpc, ChatCall, ChatFrame, WireFormat};
+use tollgate_proto::routing::v1::{self as rpc, ChatCall, ChatFrame};
 use tollgate_server::connections::ConnId;
 use tonic::Status;
 
 use crate::backstop::{Backstop, Receipt};
 use crate::budget::RetryBudget;
-use crate::mode::{Mode, anthropic_client};
+use crate::mode::Mode;
 use crate::route_table::{Clients, Deployment, RouteTable};
 use crate::select::Request;
 use crate::tables::Tables;
@@ -148,7 +147,7 @@ impl Call<'_> {
     pub(crate) fn prompt_estimate(&self) -> u64 {
         *self
             .prompt
-            .get_or_init(|| prompt_tokens(self.body, self.call.format()))
+            .get_or_init(|| crate::prompt::tokens(self.body, self.call.format()))
     }
 
     /// The final Usage frame for this call.
@@ -177,14 +176,4 @@ pub(crate) fn cancelled(cx: &Call<'_>) {
     metrics::counter!("tollgate_routing_cancelled_total", "provider" => cx.deployment.provider.name.clone())
         .increment(1);
     tracing::info!("the edge cancelled the call; upstream request dropped");
-}
-
-/// Prompt tokens estimated from a chat or Messages body (text / 4, images, framing).
-pub(crate) fn prompt_tokens(body: &[u8], format: WireFormat) -> u64 {
-    if anthropic_client(format) {
-        tollgate_formats::anthropic::peek_messages(body)
-            .map_or(body.len() as u64 / 4, |p| p.prompt_tokens_estimate)
-    } else {
-        openai::peek_chat(body).map_or(body.len() as u64 / 4, |p| p.prompt_tokens_estimate)
-    }
 }

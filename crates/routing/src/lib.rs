@@ -56,6 +56,7 @@ mod health;
 #[cfg(test)]
 mod matrix_tests;
 mod mode;
+mod prompt;
 mod relay;
 mod reload;
 mod route_table;
