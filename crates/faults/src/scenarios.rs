@@ -60,7 +60,7 @@ pub fn all() -> Vec<Scenario> {
         ),
         s(
             "kill -9 routing",
-            "in-flight requests end 503 or an error event, all billed once",
+            "in-flight requests end 503, 502 upstream_stream_interrupted or an error event, all billed once",
             Fault::Kill(Svc::Routing),
             true,
         ),
@@ -279,11 +279,15 @@ pub async fn run(
     let ledger = settle(stack, &tenant, &outcomes, provider).await?;
     let figures = account::figures(&outcomes, &ledger, provider);
     let allow_upstream_5xx = matches!(sc.fault, Fault::Mock(_) | Fault::Proxy(Dep::Provider, _));
+    // A whole answer already started when routing died: 502 `upstream_stream_interrupted`
+    // (README's error table), never a silently short body.
+    let allow_interrupted = matches!(sc.fault, Fault::Kill(Svc::Routing));
     check_common(
         &figures,
         &outcomes,
         recover,
         allow_upstream_5xx,
+        allow_interrupted,
         &mut failures,
     );
     if sc.name == "provider slow 1.5s" && figures.by_status.keys().any(|s| s.starts_with('5')) {
@@ -308,6 +312,7 @@ fn check_common(
     outcomes: &[Outcome],
     recover: Option<Duration>,
     allow_upstream_5xx: bool,
+    allow_interrupted: bool,
     failures: &mut Vec<String>,
 ) {
     if f.lost > 0 {
@@ -323,7 +328,10 @@ fn check_common(
     let mut bad = std::collections::BTreeMap::<String, usize>::new();
     for o in outcomes {
         let Some(s) = o.status else { continue };
-        let documented = s == 503 || (allow_upstream_5xx && (s == 502 || s == 504));
+        let interrupted = s == 502 && o.code.as_deref() == Some("upstream_stream_interrupted");
+        let documented = s == 503
+            || (allow_upstream_5xx && (s == 502 || s == 504))
+            || (allow_interrupted && interrupted);
         if s >= 500 && !documented {
             *bad.entry(format!("{s} {}", o.code.as_deref().unwrap_or("")))
                 .or_default() += 1;
@@ -476,7 +484,7 @@ async fn limits(
         .min();
     let ledger = settle(stack, &tenant, &outcomes, None).await?;
     let figures = account::figures(&outcomes, &ledger, None);
-    check_common(&figures, &outcomes, recover, false, &mut failures);
+    check_common(&figures, &outcomes, recover, false, false, &mut failures);
     Ok(Report {
         name: sc.name,
         promise: sc.promise,
