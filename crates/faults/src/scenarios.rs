@@ -278,18 +278,7 @@ pub async fn run(
     // (routing bills a killed edge's calls after `routing.backstop_grace`): wait for them too.
     let ledger = settle(stack, &tenant, &outcomes, provider).await?;
     let figures = account::figures(&outcomes, &ledger, provider);
-    let allow_upstream_5xx = matches!(sc.fault, Fault::Mock(_) | Fault::Proxy(Dep::Provider, _));
-    // A whole answer already started when routing died: 502 `upstream_stream_interrupted`
-    // (README's error table), never a silently short body.
-    let allow_interrupted = matches!(sc.fault, Fault::Kill(Svc::Routing));
-    check_common(
-        &figures,
-        &outcomes,
-        recover,
-        allow_upstream_5xx,
-        allow_interrupted,
-        &mut failures,
-    );
+    check_common(&figures, &outcomes, recover, &sc.fault, &mut failures);
     if sc.name == "provider slow 1.5s" && figures.by_status.keys().any(|s| s.starts_with('5')) {
         failures.push("5xx from a slow (not failing) provider".into());
     }
@@ -311,10 +300,14 @@ fn check_common(
     f: &Figures,
     outcomes: &[Outcome],
     recover: Option<Duration>,
-    allow_upstream_5xx: bool,
-    allow_interrupted: bool,
+    fault: &Fault,
     failures: &mut Vec<String>,
 ) {
+    // The provider's own failures pass through as 502/504 in provider scenarios; a whole
+    // answer already started when routing died is 502 `upstream_stream_interrupted` (README's
+    // error table), never a silently short body.
+    let allow_upstream_5xx = matches!(fault, Fault::Mock(_) | Fault::Proxy(Dep::Provider, _));
+    let allow_interrupted = matches!(fault, Fault::Kill(Svc::Routing));
     if f.lost > 0 {
         failures.push(format!(
             "{} ledger rows lost (e.g. {})",
@@ -484,7 +477,7 @@ async fn limits(
         .min();
     let ledger = settle(stack, &tenant, &outcomes, None).await?;
     let figures = account::figures(&outcomes, &ledger, None);
-    check_common(&figures, &outcomes, recover, false, false, &mut failures);
+    check_common(&figures, &outcomes, recover, &sc.fault, &mut failures);
     Ok(Report {
         name: sc.name,
         promise: sc.promise,
