@@ -17,6 +17,7 @@ mod error;
 pub mod gemini;
 mod json;
 pub mod openai;
+pub mod responses;
 pub mod sse;
 pub mod stream_error;
 pub mod translate;
