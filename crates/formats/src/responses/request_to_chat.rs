@@ -76,7 +76,10 @@ pub fn responses_to_chat_request(
         Some(c) if has_tools => tool_choice(c, &mut w),
         Some(ToolChoice::Mode(m)) if m == "auto" || m == "none" => None,
         Some(_) => {
-            w.push(Warning::new("tool_choice", "no function tools to choose from"));
+            w.push(Warning::new(
+                "tool_choice",
+                "no function tools to choose from",
+            ));
             None
         }
         None => None,
@@ -204,11 +207,22 @@ fn refuse_server_features(extra: &Extra) -> Result<(), FormatError> {
 
 /// Function tools become chat tools; any other tool refuses the request, naming its type.
 fn tools(tools: Vec<Tool>, w: &mut Vec<Warning>) -> Result<Vec<ChatTool>, FormatError> {
-    if let Some(t) = tools.iter().find(|t| !matches!(t, Tool::Function(_))) {
-        return Err(FormatError::InvalidValue {
-            param: "tools",
-            reason: builtin_tool_refusal(t.kind()),
-        });
+    for (i, t) in tools.iter().enumerate() {
+        match t.kind() {
+            "function" if !matches!(t, Tool::Function(_)) => {
+                // A function tool that did not parse as one (no `name`).
+                return Err(FormatError::MissingParameter(
+                    format!("tools[{i}].name").into(),
+                ));
+            }
+            "function" => {}
+            kind => {
+                return Err(FormatError::InvalidValue {
+                    param: "tools",
+                    reason: builtin_tool_refusal(kind),
+                });
+            }
+        }
     }
     let mut out = Vec::with_capacity(tools.len());
     for (i, t) in tools.into_iter().enumerate() {
@@ -282,7 +296,11 @@ fn tool_choice(c: ToolChoice, w: &mut Vec<Warning>) -> Option<ChatToolChoice> {
                     "tool_choice.tools",
                     "chat providers cannot restrict the tools offered; all are allowed",
                 ));
-                let mode = o.extra.get("mode").and_then(Value::as_str).unwrap_or("auto");
+                let mode = o
+                    .extra
+                    .get("mode")
+                    .and_then(Value::as_str)
+                    .unwrap_or("auto");
                 Some(ChatToolChoice::Mode(mode.to_owned()))
             }
             _ => {

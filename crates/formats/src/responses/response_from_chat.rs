@@ -7,13 +7,13 @@
 //! `function_call` item per tool call. Item ids are derived from the response id and the
 //! item's output index, so translations are pure and repeatable.
 
+use super::model::Response;
 use super::model::{
     ContentPart, FunctionCallItem, IncompleteDetails, InputTokensDetails, Item, ItemStatus,
     MessageContent, MessageItem, OutputText, OutputTokensDetails, ReasoningConfig, ReasoningItem,
     Refusal, ResponseStatus, ResponseUsage, ResponsesRequest, Role, SummaryText, TextConfig,
     TextFormat, ToolChoice,
 };
-use super::model::Response;
 use crate::FormatError;
 use crate::translate::{ChatCompletion, ChatContent, ChatUsage, Extra, Translated, Warning};
 
@@ -185,7 +185,10 @@ pub fn response_usage(u: &ChatUsage) -> ResponseUsage {
     ResponseUsage {
         input_tokens: u.prompt_tokens,
         input_tokens_details: InputTokensDetails {
-            cached_tokens: u.prompt_tokens_details.as_ref().map_or(0, |d| d.cached_tokens),
+            cached_tokens: u
+                .prompt_tokens_details
+                .as_ref()
+                .map_or(0, |d| d.cached_tokens),
         },
         output_tokens: u.completion_tokens,
         output_tokens_details: OutputTokensDetails {
