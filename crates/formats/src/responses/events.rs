@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::model::{ContentPart, Item, Response, SummaryText};
+use super::{ContentPart, Item, Response, SummaryText};
 
 /// One event. `sequence_number` counts from 0 and increases by one per event of a stream.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

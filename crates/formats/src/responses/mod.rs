@@ -23,16 +23,22 @@
 //!   `max_output_tokens` / `content_filter`.
 
 mod events;
+mod items;
 mod model;
 mod request_to_chat;
 mod response_from_chat;
 mod stream_from_chat;
+mod tools;
 
 pub use events::{EventBody, ResponsesStreamEvent};
+pub use items::*;
 pub use model::*;
-pub use request_to_chat::{DEFAULT_SCHEMA_NAME, builtin_tool_refusal, responses_to_chat_request};
+pub use request_to_chat::{DEFAULT_SCHEMA_NAME, responses_to_chat_request};
 pub use response_from_chat::{chat_to_responses_response, response_usage, shell};
 pub use stream_from_chat::{CUT_SHORT, ChatToResponsesStream};
+pub use tools::builtin_tool_refusal;
 
+#[cfg(test)]
+mod stream_tests;
 #[cfg(test)]
 mod tests;

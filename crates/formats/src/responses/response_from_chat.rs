@@ -7,8 +7,8 @@
 //! `function_call` item per tool call. Item ids are derived from the response id and the
 //! item's output index, so translations are pure and repeatable.
 
-use super::model::Response;
-use super::model::{
+use super::Response;
+use super::{
     ContentPart, FunctionCallItem, IncompleteDetails, InputTokensDetails, Item, ItemStatus,
     MessageContent, MessageItem, OutputText, OutputTokensDetails, ReasoningConfig, ReasoningItem,
     Refusal, ResponseStatus, ResponseUsage, ResponsesRequest, Role, SummaryText, TextConfig,

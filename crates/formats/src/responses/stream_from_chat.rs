@@ -17,12 +17,12 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::events::{EventBody, ResponsesStreamEvent};
-use super::model::{
-    ContentPart, Item, ItemStatus, MessageContent, OutputText, Refusal, Response, ResponseError,
-    ResponseStatus, ResponsesRequest, SummaryText,
-};
 use super::response_from_chat::{
     finish_response, function_call_item, item_status, message_item, reasoning_item, shell,
+};
+use super::{
+    ContentPart, Item, ItemStatus, MessageContent, OutputText, Refusal, Response, ResponseError,
+    ResponseStatus, ResponsesRequest, SummaryText,
 };
 use crate::FormatError;
 use crate::sse::DONE_DATA;
