@@ -62,7 +62,7 @@ pub fn redis_addr() -> SocketAddr {
 
 /// The limiter heartbeat set of `prefix` (member -> expiry), read with a bare RESP `ZRANGE`.
 async fn heartbeats(prefix: &str) -> BTreeMap<String, f64> {
-    let key = format!("{prefix}:edges");
+    let key = format!("{prefix}:{{edges}}");
     let mut conn = TcpStream::connect(redis_addr()).await.unwrap();
     let mut cmd = String::from("*5\r\n");
     for a in ["ZRANGE", &key, "0", "-1", "WITHSCORES"] {

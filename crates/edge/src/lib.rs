@@ -220,6 +220,9 @@ async fn serve(
     let app = app::router(state.clone(), guard, edge.max_body_bytes, surface);
 
     serve_until(app, listener, admin, shutdown, &state, edge).await?;
+    // The other edges take over this one's share of every limit now, not after its heartbeat
+    // lapses (a restart would otherwise leave them dividing by one edge too many for seconds).
+    state.limiter.leave().await;
     stop.cancel();
     let _ = usage_handle.await;
     let _ = log_handle.await;

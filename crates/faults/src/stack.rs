@@ -228,7 +228,7 @@ secret = "env:TOLLGATE_INTERNAL_SECRET"
 
 [telemetry]
 log_format = "json"
-log_filter = "warn"
+log_filter = "warn,tollgate_limits=info"
 
 [[providers]]
 name = "mock"
@@ -379,6 +379,27 @@ price = {{ input = "0.15", output = "0.60" }}
             c.kill()?;
             c.wait()?;
         }
+        Ok(())
+    }
+
+    /// A graceful stop: SIGTERM (through `kill(1)`, no signal crate needed for one call), then
+    /// SIGKILL if the process has not drained within 20 s.
+    pub async fn stop(&mut self, s: Svc) -> Result<()> {
+        let Some(mut c) = self.children.remove(&s) else {
+            return Ok(());
+        };
+        let term = std::process::Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()?;
+        let t0 = Instant::now();
+        while term.success() && t0.elapsed() < Duration::from_secs(20) {
+            if c.try_wait()?.is_some() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        c.kill()?;
+        c.wait()?;
         Ok(())
     }
 

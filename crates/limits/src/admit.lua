@@ -14,9 +14,12 @@
 --   ARGV[3]     numbers per scope (STRIDE, 3)
 --   ARGV[4]     number of budgets (m)
 --   ARGV[5]     tokens this request reserves (prompt estimate + output allowance)
---   scope i's numbers start at ARGV[5 + (i-1)*STRIDE + 1]: +1 rpm limit, +2 concurrency limit,
+--   ARGV[6]     edges deciding requests per minute locally (k): each may admit its share
+--               without Redis, so k shares of every rpm limit are kept out of Redis's reach
+--   ARGV[7]     the divisor of the shares (N): a share is max(1, floor(limit / N))
+--   scope i's numbers start at ARGV[7 + (i-1)*STRIDE + 1]: +1 rpm limit, +2 concurrency limit,
 --               +3 tpm limit (0 = unlimited)
---   budget j's numbers start at ARGV[5 + n*STRIDE + (j-1)*5 + 1]: +1 limit, +2 seed (spend the
+--   budget j's numbers start at ARGV[7 + n*STRIDE + (j-1)*5 + 1]: +1 limit, +2 seed (spend the
 --               ledger already holds, used when the counter is missing), +3 this request's
 --               reservation, +4 counter lifetime ms, +5 ms until the period resets
 -- Reply (fixed positions):
@@ -37,8 +40,17 @@ local lease = tonumber(ARGV[2])
 local stride = tonumber(ARGV[3])
 local nbudgets = tonumber(ARGV[4])
 local tokens = tonumber(ARGV[5])
+local local_edges = tonumber(ARGV[6])
+local divisor = tonumber(ARGV[7])
 local nscopes = (#KEYS - nbudgets) / 3
-local sbase = 5
+local sbase = 7
+
+-- What of an rpm limit Redis may hand out: the whole limit, less the shares of the edges that
+-- admit locally and have not yet written back (see "The bound" in the crate docs).
+local function rpm_room(rpm)
+  if local_edges == 0 then return rpm end
+  return rpm - local_edges * math.max(1, math.floor(rpm / divisor))
+end
 local bbase = sbase + nscopes * stride
 
 local rcount, roldest, tcount, toldest = {}, {}, {}, {}
@@ -52,7 +64,7 @@ for i = 1, nscopes do
   local n, lo = 0, now_s
   if rpm > 0 then
     n, lo = window(KEYS[3 * i - 2])
-    if n >= rpm and refused == 0 then
+    if n >= rpm_room(rpm) and refused == 0 then
       -- The oldest bucket leaving the window is the first moment a request can fit again.
       refused, refused_kind, retry_ms = i, 1, (lo + WINDOW) * 1000 - now_ms
     end
@@ -121,7 +133,7 @@ end
 
 -- Headers from the tightest scope of a kind: `off` picks the limit (1 rpm, 3 tpm), `add` is
 -- what this request counted in it when admitted.
-local function tightest(off, counts, oldest, add)
+local function tightest(off, counts, oldest, add, room)
   local h_limit, h_rem, h_reset = 0, -1, 0
   for i = 1, nscopes do
     local limit = tonumber(ARGV[sbase + (i - 1) * stride + off])
@@ -131,7 +143,7 @@ local function tightest(off, counts, oldest, add)
         if used == 0 then lo = now_s end
         used = used + add
       end
-      local rem = limit - used
+      local rem = room(limit) - used
       if rem < 0 then rem = 0 end
       local reset = 0
       if used > 0 then reset = (lo + WINDOW) * 1000 - now_ms end
@@ -144,6 +156,7 @@ local function tightest(off, counts, oldest, add)
   return h_limit, h_rem, h_reset
 end
 
-local rl, rr, rs = tightest(1, rcount, roldest, 1)
-local tl, tr, ts = tightest(3, tcount, toldest, tokens)
+local function whole(limit) return limit end
+local rl, rr, rs = tightest(1, rcount, roldest, 1, rpm_room)
+local tl, tr, ts = tightest(3, tcount, toldest, tokens, whole)
 return { admitted and 1 or 0, rl, rr, rs, tl, tr, ts, now_s, refused, refused_kind, retry_ms }

@@ -45,7 +45,7 @@
 //! wait the full timeout: they have no local fallback.
 //!
 //! `replicas` is the larger of the configured `replicas` and the edges alive in Redis: every
-//! limiter registers itself in a heartbeat set (`<prefix>:edges`, every second, 3 s TTL) and
+//! limiter registers itself in a heartbeat set (`<prefix>:{edges}`, every second, 3 s TTL) and
 //! keeps the last count it read, so a deployment that scaled out without changing its config
 //! still divides by the edges really there. Each replica's local window also counts the requests
 //! Redis admitted through it, so turning degraded mid-window leaves it only the rest of its share.
@@ -56,13 +56,33 @@
 //! `s = max(1, L / N)` (integer division), the requests admitted in any rolling minute are:
 //!
 //! - at most `L` while Redis answers within the budget (exact, see "Counting");
-//! - at most `N * s <= L` if Redis was slow or away for the whole minute;
-//! - at most `L + (N - 1) * s` (< `2L` when `L >= N`) in every other case, however often Redis comes and
-//!   goes. The worst case is one replica having used all of `L` through Redis, the others then
-//!   admitting their full share locally: a replica never admits locally past `s` counting what
-//!   Redis admitted through it, and when Redis is back the probe first counts every local
-//!   admission into Redis's windows (`writeback.lua`, in the current second: counted up to a
-//!   minute longer than they happened, never shorter), so Redis does not hand out `L` again.
+//! - at most `N * s <= L` if Redis was slow or away for every edge for the whole minute;
+//! - at most `L` when it comes and goes for every edge at once (an outage of Redis itself), or
+//!   when some edges find it slow while the others do not, given every edge has had a heartbeat
+//!   through since (below);
+//! - at most `L + (N - 1) * s` (< `2L` when `L >= N`) otherwise: an edge cut off from Redis
+//!   while the others reach it, for the moments before its heartbeats stop counting it.
+//!
+//! Three rules give the exact cases:
+//!
+//! 1. An edge never admits locally past `s`, counting what Redis admitted through it.
+//! 2. An edge deciding locally says so at every heartbeat (the set `<prefix>:{edges}:local`),
+//!    and every admission through Redis leaves `k * s` of each rpm limit aside for the `k` edges
+//!    that said so (ARGV of `admit.lua`). While another edge decides locally, heartbeats come
+//!    every 100 ms, so its share comes back soon after it has rejoined.
+//! 3. An edge coming back to Redis (after failed admissions or a failed heartbeat, so an idle
+//!    edge is not forgotten) first says it decides locally, then waits until as many edges as it
+//!    last counted have beaten since Redis returned (or a heartbeat lifetime has passed: the
+//!    missing are gone), so what the others say is current; then it counts its local
+//!    admissions into Redis's windows (`writeback.lua`, in the current second: counted up to a
+//!    minute longer than they happened, never shorter), goes back to Redis, and only then says
+//!    it no longer decides locally. Redis never hands out a share an edge may still admit
+//!    locally, and never forgets what was admitted without it.
+//!
+//! Without rules 2 and 3 (before them), the first edge back took the whole limit from Redis
+//! while the other was still on its local share: a fault run admitted 353 for a limit of 300.
+//! While an edge decides locally, the others may admit less than the limit (its share waits for
+//! it, used or not); never more.
 //!
 //! It assumes every edge counted the others (an edge that starts while Redis is unreachable
 //! divides by the configured `replicas` until its first heartbeat goes through) and that the

@@ -11,9 +11,13 @@
 //! otherwise, and a slow answer is better than a 503.
 //!
 //! A heartbeat registers this replica in Redis every [`HEARTBEAT_INTERVAL`] and reads how many
-//! are alive; the local shares divide by that count (see the crate docs for the bound).
+//! are alive; the local shares divide by that count (see the crate docs for the bound). It also
+//! says whether this replica decides locally, so the others keep that replica's share out of
+//! Redis's reach until it has written back; and a replica coming back to Redis first waits until
+//! every live replica has said so since Redis returned ([`Inner::rejoin`]). Together they keep a
+//! limit exact across an outage instead of within one share of it.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -27,7 +31,7 @@ use crate::keys::budget_key;
 use crate::keys::prefix_is_valid;
 use crate::local::LocalLimiter;
 use crate::script::{
-    ADMIT_LUA, Reply, admit_cmd, parse_reply, release_pipe, settle_budgets, settle_tokens,
+    ADMIT_LUA, Reply, Reserve, admit_cmd, parse_reply, release_pipe, settle_budgets, settle_tokens,
     writeback_cmd,
 };
 
@@ -41,18 +45,45 @@ const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 const HEARTBEAT_TTL: Duration = Duration::from_secs(3);
 /// Deadline of one heartbeat: off the request path, so it may wait for a slow Redis.
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(1);
+/// The heartbeat's pace while another replica decides locally, so this one stops keeping that
+/// replica's share aside soon after it has written back; and the pace of the rejoin wait.
+const FAST_BEAT_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Registers `ARGV[1]` as alive until now + `ARGV[2]` ms (Redis's clock), forgets the expired,
-/// and answers how many are alive.
+/// Registers `ARGV[1]` as alive until now + `ARGV[2]` ms (Redis's clock) and, when `ARGV[3]` is
+/// 1, as deciding locally (else not), forgets the expired, and answers
+/// `{ live, others deciding locally, live that beat at or after ARGV[4] ms, now ms }`.
+/// Both keys carry one hash tag (one cluster slot).
 const HEARTBEAT_LUA: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ttl = tonumber(ARGV[2])
-redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+local id, ttl = ARGV[1], tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now + ttl, id)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('PEXPIRE', KEYS[1], ttl)
-return redis.call('ZCARD', KEYS[1])
+if ARGV[3] == '1' then
+  redis.call('ZADD', KEYS[2], now + ttl, id)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+else
+  redis.call('ZREM', KEYS[2], id)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local others = redis.call('ZCARD', KEYS[2])
+if redis.call('ZSCORE', KEYS[2], id) then others = others - 1 end
+local fresh = redis.call('ZCOUNT', KEYS[1], tonumber(ARGV[4]) + ttl, '+inf')
+return { redis.call('ZCARD', KEYS[1]), others, fresh, now }
 ";
+
+/// What one heartbeat learnt.
+#[derive(Clone, Copy, Debug)]
+struct Beat {
+    live: u32,
+    /// Other replicas deciding locally.
+    others_local: u32,
+    /// Live replicas that beat at or after the time asked about.
+    fresh: u32,
+    /// Redis's clock, ms.
+    now_ms: u64,
+}
 
 /// Admission limiter. Cheap to clone (an `Arc` inside); share one per process.
 #[derive(Clone)]
@@ -74,9 +105,20 @@ struct Inner {
     /// The last admission budget asked for, in nanoseconds: what "fast again" means to the probe.
     budget_ns: AtomicU64,
     probing: AtomicBool,
+    /// True while a probe brings this replica back to Redis ([`Inner::rejoin`] and the
+    /// write-backs after it).
+    rejoining: AtomicBool,
+    /// Set by [`Limiter::leave`]: the heartbeat stops.
+    left: AtomicBool,
     heartbeat: Script,
     /// This replica's member in the heartbeat set.
     edge_id: Box<str>,
+    /// Other replicas deciding locally, from the last heartbeat: their shares are kept out of
+    /// what Redis hands out.
+    others_local: AtomicU32,
+    /// Live replicas as last counted while this one was on Redis: how many must have beaten
+    /// since Redis returned before this one trusts what the others say ([`Inner::rejoin`]).
+    last_live: AtomicU32,
 }
 
 impl std::fmt::Debug for Limiter {
@@ -131,14 +173,20 @@ impl Limiter {
                 fast: AtomicBool::new(true),
                 budget_ns: AtomicU64::new(nanos(cfg.timeout)),
                 probing: AtomicBool::new(false),
+                rejoining: AtomicBool::new(false),
+                left: AtomicBool::new(false),
                 heartbeat: Script::new(HEARTBEAT_LUA),
                 edge_id: edge_id().into(),
+                others_local: AtomicU32::new(0),
+                last_live: AtomicU32::new(1),
             }),
         };
         match limiter.inner.ping_once().await {
             // Registered before the first request, so the others count this replica at once.
-            Ok(_) => limiter.inner.beat().await,
-            Err(err) => limiter.mark_down(&err),
+            Ok(_) => {
+                let _ = limiter.inner.beat(false, 0).await;
+            }
+            Err(err) => limiter.inner.mark_down(&err),
         }
         // Not tracked: it holds only a weak reference and ends with the limiter.
         tokio::spawn(heartbeat(Arc::downgrade(&limiter.inner)));
@@ -181,7 +229,8 @@ impl Limiter {
         };
         let healthy = self.inner.healthy.load(Ordering::Acquire);
         let fast = self.inner.fast.load(Ordering::Acquire);
-        let reason = if healthy && (fast || !rate_only) {
+        let rejoining = self.inner.rejoining.load(Ordering::Acquire);
+        let reason = if healthy && ((fast && !rejoining) || !rate_only) {
             match self.inner.call_admit(req, &budget_keys, deadline).await {
                 Ok(reply) => {
                     let decision = decide(req, reply, budget_keys);
@@ -195,14 +244,16 @@ impl Limiter {
                         self.forget_timed_out(req);
                     }
                     if matches!(err, CallError::Timeout) && deadline < self.inner.timeout {
-                        self.mark_slow(deadline);
+                        self.inner.mark_slow(deadline);
                         "slow"
                     } else {
-                        self.mark_down(&err);
+                        self.inner.mark_down(&err);
                         err.reason()
                     }
                 }
             }
+        } else if healthy && rejoining {
+            "rejoin"
         } else if healthy {
             "slow"
         } else {
@@ -262,8 +313,22 @@ impl Limiter {
         {
             metrics::counter!("tollgate_limits_release_failed_total").increment(1);
             tracing::debug!(error = %err, "concurrency release failed; the lease will expire instead");
-            self.mark_down(&err);
+            self.inner.mark_down(&err);
         }
+    }
+
+    /// Takes this replica out of the live set (a graceful stop), so the others' shares grow at
+    /// once instead of after the heartbeat lifetime, and stops its heartbeat. Best effort: a
+    /// replica that cannot say goodbye is forgotten after [`HEARTBEAT_TTL`].
+    pub async fn leave(&self) {
+        self.inner.left.store(true, Ordering::Release);
+        let mut pipe = redis::pipe();
+        pipe.zrem(self.inner.edges_key(), &*self.inner.edge_id)
+            .ignore()
+            .zrem(self.inner.local_edges_key(), &*self.inner.edge_id)
+            .ignore();
+        let mut conn = self.inner.conn.clone();
+        let _ = tokio::time::timeout(HEARTBEAT_TIMEOUT, pipe.exec_async(&mut conn)).await;
     }
 
     /// True when Redis answers a PING within the timeout (for readiness).
@@ -276,36 +341,15 @@ impl Limiter {
         self.inner.local.replicas()
     }
 
+    /// Other replicas that said at their last heartbeat that they decide locally: their shares
+    /// of every requests-per-minute limit are kept out of what Redis hands out through this one.
+    pub fn replicas_deciding_locally(&self) -> u32 {
+        self.inner.others_local.load(Ordering::Relaxed)
+    }
+
     /// True while admissions are decided without Redis.
     pub fn is_degraded(&self) -> bool {
-        !self.inner.healthy.load(Ordering::Acquire) || !self.inner.fast.load(Ordering::Acquire)
-    }
-
-    fn mark_slow(&self, budget: Duration) {
-        if self.inner.fast.swap(false, Ordering::AcqRel) {
-            tracing::warn!(
-                ?budget,
-                failure_mode = ?self.inner.failure,
-                "Redis slower than the admission budget: rate limits degraded until it is fast again"
-            );
-        }
-        if !self.inner.probing.swap(true, Ordering::AcqRel) {
-            tokio::spawn(probe(Arc::downgrade(&self.inner)));
-        }
-    }
-
-    fn mark_down(&self, err: &CallError) {
-        if self.inner.healthy.swap(false, Ordering::AcqRel) {
-            tracing::warn!(
-                error = %err,
-                failure_mode = ?self.inner.failure,
-                "Redis unreachable: rate limits degraded until it answers again"
-            );
-        }
-        if !self.inner.probing.swap(true, Ordering::AcqRel) {
-            // Not tracked: the probe holds only a weak reference and ends with the limiter.
-            tokio::spawn(probe(Arc::downgrade(&self.inner)));
-        }
+        self.inner.deciding_locally()
     }
 
     /// A timed-out admission may still run in Redis and take concurrency slots nobody will
@@ -323,13 +367,73 @@ impl Limiter {
 }
 
 impl Inner {
+    fn mark_slow(self: &Arc<Self>, budget: Duration) {
+        if self.fast.swap(false, Ordering::AcqRel) {
+            tracing::warn!(
+                ?budget,
+                failure_mode = ?self.failure,
+                "Redis slower than the admission budget: rate limits degraded until it is fast again"
+            );
+            // The others hear now, not at the next heartbeat, that this replica decides
+            // locally, and keep its share aside (a slow Redis still takes a beat).
+            let me = Arc::downgrade(self);
+            tokio::spawn(async move {
+                if let Some(inner) = me.upgrade() {
+                    let _ = inner.beat(true, 0).await;
+                }
+            });
+        }
+        if !self.probing.swap(true, Ordering::AcqRel) {
+            tokio::spawn(probe(Arc::downgrade(self)));
+        }
+    }
+
+    fn mark_down(self: &Arc<Self>, err: &CallError) {
+        if self.healthy.swap(false, Ordering::AcqRel) {
+            tracing::warn!(
+                error = %err,
+                failure_mode = ?self.failure,
+                "Redis unreachable: rate limits degraded until it answers again"
+            );
+        }
+        if !self.probing.swap(true, Ordering::AcqRel) {
+            // Not tracked: the probe holds only a weak reference and ends with the limiter.
+            tokio::spawn(probe(Arc::downgrade(self)));
+        }
+    }
+
+    /// True from the moment this replica admits without Redis until everything it admitted so
+    /// is counted there.
+    fn deciding_locally(&self) -> bool {
+        !self.healthy.load(Ordering::Acquire)
+            || !self.fast.load(Ordering::Acquire)
+            || self.rejoining.load(Ordering::Acquire)
+    }
+
+    /// The shares Redis must leave alone: the other replicas deciding locally, and this one
+    /// while it does (an admission with budgets goes to Redis even then).
+    fn reserve(&self) -> Reserve {
+        let own = u32::from(self.deciding_locally());
+        Reserve {
+            local_edges: self.others_local.load(Ordering::Relaxed) + own,
+            divisor: self.local.replicas(),
+        }
+    }
+
     async fn call_admit(
         &self,
         req: &AdmitRequest<'_>,
         budget_keys: &[(Box<str>, i64)],
         deadline: Duration,
     ) -> Result<Reply, CallError> {
-        let cmd = admit_cmd(&self.script, &self.prefix, req, budget_keys, self.lease);
+        let cmd = admit_cmd(
+            &self.script,
+            &self.prefix,
+            req,
+            budget_keys,
+            self.lease,
+            self.reserve(),
+        );
         let mut conn = self.conn.clone();
         let started = Instant::now();
         let result = tokio::time::timeout(deadline, async {
@@ -413,21 +517,78 @@ impl Inner {
         true
     }
 
-    /// Registers this replica as alive and takes the count of live ones as the divisor of the
-    /// local shares. A failed beat keeps the last count: during an outage the shares stay what
-    /// they were when Redis was last seen.
-    async fn beat(&self) {
-        let key = format!("{}:edges", self.prefix);
+    /// The live replicas: member -> expiry (ms, Redis's clock).
+    fn edges_key(&self) -> String {
+        format!("{}:{{edges}}", self.prefix)
+    }
+
+    /// The replicas deciding locally (same hash tag as [`Inner::edges_key`]).
+    fn local_edges_key(&self) -> String {
+        format!("{}:{{edges}}:local", self.prefix)
+    }
+
+    /// Registers this replica as alive (and as deciding locally when `local`) and takes the
+    /// count of live ones as the divisor of the local shares, and the count of the others
+    /// deciding locally as the shares to keep out of Redis's reach. While this replica decides
+    /// locally the divisor only grows: replicas not yet heard from since an outage are not gone.
+    /// A failed beat keeps the last counts.
+    async fn beat(&self, local: bool, since_ms: u64) -> Result<Beat, CallError> {
         let ttl_ms = u64::try_from(HEARTBEAT_TTL.as_millis()).unwrap_or(u64::MAX);
-        let mut inv = self.heartbeat.key(key);
-        inv.arg(&*self.edge_id).arg(ttl_ms);
+        let mut inv = self.heartbeat.key(self.edges_key());
+        inv.key(self.local_edges_key())
+            .arg(&*self.edge_id)
+            .arg(ttl_ms)
+            .arg(u8::from(local))
+            .arg(since_ms);
         let mut conn = self.conn.clone();
-        let live =
-            tokio::time::timeout(HEARTBEAT_TIMEOUT, inv.invoke_async::<u32>(&mut conn)).await;
-        match live {
-            Ok(Ok(n)) => self.local.set_live_edges(n),
-            Ok(Err(e)) => tracing::debug!(error = %e, "limiter heartbeat failed"),
-            Err(_) => tracing::debug!("limiter heartbeat timed out"),
+        let reply =
+            tokio::time::timeout(HEARTBEAT_TIMEOUT, inv.invoke_async::<Vec<u64>>(&mut conn))
+                .await
+                .map_err(|_| CallError::Timeout)??;
+        let [live, others_local, fresh, now_ms] = reply[..] else {
+            return Err(CallError::BadReply);
+        };
+        let beat = Beat {
+            live: u32::try_from(live).unwrap_or(u32::MAX),
+            others_local: u32::try_from(others_local).unwrap_or(u32::MAX),
+            fresh: u32::try_from(fresh).unwrap_or(u32::MAX),
+            now_ms,
+        };
+        self.others_local
+            .store(beat.others_local, Ordering::Relaxed);
+        if local {
+            self.local.raise_live_edges(beat.live);
+        } else {
+            self.local.set_live_edges(beat.live);
+            self.last_live.store(beat.live, Ordering::Relaxed);
+        }
+        Ok(beat)
+    }
+
+    /// Before a replica that decided locally goes back to Redis: tells the others it decides
+    /// locally (so they keep its share aside), then waits until every replica alive before the
+    /// outage has beaten since Redis answered again, or until a heartbeat lifetime has passed
+    /// (those not heard from by then are gone). After that the others' own word on whether they
+    /// decide locally is current, so Redis never hands out a share a replica may still admit
+    /// locally: without the wait, the first replica back used the whole limit while another
+    /// was still on its local share.
+    /// Answers how long it waited.
+    async fn rejoin(&self) -> Result<Duration, CallError> {
+        let started = Instant::now();
+        let since = self.beat(true, 0).await?.now_ms;
+        let ttl_ms = u64::try_from(HEARTBEAT_TTL.as_millis()).unwrap_or(u64::MAX);
+        // The configured count too: an outage right after start may come before the first
+        // heartbeat that counted every replica.
+        let expected = self
+            .last_live
+            .load(Ordering::Relaxed)
+            .max(self.local.configured());
+        loop {
+            let beat = self.beat(true, since).await?;
+            if beat.fresh >= expected || beat.now_ms >= since.saturating_add(ttl_ms) {
+                return Ok(started.elapsed());
+            }
+            tokio::time::sleep(FAST_BEAT_INTERVAL).await;
         }
     }
 }
@@ -491,34 +652,71 @@ async fn probe(inner: Weak<Inner>) {
         };
         let budget = Duration::from_nanos(inner.budget_ns.load(Ordering::Relaxed));
         // Only slowness needs a fast answer; recovering from an error needs any answer.
-        if took <= budget || inner.fast.load(Ordering::Acquire) {
+        let in_time = took <= budget || inner.fast.load(Ordering::Acquire);
+        if in_time {
+            // Set before `healthy`: rate-only admissions stay local until the rejoin is done.
+            inner.rejoining.store(true, Ordering::Release);
+        }
+        // Answering: admissions with budgets may use Redis again (keeping this replica's share
+        // aside while it decides locally).
+        inner.healthy.store(true, Ordering::Release);
+        if !in_time {
+            continue;
+        }
+        let rejoined = match inner.rejoin().await {
             // Redis first learns what was admitted without it, or it would admit the whole
             // limit again on top (see the bound in the crate docs); until it has, admission
             // stays local.
-            if !inner.write_back().await {
-                continue;
+            Ok(waited) => inner.write_back().await.then_some(waited),
+            Err(err) => {
+                tracing::debug!(error = %err, "rejoin interrupted; probing again");
+                None
             }
-            inner.probing.store(false, Ordering::Release);
-            inner.fast.store(true, Ordering::Release);
-            inner.healthy.store(true, Ordering::Release);
-            // Requests admitted locally while the first write-back was in flight.
-            if !inner.write_back().await {
-                tracing::warn!("some locally admitted requests are not yet counted in Redis");
-            }
-            tracing::info!("Redis answers again in time: rate limits back on Redis");
-            return;
+        };
+        let Some(waited) = rejoined else {
+            inner.healthy.store(false, Ordering::Release);
+            inner.rejoining.store(false, Ordering::Release);
+            continue;
+        };
+        inner.probing.store(false, Ordering::Release);
+        inner.fast.store(true, Ordering::Release);
+        // Requests admitted locally while the first write-back was in flight; this replica's
+        // share stays aside (`rejoining`) until they are counted.
+        if !inner.write_back().await {
+            tracing::warn!("some locally admitted requests are not yet counted in Redis");
         }
-        // Answering, but slowly: admissions with budgets may use it again; the rest stay local.
-        inner.healthy.store(true, Ordering::Release);
+        inner.rejoining.store(false, Ordering::Release);
+        // The others stop keeping this replica's share aside.
+        let _ = inner.beat(false, 0).await;
+        tracing::info!(
+            ?waited,
+            others_local = inner.others_local.load(Ordering::Relaxed),
+            "Redis answers again in time: rate limits back on Redis"
+        );
+        return;
     }
 }
 
-/// Registers the replica every [`HEARTBEAT_INTERVAL`] for as long as the limiter lives.
+/// Registers the replica every [`HEARTBEAT_INTERVAL`] (faster while another decides locally)
+/// for as long as the limiter lives. A heartbeat Redis does not answer is an outage like any
+/// other: this replica turns local and rejoins through the probe, even if no request noticed.
 async fn heartbeat(inner: Weak<Inner>) {
     loop {
-        tokio::time::sleep(HEARTBEAT_INTERVAL).await;
+        let pace = match inner.upgrade() {
+            Some(i) if i.others_local.load(Ordering::Relaxed) > 0 => FAST_BEAT_INTERVAL,
+            Some(_) => HEARTBEAT_INTERVAL,
+            None => return,
+        };
+        tokio::time::sleep(pace).await;
         let Some(inner) = inner.upgrade() else { return };
-        inner.beat().await;
+        if inner.left.load(Ordering::Acquire) {
+            return;
+        }
+        let local = inner.deciding_locally();
+        if let Err(err) = inner.beat(local, 0).await {
+            tracing::debug!(error = %err, "limiter heartbeat failed");
+            inner.mark_down(&err);
+        }
     }
 }
 

@@ -157,6 +157,10 @@ impl LocalLimiter {
         }
     }
 
+    pub(crate) fn configured(&self) -> u32 {
+        self.configured
+    }
+
     pub(crate) fn replicas(&self) -> u32 {
         self.replicas.load(Ordering::Relaxed)
     }
@@ -166,6 +170,12 @@ impl LocalLimiter {
     pub(crate) fn set_live_edges(&self, live: u32) {
         self.replicas
             .store(live.max(self.configured), Ordering::Relaxed);
+    }
+
+    /// [`LocalLimiter::set_live_edges`] that never lowers the divisor: while this replica decides
+    /// locally, a replica that has not beaten since an outage may still be admitting.
+    pub(crate) fn raise_live_edges(&self, live: u32) {
+        self.replicas.fetch_max(live, Ordering::Relaxed);
     }
 
     /// Counts a request Redis admitted against this replica's requests-per-minute share, so a

@@ -66,15 +66,25 @@ pub(crate) enum Reply {
     },
 }
 
+/// Whose requests-per-minute shares Redis must leave alone: `local_edges` edges admitting
+/// locally, each a share of `limit / divisor`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Reserve {
+    pub(crate) local_edges: u32,
+    pub(crate) divisor: u32,
+}
+
 /// `EVALSHA <sha> <3n+m> <keys of the n limited scopes> <m budget keys> <request id> <lease ms>
-/// <stride> <m> <tokens> <limits> <budget numbers>`. Scopes with no limit are left out: they have nothing
-/// to count. `budget_keys` are the budgets' counter keys, in the request's order.
+/// <stride> <m> <tokens> <local edges> <divisor> <limits> <budget numbers>`. Scopes with no
+/// limit are left out: they have nothing to count. `budget_keys` are the budgets' counter keys,
+/// in the request's order.
 pub(crate) fn admit_cmd(
     script: &Script,
     prefix: &str,
     req: &AdmitRequest<'_>,
     budget_keys: &[(Box<str>, i64)],
     lease: Duration,
+    reserve: Reserve,
 ) -> Cmd {
     let limited = req.scopes.iter().filter(|s| s.is_limited());
     let n = limited.clone().count();
@@ -83,7 +93,7 @@ pub(crate) fn admit_cmd(
         .map(|s| KEYS_PER_SCOPE * (prefix.len() + req.tenant_id.len() + s.id.len() + 20))
         .sum();
     let mut cmd = Cmd::with_capacity(
-        7 + KEYS_PER_SCOPE * n + STRIDE * n + 5 * budget_keys.len(),
+        9 + KEYS_PER_SCOPE * n + STRIDE * n + 5 * budget_keys.len(),
         64 + key_bytes + req.request_id.len() + 12 * n,
     );
     cmd.arg("EVALSHA")
@@ -110,7 +120,9 @@ pub(crate) fn admit_cmd(
         .arg(lease_ms)
         .arg(STRIDE)
         .arg(req.budgets.len())
-        .arg(req.tokens);
+        .arg(req.tokens)
+        .arg(reserve.local_edges)
+        .arg(reserve.divisor.max(1));
     for scope in limited {
         cmd.arg(scope.rpm).arg(scope.concurrency).arg(scope.tpm);
     }
@@ -291,7 +303,11 @@ mod tests {
             tokens: 42,
         };
         let script = Script::new(ADMIT_LUA);
-        let cmd = admit_cmd(&script, "tg", &req, &[], Duration::from_secs(900));
+        let reserve = Reserve {
+            local_edges: 1,
+            divisor: 2,
+        };
+        let cmd = admit_cmd(&script, "tg", &req, &[], Duration::from_secs(900), reserve);
         let args: Vec<String> = cmd
             .args_iter()
             .map(|a| match a {
@@ -316,6 +332,8 @@ mod tests {
                 "3",
                 "0",
                 "42",
+                "1",
+                "2",
                 "10",
                 "0",
                 "0",

@@ -333,7 +333,9 @@ async fn keys_are_hash_tagged_by_tenant_and_expire() {
     }
     drop(iter);
     // The replicas' heartbeat set is one key per deployment, not per tenant; it expires too.
-    let heartbeat = format!("{p}:edges");
+    // (The set of replicas deciding locally shares its hash tag and exists only while one does.)
+    let heartbeat = format!("{p}:{{edges}}");
+    assert!(!keys.contains(&format!("{heartbeat}:local")), "{keys:?}");
     keys.retain(|k| *k != heartbeat);
     let ttl: i64 = r.pttl(&heartbeat).await.unwrap();
     assert!(ttl > 0 && ttl <= 3_000, "{heartbeat} has ttl {ttl}");

@@ -227,3 +227,48 @@ async fn redis_back_counts_what_was_admitted_without_it() {
         "Redis admitted past the limit after the outage: {back:?}"
     );
 }
+
+#[tokio::test]
+async fn redis_keeps_the_share_of_a_replica_still_deciding_locally() {
+    let p = prefix();
+    let redis = SlowRedis::start().await;
+    let a = Limiter::connect(config(redis_url(), &p)).await.unwrap();
+    let b = Limiter::connect(config(redis.url.clone(), &p))
+        .await
+        .unwrap();
+    assert_eq!(b.live_edges(), 2);
+    // b's Redis turns slow: b admits its half (5 of 10) locally, and says so at its heartbeats.
+    redis.slow_down(Duration::from_millis(300));
+    let mut on_b = 0;
+    for _ in 0..8 {
+        if admitted(&admit_within(&b, 10).await) {
+            on_b += 1;
+        }
+    }
+    assert_eq!(on_b, 5, "half of 10 for one of two replicas");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while a.replicas_deciding_locally() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "a never heard that b decides locally"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Redis hands a only what b cannot use: 10 - 5, less the one admission b gave up waiting
+    // for (the proxy delays only the reply, so Redis counted it as well as b's local window).
+    let mut on_a = 0;
+    for _ in 0..8 {
+        if admitted(&admit_within(&a, 10).await) {
+            on_a += 1;
+        }
+    }
+    assert_eq!(on_a, 4, "a took b's share too");
+    // b comes back, writes its five back, and says it is on Redis: the limit is spent exactly.
+    redis.slow_down(Duration::ZERO);
+    while b.is_degraded() || a.replicas_deciding_locally() != 0 {
+        assert!(Instant::now() < deadline, "b never came back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!admitted(&admit_within(&a, 10).await));
+    assert!(!admitted(&admit_within(&b, 10).await));
+}
