@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::hardening::{self, Guard};
 use crate::request::RequestIdExt;
 use crate::state::AppState;
-use crate::{admin, auth, chat, embeddings, health, messages, models, openrouter};
+use crate::{admin, auth, chat, embeddings, health, messages, models, openrouter, responses};
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -57,11 +57,13 @@ fn clients() -> Router<AppState> {
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1/models", get(models::list_models))
         // Anthropic clients (`anthropic-version`, `x-api-key`), errors in Anthropic's shape.
+        .route("/v1/responses", post(responses::responses))
         .route("/v1/messages", post(messages::messages))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
         // OpenRouter clients use the `/api/v1` base URL.
         .route("/api/v1/chat/completions", post(chat::chat_completions))
         .route("/api/v1/embeddings", post(embeddings::embeddings))
+        .route("/api/v1/responses", post(responses::responses))
         .route("/api/v1/models", get(models::list_models))
         .route("/api/v1/key", get(openrouter::key))
         .route("/api/v1/generation", get(openrouter::generation))

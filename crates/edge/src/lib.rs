@@ -65,6 +65,7 @@ mod overrun;
 mod prices;
 mod relay;
 mod request;
+mod responses;
 mod settle;
 mod snapshot;
 mod state;

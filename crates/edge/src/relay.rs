@@ -91,6 +91,7 @@ impl Cut {
 pub fn dialect(format: rpc::WireFormat) -> Dialect {
     match format {
         rpc::WireFormat::AnthropicMessages => Dialect::Anthropic,
+        rpc::WireFormat::OpenaiResponses => Dialect::Responses,
         _ => Dialect::OpenAi,
     }
 }
@@ -271,11 +272,23 @@ impl Stream for RelayStream {
 }
 
 /// Whether `b` carries the final event of an answer: OpenAI's `[DONE]` or Anthropic's
-/// `message_stop` (a look at the end of the frame, where it stands).
+/// `message_stop` (a look at the end of the frame, where it stands), or a Responses stream's
+/// final event (its name leads the event, whose Response object may be long).
 fn ends_answer(b: &[u8]) -> bool {
     let tail = &b[b.len().saturating_sub(128)..];
-    tail.ends_with(b"data: [DONE]\n\n") || memchr::memmem::find(tail, b"message_stop").is_some()
+    tail.ends_with(b"data: [DONE]\n\n")
+        || memchr::memmem::find(tail, b"message_stop").is_some()
+        || RESPONSES_ENDS
+            .iter()
+            .any(|e| memchr::memmem::find(b, e).is_some())
 }
+
+/// The events that end a Responses API stream.
+const RESPONSES_ENDS: [&[u8]; 3] = [
+    b"event: response.completed\n",
+    b"event: response.incomplete\n",
+    b"event: response.failed\n",
+];
 
 /// How long a client that left with the whole answer lets routing's last frames (its exact
 /// usage) arrive before the request is settled without them.

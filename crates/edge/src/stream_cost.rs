@@ -7,7 +7,10 @@
 //! cost spliced in by [`crate::cost::inject`].
 //!
 //! Per frame the only work is one search in the frame's last [`TAIL`] bytes (the usage event is
-//! the last event but one, so it always ends there); JSON is never parsed. Inside JSON strings
+//! the last event but one, so it always ends there); JSON is never parsed. A Responses API
+//! stream is searched whole: its usage sits inside the final Response object
+//! (`response.completed`), followed by fields of any length (`metadata`), and it is the only
+//! event whose `usage` is an object rather than `null`. Inside JSON strings
 //! quotes are escaped, so the searched key can only match a real key.
 
 use bytes::{Bytes, BytesMut};
@@ -30,6 +33,8 @@ const ANTHROPIC_KEY: &[u8] = b"\"type\":\"message_delta\"";
 #[derive(Debug, Default)]
 pub struct CostTail {
     key: Option<&'static [u8]>,
+    /// Search the whole frame, not its tail.
+    anywhere: bool,
     held: Option<BytesMut>,
 }
 
@@ -37,10 +42,16 @@ impl CostTail {
     pub fn new(format: rpc::WireFormat, include_usage: bool) -> CostTail {
         let key = match format {
             rpc::WireFormat::AnthropicMessages => Some(ANTHROPIC_KEY),
-            rpc::WireFormat::OpenaiChat if include_usage => Some(OPENAI_KEY),
+            rpc::WireFormat::OpenaiChat | rpc::WireFormat::OpenaiResponses if include_usage => {
+                Some(OPENAI_KEY)
+            }
             _ => None,
         };
-        CostTail { key, held: None }
+        CostTail {
+            key,
+            anywhere: format == rpc::WireFormat::OpenaiResponses,
+            held: None,
+        }
     }
 
     pub fn is_holding(&self) -> bool {
@@ -48,8 +59,13 @@ impl CostTail {
     }
 
     fn carries_usage(&self, b: &[u8]) -> bool {
+        let from = if self.anywhere {
+            0
+        } else {
+            b.len().saturating_sub(TAIL)
+        };
         self.key
-            .is_some_and(|k| memmem::rfind(&b[b.len().saturating_sub(TAIL)..], k).is_some())
+            .is_some_and(|k| memmem::rfind(&b[from..], k).is_some())
     }
 
     /// A data frame from routing: what to write now (`None`: held, or nothing to write).
@@ -190,5 +206,26 @@ mod tests {
             t.before(b("data: [DONE]\n\n")),
             concat(&f(3), b"data: [DONE]\n\n")
         );
+    }
+
+    #[test]
+    fn a_responses_stream_gets_its_cost_in_the_completed_response() {
+        let mut t = CostTail::new(rpc::WireFormat::OpenaiResponses, true);
+        let created = b(
+            "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"usage\":null},\"sequence_number\":0}\n\n",
+        );
+        assert_eq!(t.on_data(created.clone()), Some(created));
+        let meta = "x".repeat(4096);
+        let done = format!(
+            "event: response.completed\ndata: {{\"type\":\"response.completed\",\"response\":{{\"usage\":{{\"input_tokens\":3,\"output_tokens\":5}},\"metadata\":{{\"m\":\"{meta}\"}}}},\"sequence_number\":9}}\n\n"
+        );
+        assert_eq!(t.on_data(b(&done)), None, "held until the cost is known");
+        let out = t.release(Some(Money::from_picos(1_500_000))).unwrap();
+        let text = std::str::from_utf8(&out).unwrap();
+        let data = text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+        let v: Value = serde_json::from_str(data).unwrap();
+        assert_eq!(v["response"]["usage"]["cost"].as_f64().unwrap(), 0.0000015);
+        assert_eq!(v["response"]["usage"]["output_tokens"], 5);
+        assert!(text.starts_with("event: response.completed\n"));
     }
 }

@@ -14,6 +14,10 @@ pub enum Dialect {
     OpenAi,
     /// `event: error` with Anthropic's error body (`/v1/messages`).
     Anthropic,
+    /// The Responses API's `error` event (`/v1/responses`): `type`, `code`, `message`,
+    /// `param`, `sequence_number`. The sequence number of an event the gateway adds is not
+    /// known where it is rendered; it is written as 0.
+    Responses,
 }
 
 /// Why the stream ended, in the two families clients tell apart.
@@ -45,6 +49,16 @@ pub fn stream_error_event(dialect: Dialect, class: ErrorClass, message: &str, co
                 ErrorClass::Quota => anthropic::ErrorKind::RateLimit,
             };
             anthropic::stream_error_event(kind, message)
+        }
+        Dialect::Responses => {
+            let body = serde_json::json!({
+                "type": "error",
+                "code": code,
+                "message": message,
+                "param": null,
+                "sequence_number": 0,
+            });
+            anthropic::encode_event("error", body.to_string().as_bytes())
         }
     }
 }
@@ -92,5 +106,21 @@ mod tests {
         ));
         assert_eq!(q["error"]["type"], "rate_limit_error");
         assert_eq!(q["error"]["message"], "spent");
+    }
+
+    #[test]
+    fn responses_streams_end_with_an_error_event_carrying_the_code() {
+        let e = stream_error_event(
+            Dialect::Responses,
+            ErrorClass::Server,
+            "cut",
+            "upstream_error",
+        );
+        assert!(e.starts_with(b"event: error\ndata: {"));
+        let v = data(&e);
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["code"], "upstream_error");
+        assert_eq!(v["message"], "cut");
+        assert_eq!(v["sequence_number"], 0);
     }
 }

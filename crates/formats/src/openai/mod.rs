@@ -4,6 +4,7 @@ mod embeddings;
 mod error;
 mod peek;
 mod prefs;
+mod responses_peek;
 mod rewrite;
 pub mod usage;
 
@@ -14,6 +15,7 @@ pub use prefs::{
     DataCollectionPref, MaxPrice, Needs, ProviderPrefs, RoutingPrefs, Sort, peek_routing_prefs,
     strip_router_fields,
 };
+pub use responses_peek::{ResponsesPeek, peek_responses};
 pub use rewrite::{
     encode_chunk_event, put_chunk_event, replace_model, rewrite_chat_request,
     rewrite_chat_response_model,

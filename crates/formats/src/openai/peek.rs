@@ -12,7 +12,7 @@ use crate::json::{self, Key};
 
 /// Tokens charged for an image when estimating a prompt (OpenAI's high-detail 512px tile
 /// count for a typical image): a base64 image is mostly bytes that are not tokens.
-const IMAGE_TOKENS: u64 = 765;
+pub(crate) const IMAGE_TOKENS: u64 = 765;
 /// Per-message framing tokens (role, separators) in OpenAI's chat format.
 const MESSAGE_TOKENS: u64 = 4;
 
@@ -102,7 +102,10 @@ impl Fields<'_> {
     }
 }
 
-fn opt_bool(raw: Option<&RawValue>, param: &'static str) -> Result<Option<bool>, FormatError> {
+pub(crate) fn opt_bool(
+    raw: Option<&RawValue>,
+    param: &'static str,
+) -> Result<Option<bool>, FormatError> {
     match raw.map(RawValue::get) {
         None | Some("null") => Ok(None),
         Some("true") => Ok(Some(true)),
@@ -115,7 +118,10 @@ fn opt_bool(raw: Option<&RawValue>, param: &'static str) -> Result<Option<bool>,
     }
 }
 
-fn opt_count(raw: Option<&RawValue>, param: &'static str) -> Result<Option<u64>, FormatError> {
+pub(crate) fn opt_count(
+    raw: Option<&RawValue>,
+    param: &'static str,
+) -> Result<Option<u64>, FormatError> {
     let Some(raw) = raw.filter(|r| !json::is_null(r)) else {
         return Ok(None);
     };
@@ -181,14 +187,14 @@ impl<'de> Visitor<'de> for FieldsVisitor {
 
 /// Bytes of text and images counted towards the prompt estimate.
 #[derive(Default)]
-struct TextSize {
-    bytes: u64,
-    images: u64,
+pub(crate) struct TextSize {
+    pub(crate) bytes: u64,
+    pub(crate) images: u64,
 }
 
 /// Sums the length of every string in a value; `data:` URLs (inline images, audio) count as one
 /// image each instead of their base64 length.
-struct TextSeed<'s>(&'s mut TextSize);
+pub(crate) struct TextSeed<'s>(pub(crate) &'s mut TextSize);
 
 impl<'de> DeserializeSeed<'de> for TextSeed<'_> {
     type Value = ();
