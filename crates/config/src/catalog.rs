@@ -64,6 +64,13 @@ pub struct ProviderConfig {
     /// native providers, whose streams always report usage).
     #[serde(default)]
     pub stream_usage: Option<bool>,
+    /// `kind = "openai"` only: the deployment also speaks OpenAI's Responses API at
+    /// `{base_url}/responses`, so a Responses client's body goes through with only `model`
+    /// swapped (stored responses, built-in tools and encrypted reasoning keep working). Without
+    /// it (the default; the `openai` preset sets it), Responses calls are translated to Chat
+    /// Completions.
+    #[serde(default)]
+    pub responses: Option<bool>,
     /// Bedrock: the AWS region (`us-east-1`).
     #[serde(default)]
     pub region: Option<String>,
@@ -84,6 +91,11 @@ impl ProviderConfig {
 
     pub fn stream_usage(&self) -> bool {
         self.stream_usage.unwrap_or(true)
+    }
+
+    /// Whether Responses API calls pass through to `{base_url}/responses` (see `responses`).
+    pub fn responses(&self) -> bool {
+        self.kind() == ProviderKind::Openai && self.responses.unwrap_or(false)
     }
 
     /// The key as the provider wants it in `auth_header`.

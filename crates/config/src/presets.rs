@@ -35,6 +35,9 @@ pub struct Preset {
     pub query: BTreeMap<String, String>,
     #[serde(default)]
     pub stream_usage: Option<bool>,
+    /// Whether the provider serves OpenAI's Responses API at `{base_url}/responses`.
+    #[serde(default)]
+    pub responses: Option<bool>,
     /// How the provider reports usage (documentation; the support matrix prints it).
     pub usage: String,
 }
@@ -85,6 +88,9 @@ pub(crate) fn apply(providers: &mut [ProviderConfig]) -> Result<(), ConfigError>
         }
         if p.stream_usage.is_none() {
             p.stream_usage = preset.stream_usage;
+        }
+        if p.responses.is_none() {
+            p.responses = preset.responses;
         }
     }
     // Bedrock's endpoint follows from the region.
@@ -187,6 +193,46 @@ price = { input = "1", output = "1" }
             cfg.providers[2].base_url,
             "https://bedrock-runtime.eu-west-1.amazonaws.com"
         );
+    }
+
+    #[test]
+    fn only_openai_serves_responses_natively_by_default() {
+        let cfg = Config::from_toml(
+            r#"
+[[providers]]
+name = "oa"
+preset = "openai"
+
+[[providers]]
+name = "oa-chat-only"
+preset = "openai"
+responses = false
+
+[[providers]]
+name = "vllm"
+preset = "vllm"
+
+[[providers]]
+name = "compat"
+kind = "openai"
+base_url = "http://127.0.0.1:1/v1"
+responses = true
+"#,
+        )
+        .unwrap();
+        let on: Vec<bool> = cfg
+            .providers
+            .iter()
+            .map(ProviderConfig::responses)
+            .collect();
+        assert_eq!(on, [true, false, false, true]);
+
+        let e = Config::from_toml(
+            "[[providers]]\nname = \"an\"\npreset = \"anthropic\"\nresponses = true\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("providers[0].responses"), "{e}");
     }
 
     #[test]

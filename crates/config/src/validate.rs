@@ -45,6 +45,12 @@ pub(crate) fn check(cfg: &Config) -> Result<(), ConfigError> {
                 "a bedrock provider needs `region`, `aws_access_key_id` and `aws_secret_access_key`",
             ));
         }
+        if p.responses == Some(true) && p.kind() != crate::ProviderKind::Openai {
+            return Err(invalid(
+                format!("providers[{i}].responses"),
+                "only an `openai` provider can serve the Responses API natively",
+            ));
+        }
         for (k, v) in &p.query {
             let safe = |s: &str| {
                 !s.is_empty()

@@ -7,8 +7,11 @@
 //! A leaf: the request translations (`dialect`), the answer codecs (`codec`) and the relay all
 //! read it; it reads none of them.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use tollgate_formats::FormatError;
+use tollgate_formats::responses::ResponsesRequest;
 use tollgate_formats::translate::Warning;
 use tollgate_proto::routing::v1::WireFormat;
 
@@ -38,7 +41,27 @@ pub(crate) enum Mode {
     /// OpenAI embeddings served by Gemini's `batchEmbedContents` (which reports no tokens:
     /// the estimate is billed).
     GeminiEmbeddings { prompt_tokens: u64, base64: bool },
+    /// OpenAI Responses client, a provider serving the Responses API (`responses = true`):
+    /// passthrough, the Response's `model` renamed, usage read from the final Response.
+    OpenAiResponses,
+    /// OpenAI Responses client, any other deployment: the request went through the chat pivot
+    /// and was then prepared as an OpenAI chat client's would be (`inner`: how that chat answer
+    /// comes back); the chat answer is turned into a Response.
+    ResponsesFromChat { inner: Box<Mode>, req: ResponsesReq },
 }
+
+/// The client's Responses request, kept for the answer (a Response echoes its settings).
+/// Compared by identity: two modes are the same translation only for the same request.
+#[derive(Clone, Debug)]
+pub(crate) struct ResponsesReq(pub Arc<ResponsesRequest>);
+
+impl PartialEq for ResponsesReq {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ResponsesReq {}
 
 /// Which native format a [`Mode::Native`] call speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +82,15 @@ impl Mode {
                     ..
                 }
         )
+    }
+
+    /// The mode the provider's answer arrives in: the chat leg's for a Responses call
+    /// translated through chat, else this one.
+    pub(crate) fn upstream(&self) -> &Mode {
+        match self {
+            Mode::ResponsesFromChat { inner, .. } => inner,
+            _ => self,
+        }
     }
 }
 

@@ -18,6 +18,10 @@ pub(crate) enum Endpoint {
     Chat,
     Stream,
     Embeddings,
+    /// OpenAI's Responses API, streamed or not (one URL for both).
+    Responses {
+        stream: bool,
+    },
 }
 
 /// POST the rewritten body with key `key`. Resolves at the response headers.
@@ -28,11 +32,15 @@ pub(crate) async fn send(
     request_id: &str,
     endpoint: Endpoint,
 ) -> Result<reqwest::Response, reqwest::Error> {
-    let stream = endpoint == Endpoint::Stream;
+    let stream = matches!(
+        endpoint,
+        Endpoint::Stream | Endpoint::Responses { stream: true }
+    );
     let url = match endpoint {
         Endpoint::Chat => &dep.urls.chat,
         Endpoint::Stream => &dep.urls.stream,
         Endpoint::Embeddings => &dep.urls.embeddings,
+        Endpoint::Responses { .. } => &dep.urls.responses,
     };
     let accept = match (stream, &dep.provider.aws) {
         (true, Some(_)) => tollgate_formats::bedrock::EVENT_STREAM_CONTENT_TYPE,

@@ -123,6 +123,9 @@ impl Run<'_> {
         let dep = cx.deployment;
         let endpoint = match (self.call.format(), self.call.stream) {
             (WireFormat::OpenaiEmbeddings, _) => Endpoint::Embeddings,
+            _ if *cx.mode == Mode::OpenAiResponses => Endpoint::Responses {
+                stream: self.call.stream,
+            },
             (_, true) => Endpoint::Stream,
             (_, false) => Endpoint::Chat,
         };

@@ -8,7 +8,7 @@ use tollgate_formats::anthropic::{self, MessagesResponse};
 use tollgate_formats::openai;
 use tollgate_formats::translate::{self, ChatCompletion};
 
-use super::{native, unix_now};
+use super::{native, responses, responses_native, unix_now};
 use crate::mode::{Mode, dropped};
 
 /// A whole answer in the client's format, its usage (`None`: the provider said none), and the
@@ -20,6 +20,13 @@ pub(crate) fn translate_body(
     request_id: &str,
 ) -> Result<(Bytes, Option<Usage>, u64), tollgate_formats::FormatError> {
     match mode {
+        Mode::OpenAiResponses => {
+            let (out, usage) = responses_native::translate_body(body, shown)?;
+            Ok((out, usage, 0))
+        }
+        Mode::ResponsesFromChat { inner, req } => {
+            responses::translate_body(inner, req, body, shown, request_id)
+        }
         Mode::Native { .. } | Mode::GeminiEmbeddings { .. } => {
             let (out, usage, warnings) =
                 native::translate_body(mode, body, shown, request_id, unix_now())?;

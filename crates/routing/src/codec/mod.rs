@@ -4,10 +4,13 @@
 //! send and when.
 //!
 //! `body.rs` translates whole answers, `stream.rs` holds the per-stream [`Codec`], `native.rs`
-//! the Gemini and Bedrock translators both use.
+//! the Gemini and Bedrock translators both use; `responses.rs` turns a chat leg's answer into a
+//! Responses API answer, `responses_native.rs` relays a native Responses answer.
 
 mod body;
 mod native;
+mod responses;
+mod responses_native;
 mod stream;
 
 pub(crate) use body::translate_body;

@@ -14,6 +14,8 @@ use tollgate_formats::translate::{
 use tollgate_formats::bedrock::Frame;
 
 use super::native::{NativeEvent, NativeStream};
+use super::responses::FromChat;
+use super::responses_native::NativeResponses;
 use super::{Seen, bytes_meter, unix_now};
 use crate::mode::{Mode, dropped};
 
@@ -28,6 +30,9 @@ pub(crate) enum Codec {
         meter: OutputMeter,
         usage: Option<Usage>,
     },
+    /// A Responses API answer: a native one relayed, or a chat leg's answer translated.
+    NativeResponses(NativeResponses),
+    Responses(Box<FromChat>),
 }
 
 impl Codec {
@@ -36,6 +41,10 @@ impl Codec {
             return Codec::Native(Box::new(n));
         }
         match mode {
+            Mode::OpenAiResponses => Codec::NativeResponses(NativeResponses::default()),
+            Mode::ResponsesFromChat { inner, req } => {
+                Codec::Responses(Box::new(FromChat::new(inner, req, shown, request_id)))
+            }
             Mode::Anthropic => Codec::Anthropic(StreamUsage::new()),
             Mode::OpenAiFromAnthropic {
                 json_tool,
@@ -59,6 +68,8 @@ impl Codec {
         match self {
             Codec::Native(n) => n.event(NativeEvent::Data(&ev.data), buf),
             Codec::Anthropic(usage) => anthropic_event(usage, ev, shown, buf),
+            Codec::NativeResponses(r) => r.event(ev, shown, buf),
+            Codec::Responses(r) => r.event(ev, buf),
             Codec::ToOpenAi(t) => anthropic_to_openai(t, ev, shown, buf),
             Codec::ToAnthropic { t, meter, usage } => {
                 let mut seen = Seen::default();
@@ -79,12 +90,16 @@ impl Codec {
     pub(crate) fn frame(&mut self, f: &Frame, buf: &mut BytesMut) -> Seen {
         match self {
             Codec::Native(n) => n.event(NativeEvent::Frame(f), buf),
+            Codec::Responses(r) => r.frame(Some(f), buf),
             _ => Seen::default(),
         }
     }
 
     /// The framing broke: end the stream with an error in the client's format.
     pub(crate) fn corrupt(&mut self, buf: &mut BytesMut) -> Seen {
+        if let Codec::Responses(r) = self {
+            return r.frame(None, buf);
+        }
         let frame = Frame {
             message_type: "exception".into(),
             event_type: "internalServerException".into(),
@@ -98,8 +113,10 @@ impl Codec {
     /// The upstream body ended without the stream's proper end: what the translator makes of
     /// it (an OpenAI stream may end without `[DONE]`; Gemini's never has one).
     pub(crate) fn eof(&mut self, buf: &mut BytesMut) -> Seen {
-        if let Codec::Native(n) = self {
-            return n.eof(buf);
+        match self {
+            Codec::Native(n) => return n.eof(buf),
+            Codec::Responses(r) => return r.eof(buf),
+            _ => {}
         }
         let mut seen = Seen::default();
         if let Codec::ToAnthropic { t, .. } = self {
@@ -123,6 +140,8 @@ impl Codec {
             Codec::Anthropic(u) => u.usage(),
             Codec::ToOpenAi(t) => t.usage(),
             Codec::ToAnthropic { usage, .. } => *usage,
+            Codec::NativeResponses(r) => r.usage(),
+            Codec::Responses(r) => r.usage(),
         }
     }
 
@@ -132,6 +151,23 @@ impl Codec {
             Codec::Anthropic(u) => bytes_meter(u.output_bytes()),
             Codec::ToOpenAi(t) => bytes_meter(t.output_bytes()),
             Codec::ToAnthropic { meter, .. } => *meter,
+            Codec::NativeResponses(r) => r.meter(),
+            Codec::Responses(r) => r.meter(),
+        }
+    }
+
+    /// The event ending a stream the gateway cut after its first byte, when this codec's
+    /// client format has its own (a Responses stream ends with `response.failed`); `None`: the
+    /// client format's generic error event.
+    pub(crate) fn cut(&mut self, message: &str) -> Option<Bytes> {
+        match self {
+            Codec::NativeResponses(r) => Some(r.cut(message, "server_error")),
+            Codec::Responses(r) => {
+                let mut buf = BytesMut::new();
+                r.cut(message, &mut buf);
+                Some(buf.freeze())
+            }
+            _ => None,
         }
     }
 
@@ -140,7 +176,8 @@ impl Codec {
             Codec::ToOpenAi(t) => dropped(t.warnings()),
             Codec::ToAnthropic { t, .. } => dropped(t.warnings()),
             Codec::Native(n) => dropped(&n.warnings()),
-            Codec::Anthropic(_) => {}
+            Codec::Responses(r) => r.finish_warnings(),
+            Codec::Anthropic(_) | Codec::NativeResponses(_) => {}
         }
     }
 }

@@ -5,7 +5,8 @@
 //! Same format on both sides, the client's bytes pass through with only `model` swapped (so
 //! `cache_control`, `thinking` and fields we do not know survive byte for byte). Across formats
 //! the body is translated by `tollgate_formats::translate`; what a translation cannot carry is
-//! counted (`mode::dropped`).
+//! counted (`mode::dropped`). Responses API requests are made ready in `responses.rs` (passed
+//! through, or turned into a chat request that then takes the chat path below).
 
 use bytes::Bytes;
 use tollgate_config::ProviderKind;
@@ -18,6 +19,7 @@ use crate::mode::{Mode, anthropic_client, dropped, to_json};
 use crate::route_table::Deployment;
 
 mod native;
+mod responses;
 
 /// The body to send to `dep` and how to relay its answer; what the translation dropped is
 /// counted.
@@ -56,6 +58,9 @@ pub(crate) fn translate_request(
     stream: bool,
 ) -> Result<Prepared, FormatError> {
     let upstream = dep.upstream_model.as_str();
+    if format == WireFormat::OpenaiResponses {
+        return responses::request(dep, body, stream);
+    }
     if format == WireFormat::OpenaiEmbeddings {
         return match dep.provider.kind {
             ProviderKind::Openai => Ok(prepared(

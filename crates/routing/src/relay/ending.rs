@@ -20,18 +20,21 @@ pub(super) enum Closed {
 }
 
 /// How the stream ended (`end`: the cut, if any; `started`: a byte reached the client), with
-/// the error event sent when a started stream was cut.
+/// the error event sent when a started stream was cut: the one `own_event` renders from the
+/// message when the stream's format has its own end for that (a Responses stream's
+/// `response.failed`), else the client format's error event.
 pub(super) async fn close(
     cx: &Call<'_>,
     end: Option<Cut>,
     provider_error: bool,
     started: bool,
+    own_event: impl FnOnce(&str) -> Option<Bytes>,
 ) -> Result<Closed, Gone> {
     Ok(match ending(end, provider_error, started)? {
         Ending::Done(outcome) => Closed::Ended(outcome),
         Ending::NotStarted(cut) => Closed::NotStarted(cut),
         Ending::Cut { message, code } => {
-            let event = cut_event(cx.mode, message, code);
+            let event = own_event(message).unwrap_or_else(|| cut_event(cx.mode, message, code));
             cx.out.send(Kind::Data(event)).await?;
             Closed::Ended(rpc::Outcome::Failed)
         }

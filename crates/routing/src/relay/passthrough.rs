@@ -154,7 +154,7 @@ impl Stream {
         resp: reqwest::Response,
     ) -> Result<Relayed, Gone> {
         let started = self.gate.started;
-        let outcome = match close(cx, end, self.provider_error, started).await? {
+        let outcome = match close(cx, end, self.provider_error, started, |_| None).await? {
             Closed::Ended(outcome) => outcome,
             Closed::NotStarted(cut) => return Ok(Relayed::NotStarted(cut)),
         };

@@ -1,6 +1,7 @@
 //! Relaying every answer that goes through a codec: an Anthropic answer passed through (model
 //! swapped, event framing kept), an answer translated between OpenAI's and Anthropic's formats,
-//! or a Gemini or Bedrock answer translated back (`crate::codec` does the translating; this
+//! a Gemini or Bedrock answer translated back, or a Responses API answer (relayed from a provider
+//! that speaks it, or made from a chat leg's answer) (`crate::codec` does the translating; this
 //! module reads the upstream body and sends the frames, under the rules in `relay/mod.rs`).
 
 use bytes::BytesMut;
@@ -107,7 +108,7 @@ struct Stream {
 impl Stream {
     fn new(cx: &Call<'_>) -> Stream {
         let bedrock = matches!(
-            cx.mode,
+            cx.mode.upstream(),
             Mode::Native {
                 kind: NativeKind::Bedrock,
                 ..
@@ -221,12 +222,16 @@ impl Stream {
 
     /// The error event if the stream was cut after its first byte, then the Usage frame.
     async fn finish(
-        self,
+        mut self,
         cx: &Call<'_>,
         end: Option<Cut>,
         resp: reqwest::Response,
     ) -> Result<Relayed, Gone> {
-        let outcome = match close(cx, end, self.provider_error, self.gate.started).await? {
+        let codec = &mut self.codec;
+        let closed = close(cx, end, self.provider_error, self.gate.started, |message| {
+            codec.cut(message)
+        });
+        let outcome = match closed.await? {
             Closed::Ended(outcome) => outcome,
             Closed::NotStarted(cut) => return Ok(Relayed::NotStarted(cut)),
         };

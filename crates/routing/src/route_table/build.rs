@@ -217,6 +217,7 @@ fn providers(cfg: &Config) -> Result<Providers<'_>, RoutingError> {
             kind: p.kind(),
             models_url: p.url(p.models_path(), ""),
             stream_usage: p.stream_usage(),
+            responses: p.responses(),
             auth_header,
             headers,
             aws: aws(p),
@@ -317,6 +318,7 @@ fn urls(p: &ProviderConfig, model: &str) -> Urls {
                 stream: sigv4::model_url(&p.base_url, model, true),
                 // Bedrock embeddings (InvokeModel) are not served: dialect refuses them.
                 embeddings: String::new(),
+                responses: String::new(),
             };
         }
         _ => chat.clone(),
@@ -325,6 +327,12 @@ fn urls(p: &ProviderConfig, model: &str) -> Urls {
         chat,
         stream,
         embeddings: p.url(p.embeddings_path(), model),
+        // Only called when the provider serves Responses natively (`responses = true`).
+        responses: if p.responses() {
+            p.url("/responses", model)
+        } else {
+            String::new()
+        },
     }
 }
 

@@ -25,6 +25,8 @@ pub struct Provider {
     pub models_url: String,
     /// Accepts `stream_options.include_usage`.
     pub stream_usage: bool,
+    /// Serves OpenAI's Responses API (`urls.responses`): Responses calls pass through.
+    pub responses: bool,
     /// The header carrying the key (`authorization`, `api-key`, `x-api-key`, ...).
     pub auth_header: HeaderName,
     /// Sent on every call: the preset's/table's static headers, `anthropic-version`.
@@ -44,6 +46,8 @@ pub struct Urls {
     /// Streamed chat, when the provider uses another endpoint (Gemini, Bedrock).
     pub stream: String,
     pub embeddings: String,
+    /// `{base_url}/responses`, for providers that serve the Responses API (else empty).
+    pub responses: String,
 }
 
 /// Capability bits, so a decision compares integers.
