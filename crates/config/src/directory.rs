@@ -12,7 +12,14 @@ use std::collections::HashMap;
 use sha2::{Digest, Sha256};
 use tollgate_domain::Price;
 
-use crate::ModelConfig;
+use crate::{Capability, ModelConfig};
+
+/// Every capability, for a deployment that does not list its own.
+const ALL_CAPABILITIES: [Capability; 3] = [
+    Capability::Tools,
+    Capability::Vision,
+    Capability::JsonSchema,
+];
 
 /// One public model as the directory knows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -26,6 +33,10 @@ pub struct DirectoryEntry {
     /// This model's caps on one request's `max_tokens` and `n` (none: the edge-wide caps only).
     pub max_output_tokens: Option<u64>,
     pub max_n: Option<u64>,
+    pub owned_by: Option<String>,
+    /// What at least one deployment supports (a deployment that lists none supports all):
+    /// routing picks a deployment with what a request needs, so the model offers the union.
+    pub capabilities: Vec<Capability>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -55,6 +66,8 @@ impl ModelDirectory {
                 context_window: m.context_window,
                 max_output_tokens: m.max_output_tokens,
                 max_n: m.max_n,
+                owned_by: m.owned_by.clone(),
+                capabilities: capabilities(m),
             });
         }
         let fingerprint = fingerprint(&entries);
@@ -114,6 +127,18 @@ impl ModelDirectory {
     pub fn fingerprint(&self) -> u64 {
         self.fingerprint
     }
+}
+
+/// The union of `m`'s deployments' capabilities, in [`ALL_CAPABILITIES`] order.
+fn capabilities(m: &ModelConfig) -> Vec<Capability> {
+    ALL_CAPABILITIES
+        .into_iter()
+        .filter(|c| {
+            m.deployments
+                .iter()
+                .any(|d| d.capabilities.as_ref().is_none_or(|cs| cs.contains(c)))
+        })
+        .collect()
 }
 
 fn fingerprint(entries: &[DirectoryEntry]) -> u64 {

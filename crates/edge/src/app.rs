@@ -56,6 +56,7 @@ fn clients() -> Router<AppState> {
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1/models", get(models::list_models))
+        .route("/v1/models/{id}", get(models::get_model))
         // Anthropic clients (`anthropic-version`, `x-api-key`), errors in Anthropic's shape.
         .route("/v1/responses", post(responses::responses))
         .route("/v1/messages", post(messages::messages))
@@ -65,6 +66,7 @@ fn clients() -> Router<AppState> {
         .route("/api/v1/embeddings", post(embeddings::embeddings))
         .route("/api/v1/responses", post(responses::responses))
         .route("/api/v1/models", get(models::list_models))
+        .route("/api/v1/models/{id}", get(models::get_model))
         .route("/api/v1/key", get(openrouter::key))
         .route("/api/v1/generation", get(openrouter::generation))
 }

@@ -81,6 +81,16 @@ impl Pricing {
         self.cost(model, "", SystemTime::now(), &usage)
     }
 
+    /// The price of `model` in effect now (the catalog's, else the config's), as a client
+    /// reading the catalog should see it.
+    pub fn price_now(&self, model: &str) -> Option<tollgate_domain::Price> {
+        let catalog = self.catalog.load();
+        catalog
+            .effective(self.model_of(model), "", Utc::now())
+            .map(|v| v.price)
+            .or_else(|| self.directory.config_price(model))
+    }
+
     /// The cost of a request to `model` served by `deployment` that started `at`, at the price
     /// billing will bill it at.
     pub fn cost(&self, model: &str, deployment: &str, at: SystemTime, usage: &Usage) -> Money {
