@@ -22,7 +22,16 @@ use crate::dialect::translate_request;
 use crate::mode::Mode;
 use crate::route_table::RouteTable;
 
-const PROVIDERS: [(&str, &str); 4] = [
+const PROVIDERS: &[(&str, &str)] = &[
+    ("oa", "OpenAI-compatible¹"),
+    ("an", "Anthropic"),
+    ("ge", "Gemini"),
+    ("br", "Bedrock Converse"),
+];
+
+/// Responses clients also meet deployments that serve the Responses API themselves.
+const RESPONSES_PROVIDERS: &[(&str, &str)] = &[
+    ("or", "OpenAI, `responses = true`³"),
     ("oa", "OpenAI-compatible¹"),
     ("an", "Anthropic"),
     ("ge", "Gemini"),
@@ -36,6 +45,12 @@ fn route_table() -> RouteTable {
 name = "oa"
 kind = "openai"
 base_url = "http://127.0.0.1:1/v1"
+
+[[providers]]
+name = "or"
+kind = "openai"
+base_url = "http://127.0.0.1:1/v1"
+responses = true
 
 [[providers]]
 name = "an"
@@ -57,7 +72,7 @@ aws_secret_access_key = "secret"
 
 [[models]]
 name = "m"
-deployments = [{ provider = "oa", model = "up" }, { provider = "an", model = "up" }, { provider = "ge", model = "up" }, { provider = "br", model = "anthropic.claude-up" }]
+deployments = [{ provider = "oa", model = "up" }, { provider = "or", model = "up" }, { provider = "an", model = "up" }, { provider = "ge", model = "up" }, { provider = "br", model = "anthropic.claude-up" }]
 price = { input = "1", output = "1" }
 "#,
     )
@@ -239,6 +254,112 @@ fn openai_features() -> Vec<Feature> {
     ]
 }
 
+fn responses(extra: Value) -> Value {
+    let mut v = json!({"model": "m", "input": "hello matrix"});
+    if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+        for (k, x) in e {
+            o.insert(k.clone(), x.clone());
+        }
+    }
+    v
+}
+
+fn responses_features() -> Vec<Feature> {
+    let f = |name, body, needles| Feature {
+        name,
+        format: WireFormat::OpenaiResponses,
+        stream: false,
+        body,
+        needles,
+    };
+    let tool = json!({"type": "function", "name": "get_weather", "description": "Weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}});
+    vec![
+        f("text input", responses(json!({})), &["hello matrix"]),
+        f(
+            "instructions",
+            responses(json!({"instructions": "you are a matrix bot"})),
+            &["you are a matrix bot"],
+        ),
+        f(
+            "input items with an image (https URL)",
+            responses(
+                json!({"input": [{"role": "user", "content": [{"type": "input_text", "text": "what is it"}, {"type": "input_image", "image_url": "https://example.com/cat.png"}]}]}),
+            ),
+            &["https://example.com/cat.png"],
+        ),
+        f(
+            "function tools",
+            responses(json!({"tools": [tool.clone()]})),
+            &["get_weather"],
+        ),
+        f(
+            "tool_choice (named function)",
+            responses(
+                json!({"tools": [tool.clone()], "tool_choice": {"type": "function", "name": "get_weather"}}),
+            ),
+            &[
+                "\"tool\":{\"name\":\"get_weather\"",
+                "\"name\":\"get_weather\",\"type\":\"tool\"",
+                "\"type\":\"tool\",\"name\":\"get_weather\"",
+                "allowedFunctionNames",
+                "\"function\":{\"name\":\"get_weather\"",
+            ],
+        ),
+        f(
+            "function_call and function_call_output items",
+            responses(json!({"tools": [tool.clone()], "input": [
+                {"role": "user", "content": "weather in Rome"},
+                {"type": "function_call", "call_id": "call_b", "name": "get_weather", "arguments": "{\"city\":\"Rome\"}"},
+                {"type": "function_call_output", "call_id": "call_b", "output": "rainy-in-rome"}]})),
+            &["rainy-in-rome"],
+        ),
+        f(
+            "text.format json_schema",
+            responses(
+                json!({"text": {"format": {"type": "json_schema", "name": "weather_report", "schema": {"type": "object", "properties": {"temperature_c": {"type": "number"}}}}}}),
+            ),
+            &["temperature_c"],
+        ),
+        f(
+            "max_output_tokens",
+            responses(json!({"max_output_tokens": 777})),
+            &["777"],
+        ),
+        f(
+            "temperature / top_p",
+            responses(json!({"temperature": 0.125, "top_p": 0.375})),
+            &["0.375"],
+        ),
+        f(
+            "reasoning.effort",
+            responses(json!({"reasoning": {"effort": "high"}})),
+            &["reasoning_effort", "thinking", "budget_tokens"],
+        ),
+        f(
+            "include reasoning.encrypted_content",
+            responses(json!({"include": ["reasoning.encrypted_content"]})),
+            &["encrypted_content"],
+        ),
+        f(
+            "built-in tool (web_search)",
+            responses(json!({"tools": [{"type": "web_search"}]})),
+            &["web_search"],
+        ),
+        f(
+            "previous_response_id⁴",
+            responses(json!({"previous_response_id": "resp_matrix"})),
+            &["resp_matrix"],
+        ),
+        Feature {
+            name: "stream (usage in response.completed)",
+            format: WireFormat::OpenaiResponses,
+            stream: true,
+            body: responses(json!({"stream": true})),
+            needles: &["include_usage", "\"stream\":true", "streamGenerateContent"],
+        },
+    ]
+}
+
 fn anthropic_features() -> Vec<Feature> {
     let f = |name, body, needles| Feature {
         name,
@@ -337,17 +458,20 @@ fn classify(c: &RouteTable, f: &Feature, provider: &str) -> String {
     match translate_request(f.format, dep, &body, f.stream) {
         Err(_) => "rejected".into(),
         Ok(p) => {
-            if matches!(p.mode, Mode::OpenAi | Mode::Anthropic) {
+            if matches!(
+                p.mode,
+                Mode::OpenAi | Mode::Anthropic | Mode::OpenAiResponses
+            ) {
                 return "passthrough".into();
             }
             let out = String::from_utf8_lossy(&p.body);
             // Streaming for native providers is chosen by URL, not by a body field.
-            let streamed_by_url = f.stream && matches!(p.mode, Mode::Native { .. });
+            let streamed_by_url = f.stream && matches!(p.mode.upstream(), Mode::Native { .. });
             let carried = streamed_by_url
                 || f.needles.iter().any(|n| out.contains(n))
                 || (f.needles == ["include_usage"]
                     && matches!(
-                        p.mode,
+                        p.mode.upstream(),
                         Mode::Native {
                             include_usage: true,
                             ..
@@ -371,20 +495,26 @@ fn classify(c: &RouteTable, f: &Feature, provider: &str) -> String {
     }
 }
 
-fn table(c: &RouteTable, title: &str, features: &[Feature], out: &mut String) {
+fn table(
+    c: &RouteTable,
+    title: &str,
+    providers: &[(&str, &str)],
+    features: &[Feature],
+    out: &mut String,
+) {
     let _ = writeln!(out, "\n## {title}\n");
     out.push_str("| feature |");
-    for (_, label) in PROVIDERS {
+    for (_, label) in providers {
         let _ = write!(out, " {label} |");
     }
     out.push_str("\n|---|");
-    for _ in PROVIDERS {
+    for _ in providers {
         out.push_str("---|");
     }
     out.push('\n');
     for f in features {
         let _ = write!(out, "| {} |", f.name);
-        for (p, _) in PROVIDERS {
+        for (p, _) in providers {
             let _ = write!(out, " {} |", classify(c, f, p));
         }
         out.push('\n');
@@ -408,6 +538,13 @@ fn render() -> String {
          and Bedrock through the OpenAI translation (Anthropic → OpenAI → provider).\n\n\
          ² Across formats a thinking budget goes through OpenAI's `reasoning_effort` \
          (low/medium/high), so the provider gets the nearest step, not the exact budget.\n\n\
+         ³ A provider serving OpenAI's Responses API itself (`responses = true`, the default of \
+         the `openai` preset) gets a Responses client's bytes; every other deployment is reached \
+         through the chat pivot (Responses → OpenAI chat → provider) and its answer is turned \
+         back into a Response (streams end with `response.completed` carrying usage, or \
+         `response.failed`).\n\n\
+         ⁴ Stored responses are not available yet on translated deployments: send the earlier \
+         items in `input`.\n\n\
          Answers are translated back the same way (text, tool calls with their argument deltas \
          and parallel indexes, reasoning, stop reasons, usage at the end of streams, provider \
          errors in the client's shape); see `crates/formats` and `crates/routing/tests/native.rs`.\n",
@@ -415,13 +552,22 @@ fn render() -> String {
     table(
         &c,
         "OpenAI client (`/v1/chat/completions`, `/v1/embeddings`)",
+        PROVIDERS,
         &openai_features(),
         &mut out,
     );
     table(
         &c,
         "Anthropic client (`/v1/messages`)",
+        PROVIDERS,
         &anthropic_features(),
+        &mut out,
+    );
+    table(
+        &c,
+        "OpenAI Responses client (`/v1/responses`)",
+        RESPONSES_PROVIDERS,
+        &responses_features(),
         &mut out,
     );
     out
