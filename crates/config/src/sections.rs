@@ -13,6 +13,11 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)))
 }
 
+/// What clients may send on to providers by default: the beta and version headers the
+/// Anthropic and OpenAI SDKs (and Claude Code) use to turn features on.
+pub const DEFAULT_FORWARD_HEADERS: [&str; 3] =
+    ["anthropic-beta", "anthropic-version", "openai-beta"];
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EdgeConfig {
@@ -21,6 +26,10 @@ pub struct EdgeConfig {
     /// when set, `listen` no longer serves `/admin`, so the admin API can stay on an internal
     /// network while clients reach `listen`.
     pub admin_listen: Option<SocketAddr>,
+    /// Client request headers the edge hands to routing, which passes each on only to
+    /// providers whose own `forward_headers` list it (credentials never: `authorization`,
+    /// `x-api-key`, `cookie` and hop-by-hop headers are refused at load).
+    pub forward_headers: Vec<String>,
     /// Bearer token for `/admin/v1`. Admin API is off when unset.
     pub admin_token: Option<SecretRef>,
     /// Server pepper for API-key HMACs. Must be the same on every edge and billing replica.
@@ -54,6 +63,10 @@ impl Default for EdgeConfig {
         EdgeConfig {
             listen: addr("127.0.0.1:8080"),
             admin_listen: None,
+            forward_headers: DEFAULT_FORWARD_HEADERS
+                .iter()
+                .map(|h| (*h).to_owned())
+                .collect(),
             admin_token: None,
             key_pepper: SecretRef::literal("tollgate-local-dev-pepper"),
             routing_url: "http://127.0.0.1:50051".into(),

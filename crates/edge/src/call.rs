@@ -172,6 +172,7 @@ async fn call_routing(
         include_usage: call.peek.include_usage,
         // Routing resolves the model with the same directory (see routing's `tables.rs`).
         directory: state.prices.load().directory().fingerprint(),
+        client_headers: call.peek.forward.clone(),
     };
     let mut req = tonic::Request::new(chat);
     req.set_timeout(state.request_timeout);
@@ -301,6 +302,11 @@ fn describe(resp: &mut Response, call: &ModelCall, start: &rpc::Start, limits: &
     }
     if let Ok(v) = HeaderValue::from_str(&start.provider) {
         h.insert("x-tollgate-provider", v);
+    }
+    if !start.upstream_request_id.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&start.upstream_request_id)
+    {
+        h.insert("x-upstream-request-id", v);
     }
     limits.apply(h);
 }

@@ -13,7 +13,7 @@ use crate::auth::Caller;
 use crate::call::serve;
 use crate::error::ApiError;
 use crate::hardening::Guard;
-use crate::request::{Peeked, RequestIdExt, read_body};
+use crate::request::{Peeked, RequestIdExt, forwardable, read_body};
 use crate::state::AppState;
 
 #[tracing::instrument(
@@ -25,6 +25,7 @@ pub async fn chat_completions(
     Extension(caller): Extension<Caller>,
     Extension(rid): Extension<RequestIdExt>,
     Extension(guard): Extension<Arc<Guard>>,
+    headers: http::HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = read_body(&state, body)?;
@@ -44,6 +45,7 @@ pub async fn chat_completions(
         n,
         prompt_tokens_estimate: peek.prompt_tokens_estimate,
         include_usage: peek.include_usage,
+        forward: forwardable(&state, &headers),
     };
     serve(state, caller, rid, body, peek).await
 }

@@ -44,6 +44,8 @@ pub async fn embeddings(
         n: None,
         prompt_tokens_estimate: peek.prompt_tokens_estimate,
         include_usage: false,
+        // Embeddings have no beta headers to carry.
+        forward: Default::default(),
     };
     serve(state, caller, rid, body, peek).await
 }

@@ -200,6 +200,11 @@ async fn serve(
         routing_healthy: Arc::new(AtomicBool::new(false)),
         request_timeout: edge.request_timeout,
         max_body: edge.max_body_bytes,
+        forward_headers: edge
+            .forward_headers
+            .iter()
+            .filter_map(|h| http::HeaderName::try_from(h.as_str()).ok())
+            .collect(),
     };
 
     keep_fresh(&cfg, &state, pool, routing_ch, &background, &stop)?;

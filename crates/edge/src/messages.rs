@@ -25,7 +25,7 @@ use crate::auth::Caller;
 use crate::call::serve;
 use crate::error::ApiError;
 use crate::hardening::Guard;
-use crate::request::{Peeked, RequestIdExt, read_body};
+use crate::request::{Peeked, RequestIdExt, forwardable, read_body};
 use crate::state::AppState;
 
 /// Paths whose errors are rendered in Anthropic's shape.
@@ -78,6 +78,7 @@ pub async fn messages(
         n: None,
         prompt_tokens_estimate: peek.prompt_tokens_estimate,
         include_usage: false,
+        forward: forwardable(&state, &headers),
     };
     serve(state, caller, rid, body, peek).await
 }

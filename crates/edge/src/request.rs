@@ -4,10 +4,12 @@
 //! steps (admission, settlement, the relay, the overrun watch) share it without importing each
 //! other.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
+use http::HeaderMap;
 use tollgate_domain::RequestId;
 use tollgate_proto::routing::v1 as rpc;
 
@@ -30,6 +32,30 @@ pub(crate) struct Peeked {
     pub prompt_tokens_estimate: u64,
     /// OpenAI `stream_options.include_usage`.
     pub include_usage: bool,
+    /// Client headers routing may pass on to the provider ([`forwardable`]).
+    pub forward: HashMap<String, String>,
+}
+
+/// The longest header value handed on: beta flags are short; anything longer is not one.
+const MAX_FORWARDED_VALUE: usize = 1024;
+
+/// The headers of `headers` on the edge's `forward_headers` list, for routing to pass on to
+/// providers that take them. Values that are not visible ASCII or are overlong are left out.
+pub(crate) fn forwardable(state: &AppState, headers: &HeaderMap) -> HashMap<String, String> {
+    state
+        .forward_headers
+        .iter()
+        .filter_map(|name| {
+            let joined: Vec<&str> = headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            let value = joined.join(",");
+            (!value.is_empty() && value.len() <= MAX_FORWARDED_VALUE)
+                .then(|| (name.as_str().to_owned(), value))
+        })
+        .collect()
 }
 
 /// One model call from an authenticated caller, as every step after the peek sees it.

@@ -19,7 +19,7 @@ use crate::auth::Caller;
 use crate::call::serve;
 use crate::error::ApiError;
 use crate::hardening::Guard;
-use crate::request::{Peeked, RequestIdExt, read_body};
+use crate::request::{Peeked, RequestIdExt, forwardable, read_body};
 use crate::state::AppState;
 
 #[tracing::instrument(
@@ -31,6 +31,7 @@ pub async fn responses(
     Extension(caller): Extension<Caller>,
     Extension(rid): Extension<RequestIdExt>,
     Extension(guard): Extension<Arc<Guard>>,
+    headers: http::HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = read_body(&state, body)?;
@@ -60,6 +61,7 @@ pub async fn responses(
         prompt_tokens_estimate: peek.prompt_tokens_estimate,
         // A Responses stream always ends with `response.completed`, which carries usage.
         include_usage: peek.stream,
+        forward: forwardable(&state, &headers),
     };
     serve(state, caller, rid, body, peek).await
 }

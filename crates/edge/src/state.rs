@@ -46,4 +46,6 @@ pub struct AppState {
     pub routing_healthy: Arc<AtomicBool>,
     pub request_timeout: std::time::Duration,
     pub max_body: usize,
+    /// Client request headers handed to routing (`edge.forward_headers`, lower case).
+    pub forward_headers: Arc<[http::HeaderName]>,
 }

@@ -156,6 +156,8 @@ fn start(cx: &Call<'_>, content_type: &str) -> Kind {
         deployment: cx.deployment.id.clone(),
         provider: cx.deployment.provider.name.clone(),
         model: cx.served.to_owned(),
+        // Filled once routing reads the provider's request id (issue 14, header passthrough).
+        upstream_request_id: String::new(),
     })
 }
 

@@ -103,6 +103,7 @@ pub fn call(model: &str, stream: bool, include_usage: bool) -> ChatCall {
         deadline_ms: 10_000,
         include_usage,
         directory: 0,
+        client_headers: Default::default(),
     }
 }
 
