@@ -9,6 +9,7 @@
 
 mod catalog;
 mod directory;
+mod headers;
 mod internal;
 mod jwt;
 pub mod presets;
@@ -28,6 +29,7 @@ pub use catalog::{
     PriceConfig, ProviderConfig, ProviderKind, RoutingStrategy,
 };
 pub use directory::{DirectoryEntry, ModelDirectory};
+pub use headers::{NEVER_FORWARDED, default_forward_headers};
 pub use internal::{InternalConfig, MIN_INTERNAL_SECRET_BYTES};
 pub use jwt::{JwtConfig, JwtIssuerConfig, StaticKeyConfig, is_uuid};
 pub use secret::SecretRef;
@@ -126,6 +128,7 @@ impl Config {
     /// Check cross-field rules; the error names the offending field.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate::check(self)?;
+        headers::check_forward_list("edge.forward_headers", &self.edge.forward_headers)?;
         internal::check(&self.internal)
     }
 
