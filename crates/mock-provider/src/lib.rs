@@ -1,5 +1,5 @@
 //! Tollgate's mock LLM provider: a real HTTP server that speaks OpenAI's documented wire format
-//! (Chat Completions, streaming included, Embeddings, Models) and Anthropic's (Messages, streaming
+//! (Chat Completions and Responses, streaming included, Embeddings, Models) and Anthropic's (Messages, streaming
 //! included, with prompt-cache accounting and tool use; token counting) with deterministic token
 //! accounting and injectable faults (latency, slow streams, error statuses, hangs, mid-stream
 //! disconnects).
@@ -30,7 +30,10 @@ mod messages_stream;
 mod options;
 mod paced;
 mod prompt;
+mod responses;
+mod responses_stream;
 mod router;
+mod schema;
 mod server;
 mod state;
 mod stream;

@@ -107,7 +107,10 @@ pub struct MockStats {
     /// Every `POST /v1/messages` (Anthropic), faulted or not.
     #[serde(default)]
     pub messages_requests: u64,
-    /// Prompt tokens of every chat, messages or embeddings answer that was started (for
+    /// Every `POST /v1/responses` (OpenAI Responses API), faulted or not.
+    #[serde(default)]
+    pub responses_requests: u64,
+    /// Prompt tokens of every chat, responses, messages or embeddings answer that was started (for
     /// Anthropic answers, all of them: uncached, cache reads and cache writes).
     pub prompt_tokens: u64,
     /// Completion tokens handed to the connection.

@@ -1,6 +1,6 @@
 //! Routes and the fault gate every `/v1` request passes first.
 //!
-//! `/v1/*` speaks OpenAI, except `/v1/messages*` which speaks Anthropic (`x-api-key` and
+//! `/v1/*` speaks OpenAI (Chat Completions, Responses, Embeddings, Models), except `/v1/messages*` which speaks Anthropic (`x-api-key` and
 //! `anthropic-version` headers, Anthropic error bodies); `/_mock/*` is the runtime control API
 //! (options and stats). The control API takes no key: the mock only ever listens where tests and
 //! benchmarks reach it.
@@ -35,6 +35,7 @@ const MODELS_CREATED: u64 = 1_700_000_000;
 pub(crate) fn build(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/responses", post(responses))
         .route("/v1/messages", post(anthropic_messages))
         .route("/v1/messages/count_tokens", post(count_tokens))
         .route("/v1/embeddings", post(embeddings))
@@ -243,6 +244,46 @@ async fn chat_as(
             shared.count_prompt(req.prompt_tokens);
             shared.count_completion(plan.completion_tokens as u64);
         })
+    };
+    result.unwrap_or_else(|e| ApiError::internal(&e).into_response())
+}
+
+/// `POST /v1/responses`: the Responses API, with the chat endpoint's faults and arithmetic.
+async fn responses(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    shared.count_responses_request();
+    let opts = shared.options();
+    if let Err(e) = gate(&shared, &opts, &headers).await {
+        return e.into_response();
+    }
+    let req = match crate::responses::parse(&body) {
+        Ok(req) => req,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(window) = opts.context_window.filter(|w| req.input_tokens > *w) {
+        return ApiError::invalid_request(
+            format!(
+                "Your input exceeds the context window of this model ({window} tokens); it has {} tokens.",
+                req.input_tokens
+            ),
+            Some("input"),
+            Some("context_length_exceeded"),
+        )
+        .into_response();
+    }
+    let chunks = header_u64(&headers, "x-mock-chunks").map_or(opts.chunks, |n| n as usize);
+    let id = shared.next_id();
+    let created = unix_now();
+    let answer = crate::responses::Answer::new(chunks, &req, &id);
+    shared.count_prompt(req.input_tokens);
+    let result = if req.stream {
+        let spec = crate::responses_stream::StreamSpec {
+            chunk_delay: opts.chunk_delay,
+            disconnect_after: opts.disconnect_after,
+        };
+        crate::responses_stream::respond(shared.clone(), &req, &answer, &id, created, spec)
+    } else {
+        shared.count_completion(answer.output_tokens());
+        Ok(axum::Json(crate::responses::body(&req, &answer, &id, created)).into_response())
     };
     result.unwrap_or_else(|e| ApiError::internal(&e).into_response())
 }

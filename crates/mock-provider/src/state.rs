@@ -19,6 +19,7 @@ pub(crate) struct Shared {
     requests: AtomicU64,
     chat_requests: AtomicU64,
     messages_requests: AtomicU64,
+    responses_requests: AtomicU64,
     prompt_tokens: AtomicU64,
     completion_tokens: AtomicU64,
     cache_read_tokens: AtomicU64,
@@ -42,6 +43,7 @@ impl Shared {
             requests: AtomicU64::new(0),
             chat_requests: AtomicU64::new(0),
             messages_requests: AtomicU64::new(0),
+            responses_requests: AtomicU64::new(0),
             prompt_tokens: AtomicU64::new(0),
             completion_tokens: AtomicU64::new(0),
             cache_read_tokens: AtomicU64::new(0),
@@ -67,6 +69,7 @@ impl Shared {
             requests: self.requests.load(Ordering::Relaxed),
             chat_requests: self.chat_requests.load(Ordering::Relaxed),
             messages_requests: self.messages_requests.load(Ordering::Relaxed),
+            responses_requests: self.responses_requests.load(Ordering::Relaxed),
             prompt_tokens: self.prompt_tokens.load(Ordering::Relaxed),
             completion_tokens: self.completion_tokens.load(Ordering::Relaxed),
             cache_read_tokens: self.cache_read_tokens.load(Ordering::Relaxed),
@@ -84,6 +87,10 @@ impl Shared {
 
     pub(crate) fn count_messages_request(&self) {
         self.messages_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_responses_request(&self) {
+        self.responses_requests.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn count_cache(&self, read: u64, written: u64) {

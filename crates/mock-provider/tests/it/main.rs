@@ -8,6 +8,7 @@ mod faults;
 mod gemini;
 mod messages;
 mod misc;
+mod responses;
 mod sse;
 mod stream;
 mod translate;
