@@ -71,6 +71,11 @@ pub struct ProviderConfig {
     /// Completions.
     #[serde(default)]
     pub responses: Option<bool>,
+    /// Client request headers passed on to this provider when the edge hands them over (see
+    /// `edge.forward_headers`). Unset: the kind's own beta headers
+    /// ([`crate::default_forward_headers`]); `[]`: none.
+    #[serde(default)]
+    pub forward_headers: Option<Vec<String>>,
     /// Bedrock: the AWS region (`us-east-1`).
     #[serde(default)]
     pub region: Option<String>,

@@ -129,6 +129,11 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate::check(self)?;
         headers::check_forward_list("edge.forward_headers", &self.edge.forward_headers)?;
+        for (i, p) in self.providers.iter().enumerate() {
+            if let Some(list) = &p.forward_headers {
+                headers::check_forward_list(&format!("providers[{i}].forward_headers"), list)?;
+            }
+        }
         internal::check(&self.internal)
     }
 

@@ -139,6 +139,8 @@ pub(crate) struct Call<'a> {
     /// The body sent (without router fields), and its prompt size once measured.
     pub body: &'a [u8],
     pub prompt: &'a OnceLock<u64>,
+    /// The provider's own id for this call, once its answer's headers came.
+    pub upstream_id: Option<String>,
 }
 
 impl Call<'_> {

@@ -9,6 +9,8 @@ use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
+use tollgate_proto::routing::v1::ChatCall;
+
 use crate::route_table::Deployment;
 use crate::sigv4;
 
@@ -29,9 +31,10 @@ pub(crate) async fn send(
     dep: &Deployment,
     key: Option<usize>,
     body: Bytes,
-    request_id: &str,
+    call: &ChatCall,
     endpoint: Endpoint,
 ) -> Result<reqwest::Response, reqwest::Error> {
+    let request_id = call.request_id.as_str();
     let stream = matches!(
         endpoint,
         Endpoint::Stream | Endpoint::Responses { stream: true }
@@ -53,6 +56,7 @@ pub(crate) async fn send(
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
         .header(ACCEPT, HeaderValue::from_static(accept));
     req = with_static_headers(req, dep);
+    req = with_client_headers(req, dep, call);
     if let Some(aws) = &dep.provider.aws {
         let signed = sigv4::sign(
             &aws.creds,
@@ -97,6 +101,41 @@ pub(crate) fn with_static_headers(
         req = req.header(name.clone(), value.clone());
     }
     req
+}
+
+/// The client's headers this provider takes (both the edge's list and the provider's named
+/// them), after the static ones so a client's `anthropic-version` wins over the default.
+fn with_client_headers(
+    mut req: reqwest::RequestBuilder,
+    dep: &Deployment,
+    call: &ChatCall,
+) -> reqwest::RequestBuilder {
+    if call.client_headers.is_empty() {
+        return req;
+    }
+    for name in &dep.provider.forward {
+        if let Some(v) = call.client_headers.get(name.as_str())
+            && let Ok(v) = HeaderValue::from_str(v)
+        {
+            req = req.header(name.clone(), v);
+        }
+    }
+    req
+}
+
+/// The provider's own id for a call, from the header its kind answers with.
+pub(crate) fn upstream_request_id(headers: &HeaderMap) -> Option<String> {
+    [
+        "x-request-id",
+        "request-id",
+        "x-amzn-requestid",
+        "apim-request-id",
+    ]
+    .iter()
+    .find_map(|h| headers.get(*h))
+    .and_then(|v| v.to_str().ok())
+    .filter(|v| !v.is_empty() && v.len() <= 256)
+    .map(str::to_owned)
 }
 
 /// Remaining share of the provider's rate limit in ‰ and how long (ms) that holds, from

@@ -71,6 +71,7 @@ impl Run<'_> {
                 .set_headroom(permille, now_ms().saturating_add(ms));
         }
         if status.is_success() {
+            cx.upstream_id = upstream::upstream_request_id(resp.headers());
             return relay(&mut cx, resp, to, &self.table.policy.circuit).await;
         }
         self.refused(&cx, to, key, resp).await
@@ -108,6 +109,7 @@ impl Run<'_> {
             ttfb: None,
             body: self.body,
             prompt: self.prompt,
+            upstream_id: None,
         }
     }
 
@@ -129,7 +131,7 @@ impl Run<'_> {
             (_, true) => Endpoint::Stream,
             (_, false) => Endpoint::Chat,
         };
-        let sent = upstream::send(dep, key, body, &self.call.request_id, endpoint);
+        let sent = upstream::send(dep, key, body, self.call, endpoint);
         let sent = tokio::select! {
             biased;
             () = self.out.closed() => {

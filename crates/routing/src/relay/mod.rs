@@ -156,8 +156,7 @@ fn start(cx: &Call<'_>, content_type: &str) -> Kind {
         deployment: cx.deployment.id.clone(),
         provider: cx.deployment.provider.name.clone(),
         model: cx.served.to_owned(),
-        // Filled once routing reads the provider's request id (issue 14, header passthrough).
-        upstream_request_id: String::new(),
+        upstream_request_id: cx.upstream_id.clone().unwrap_or_default(),
     })
 }
 

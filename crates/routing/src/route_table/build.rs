@@ -220,12 +220,27 @@ fn providers(cfg: &Config) -> Result<Providers<'_>, RoutingError> {
             responses: p.responses(),
             auth_header,
             headers,
+            forward: forward_headers(p),
             aws: aws(p),
             config: p.clone(),
         };
         providers.insert(p.name.as_str(), (Arc::new(provider), own_key));
     }
     Ok(providers)
+}
+
+/// The client headers this provider takes: its own list, else its kind's (validated names).
+fn forward_headers(p: &ProviderConfig) -> Vec<HeaderName> {
+    match &p.forward_headers {
+        Some(list) => list
+            .iter()
+            .filter_map(|h| HeaderName::try_from(h.as_str()).ok())
+            .collect(),
+        None => tollgate_config::default_forward_headers(p.kind())
+            .iter()
+            .map(|h| HeaderName::from_static(h))
+            .collect(),
+    }
 }
 
 /// A Bedrock provider's signing credentials, when it has all three parts.

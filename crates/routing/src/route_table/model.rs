@@ -31,6 +31,8 @@ pub struct Provider {
     pub auth_header: HeaderName,
     /// Sent on every call: the preset's/table's static headers, `anthropic-version`.
     pub headers: HeaderMap,
+    /// Client headers passed on when the edge hands them over (`forward_headers`).
+    pub forward: Vec<HeaderName>,
     /// Bedrock: every call is signed with these (SigV4) instead of carrying a key.
     pub(crate) aws: Option<Aws>,
 }
