@@ -230,6 +230,18 @@ impl Stack {
             deployments = [{{ provider = "mock-azure", model = "gpt-4o-mini-prod" }}]
             price = {{ input = "0.15", output = "0.60" }}
 
+            # The same mock serving OpenAI's Responses API natively at {base}/responses.
+            [[providers]]
+            name = "mock-responses"
+            kind = "openai"
+            base_url = "{base}"
+            responses = true
+
+            [[models]]
+            name = "responses-mock"
+            deployments = [{{ provider = "mock-responses", model = "mock-responses-1" }}]
+            price = {{ input = "1.25", output = "10.00", cached_input = "0.125" }}
+
             [[models]]
             name = "embed-mock"
             aliases = ["text-embedding-3-small"]

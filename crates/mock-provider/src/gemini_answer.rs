@@ -4,7 +4,8 @@
 //! The answer is `min(chunks, maxOutputTokens)` words (`finishReason` `MAX_TOKENS` when cut
 //! short, else `STOP`), or one `functionCall` part per planned call, each counted as 8 output
 //! tokens, with no id (as Gemini's API sends them). With thinking on, the model "thinks" 5
-//! tokens (`thoughtsTokenCount` 5, not capped by `maxOutputTokens`); the thought text is shown
+//! tokens (`thoughtsTokenCount` 5, not capped by `maxOutputTokens`); in JSON mode the answer is
+//! one part, an instance of the response schema (one token). The thought text is shown
 //! only with `includeThoughts`, and the first function call then carries a
 //! `thoughtSignature`, as Gemini 3 does.
 
@@ -28,6 +29,8 @@ impl Answer {
     pub(crate) fn new(req: GeminiRequest, chunks: usize, cached_tokens: u64) -> Self {
         let (words, finish_reason) = if !req.calls.is_empty() {
             (0, "STOP")
+        } else if req.json.is_some() {
+            (1, "STOP")
         } else {
             match req.max_output_tokens {
                 Some(max) if (max as usize) < chunks => (max as usize, "MAX_TOKENS"),
@@ -93,6 +96,9 @@ impl Answer {
     }
 
     pub(crate) fn word_parts(&self) -> Vec<Value> {
+        if let Some(json) = &self.req.json {
+            return vec![json!({ "text": json })];
+        }
         (0..self.words)
             .map(|i| {
                 let (sep, word) = crate::chat::chunk_text(i);

@@ -36,6 +36,9 @@ pub(crate) struct GeminiRequest {
     pub(crate) show_thoughts: bool,
     /// Function calls to answer with (name, args), empty for a text answer.
     pub(crate) calls: Vec<(String, Value)>,
+    /// JSON mode (`responseMimeType: application/json`): the answer, an instance of
+    /// `responseJsonSchema` (or `responseSchema`), one part and one token (no whitespace).
+    pub(crate) json: Option<String>,
 }
 
 fn invalid(message: impl Into<String>) -> GeminiError {
@@ -148,6 +151,17 @@ pub(crate) fn parse(body: &[u8], model: &str) -> Result<GeminiRequest, GeminiErr
         .and_then(Value::as_i64)
         .unwrap_or(0);
 
+    let json = config
+        .filter(|c| {
+            field(c, "responseMimeType", "response_mime_type").and_then(Value::as_str)
+                == Some("application/json")
+        })
+        .map(|c| {
+            let schema = field(c, "responseJsonSchema", "response_json_schema")
+                .or_else(|| field(c, "responseSchema", "response_schema"))
+                .unwrap_or(&Value::Null);
+            crate::schema::instance(schema, schema).to_string()
+        });
     Ok(GeminiRequest {
         prompt_tokens: prefix + conversation + 3,
         prefix_tokens: prefix,
@@ -156,6 +170,7 @@ pub(crate) fn parse(body: &[u8], model: &str) -> Result<GeminiRequest, GeminiErr
         thinking: show_thoughts || budget > 0,
         show_thoughts,
         calls: plan_calls(obj, &decls, contents),
+        json,
     })
 }
 

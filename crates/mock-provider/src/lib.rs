@@ -15,6 +15,7 @@ mod bedrock;
 mod bedrock_answer;
 mod bedrock_stream;
 mod chat;
+mod chat_structured;
 pub mod cli;
 mod embeddings;
 mod error;

@@ -195,7 +195,16 @@ fn plan_calls(obj: &Map<String, Value>, last_user: &str) -> Vec<(String, Value)>
         .flatten()
         .filter(|t| t.get("type").and_then(Value::as_str) == Some("function"))
         .collect();
-    if functions.is_empty() {
+    // A conversation whose last item is a tool's output is answered with text, as models do
+    // (and as the chat mock does after a `tool` message), so a tool round trip ends.
+    let after_output = obj
+        .get("input")
+        .and_then(Value::as_array)
+        .and_then(|items| items.last())
+        .and_then(|i| i.get("type"))
+        .and_then(Value::as_str)
+        == Some("function_call_output");
+    if functions.is_empty() || after_output {
         return Vec::new();
     }
     let (forced, named) = match obj.get("tool_choice") {

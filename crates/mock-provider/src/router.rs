@@ -232,6 +232,9 @@ async fn chat_as(
     let plan = Plan::new(chunks, req.max_tokens);
     let id = shared.next_id();
     let created = unix_now();
+    if let Some(answer) = crate::chat_structured::plan(&body, &id) {
+        return structured(&shared, &id, created, &req, &answer);
+    }
     let result = if req.stream {
         let spec = StreamSpec {
             plan,
@@ -246,6 +249,28 @@ async fn chat_as(
         })
     };
     result.unwrap_or_else(|e| ApiError::internal(&e).into_response())
+}
+
+/// A chat answer with JSON or tool calls (`chat_structured`), whole or streamed at once.
+fn structured(
+    shared: &Shared,
+    id: &str,
+    created: u64,
+    req: &chat::ChatRequest<'_>,
+    answer: &crate::chat_structured::Structured,
+) -> Response {
+    shared.count_prompt(req.prompt_tokens);
+    shared.count_completion(answer.completion_tokens());
+    if req.stream {
+        let body = crate::chat_structured::stream_body(id, created, req, answer);
+        (
+            [(header::CONTENT_TYPE, "text/event-stream; charset=utf-8")],
+            body,
+        )
+            .into_response()
+    } else {
+        axum::Json(crate::chat_structured::completion(id, created, req, answer)).into_response()
+    }
 }
 
 /// `POST /v1/responses`: the Responses API, with the chat endpoint's faults and arithmetic.

@@ -106,21 +106,27 @@ pub(crate) fn with_static_headers(
 /// The client's headers this provider takes (both the edge's list and the provider's named
 /// them), after the static ones so a client's `anthropic-version` wins over the default.
 fn with_client_headers(
-    mut req: reqwest::RequestBuilder,
+    req: reqwest::RequestBuilder,
     dep: &Deployment,
     call: &ChatCall,
 ) -> reqwest::RequestBuilder {
     if call.client_headers.is_empty() {
         return req;
     }
+    let mut taken = HeaderMap::new();
     for name in &dep.provider.forward {
         if let Some(v) = call.client_headers.get(name.as_str())
             && let Ok(v) = HeaderValue::from_str(v)
         {
-            req = req.header(name.clone(), v);
+            taken.insert(name.clone(), v);
         }
     }
-    req
+    // `headers` replaces what is already set under the same names; `header` would append.
+    if taken.is_empty() {
+        req
+    } else {
+        req.headers(taken)
+    }
 }
 
 /// The provider's own id for a call, from the header its kind answers with.

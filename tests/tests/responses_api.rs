@@ -1,0 +1,222 @@
+//! The Responses API (`POST /v1/responses`, what the Codex CLI and the OpenAI Agents SDK speak)
+//! through the official OpenAI Python SDK (pinned in `scripts/python-sdks.sh`), unchanged but
+//! for base URL and key, against every provider kind of the mock: the Responses-native
+//! deployment passed through, the others translated through the chat pivot. Each call ends in
+//! one ledger row whose tokens and cost are what the SDK was told.
+//!
+//! Needs the interpreter from `scripts/python-sdks.sh` (`TOLLGATE_PYTHON`); without it the test
+//! fails and says how to get it, it is never skipped.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+use tollgate_tests::Stack;
+
+/// Every provider kind the mock speaks: OpenAI chat, Anthropic, Gemini, Bedrock, and the
+/// Responses API natively.
+const MODELS: [&str; 5] = [
+    "mock",
+    "claude-mock",
+    "gemini-mock",
+    "bedrock-mock",
+    "responses-mock",
+];
+
+#[allow(clippy::disallowed_methods)]
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("TOLLGATE_PYTHON") {
+        return p.into();
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into());
+    let p = PathBuf::from(home).join(".cache/tollgate-pyenv/bin/python");
+    assert!(
+        p.exists(),
+        "the Python SDKs are not installed: run `bash scripts/python-sdks.sh` (scripts/test.sh does)"
+    );
+    p
+}
+
+fn u(v: &Value, field: &str) -> u64 {
+    v[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} in {v}"))
+}
+
+fn tokens(row: &Value, column: &str) -> u64 {
+    row[column].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openai_sdk_responses_api_works_against_every_provider_kind() {
+    let stack = Stack::start().await;
+    let tenant = stack.tenant("responses", false).await;
+    let (_, key) = stack.key(&tenant, 0, 0).await;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/responses_check.py");
+    let out = tokio::process::Command::new(python())
+        .arg(&script)
+        .env("TOLLGATE_EDGE_URL", stack.edge_url())
+        .env("TOLLGATE_KEY", &key)
+        .env("TOLLGATE_MODELS", MODELS.join(","))
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "responses_check.py failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let mut output_tokens = 0;
+    for model in MODELS {
+        let r = &v[model];
+        let plain = &r["plain"];
+        assert_eq!(plain["object"], "response", "{model}: {plain}");
+        assert_eq!(plain["status"], "completed", "{model}: {plain}");
+        assert!(
+            plain["id"].as_str().unwrap().starts_with("resp_"),
+            "{plain}"
+        );
+        assert!(
+            !plain["text"].as_str().unwrap().is_empty(),
+            "{model}: {plain}"
+        );
+        assert_eq!(
+            plain["output_types"],
+            serde_json::json!(["message"]),
+            "{model}"
+        );
+        // What the SDK was told is what the ledger billed: tokens and cost.
+        let row = stack
+            .ledger_row(&tenant, plain["request_id"].as_str().unwrap())
+            .await;
+        assert_eq!(
+            tokens(&row, "input_tokens"),
+            u(&plain["usage"], "input"),
+            "{model}: {row}"
+        );
+        assert_eq!(
+            tokens(&row, "output_tokens"),
+            u(&plain["usage"], "output"),
+            "{model}: {row}"
+        );
+        let billed: f64 = row["cost_usd"].as_str().unwrap().parse().unwrap();
+        let told = plain["usage"]["cost"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{model}: no usage.cost in {plain}"));
+        assert!(
+            (billed - told).abs() < 1e-12,
+            "{model}: billed {billed}, told {told}"
+        );
+        output_tokens += u(&plain["usage"], "output");
+
+        // The documented event sequence, numbered from 0, ending in response.completed.
+        let s = &r["stream"];
+        let types: Vec<&str> = s["types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            types[..2],
+            ["response.created", "response.in_progress"],
+            "{model}: {types:?}"
+        );
+        assert_eq!(
+            types.last(),
+            Some(&"response.completed"),
+            "{model}: {types:?}"
+        );
+        for expected in [
+            "response.output_item.added",
+            "response.content_part.added",
+            "response.output_text.delta",
+            "response.output_text.done",
+            "response.content_part.done",
+            "response.output_item.done",
+        ] {
+            assert!(
+                types.contains(&expected),
+                "{model}: no {expected} in {types:?}"
+            );
+        }
+        let sequence: Vec<u64> = s["sequence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            sequence,
+            (0..sequence.len() as u64).collect::<Vec<_>>(),
+            "{model}"
+        );
+        assert_eq!(
+            s["deltas"], s["text"],
+            "{model}: the deltas make the final text"
+        );
+        assert!(!s["text"].as_str().unwrap().is_empty(), "{model}: {s}");
+        assert_eq!(s["status"], "completed", "{model}: {s}");
+        assert!(
+            u(&s["usage"], "output") > 0,
+            "{model}: streams are never billed as zero"
+        );
+        assert!(
+            s["usage"]["cost"].as_f64().is_some(),
+            "{model}: no usage.cost in {s}"
+        );
+        output_tokens += u(&s["usage"], "output");
+
+        // Structured output: the SDK parsed the answer into its Pydantic model.
+        let p = &r["parse"];
+        assert!(p["parsed"]["city"].is_string(), "{model}: {p}");
+        assert!(p["parsed"]["temperature_c"].is_number(), "{model}: {p}");
+        output_tokens += u(&p["usage"], "output");
+
+        // A tool call, answered, continued by the client.
+        let t = &r["tools"];
+        assert_eq!(
+            t["calls"],
+            serde_json::json!(["get_weather"]),
+            "{model}: {t}"
+        );
+        assert!(t["arguments"][0]["city"].is_string(), "{model}: {t}");
+        assert!(
+            !t["call_ids"][0].as_str().unwrap().is_empty(),
+            "{model}: {t}"
+        );
+        assert!(
+            !t["second_text"].as_str().unwrap().is_empty(),
+            "{model}: {t}"
+        );
+        for turn in t["usage"].as_array().unwrap() {
+            output_tokens += u(turn, "output");
+        }
+    }
+    assert_eq!(v["error:unknown_model"]["status"], 404);
+    assert_eq!(v["error:unknown_model"]["code"], "model_not_found");
+    assert_eq!(v["error:builtin_tool"]["status"], 400);
+    assert!(
+        v["error:builtin_tool"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("web_search_preview"),
+        "{}",
+        v["error:builtin_tool"]
+    );
+
+    // One ledger row per answered call (plain, stream, parse, two tool turns per model), plus
+    // the built-in tool refused by routing's translation (admitted, so recorded, at $0; the
+    // unknown model is refused before admission), and the output the SDK was told about is
+    // exactly what the mock served and the ledger billed.
+    let spend = stack
+        .wait_ledger(&tenant, 5 * MODELS.len() as u64 + 1)
+        .await;
+    let billed = spend["total"]["output_tokens"].as_u64().unwrap();
+    assert_eq!(billed, output_tokens, "{spend}");
+    assert_eq!(billed, stack.mock.stats().completion_tokens, "{spend}");
+    stack.shutdown().await;
+}
