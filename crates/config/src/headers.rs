@@ -65,9 +65,7 @@ pub(crate) fn check_forward_list(field: &str, list: &[String]) -> Result<(), Con
 fn http_name_is_valid(name: &str) -> bool {
     !name.is_empty()
         && name.bytes().all(|b| {
-            b.is_ascii_lowercase()
-                || b.is_ascii_digit()
-                || b"!#$%&'*+-.^_`|~".contains(&b)
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
         })
 }
 
@@ -79,7 +77,14 @@ mod tests {
     fn credentials_and_bad_names_are_refused() {
         let ok = vec!["anthropic-beta".to_owned(), "x-custom-flag".to_owned()];
         assert!(check_forward_list("edge.forward_headers", &ok).is_ok());
-        for bad in ["authorization", "x-api-key", "x-amz-date", "Anthropic-Beta", "a b", ""] {
+        for bad in [
+            "authorization",
+            "x-api-key",
+            "x-amz-date",
+            "Anthropic-Beta",
+            "a b",
+            "",
+        ] {
             let e = check_forward_list("edge.forward_headers", &[bad.to_owned()]).unwrap_err();
             assert!(e.to_string().contains("edge.forward_headers"), "{e}");
         }
@@ -88,7 +93,10 @@ mod tests {
     #[test]
     fn each_kind_has_its_beta_headers() {
         assert!(default_forward_headers(ProviderKind::Anthropic).contains(&"anthropic-beta"));
-        assert_eq!(default_forward_headers(ProviderKind::Openai), ["openai-beta"]);
+        assert_eq!(
+            default_forward_headers(ProviderKind::Openai),
+            ["openai-beta"]
+        );
         assert!(default_forward_headers(ProviderKind::Gemini).is_empty());
     }
 }
