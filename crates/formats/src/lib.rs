@@ -12,6 +12,7 @@
 
 pub mod anthropic;
 pub mod bedrock;
+pub mod completions;
 pub mod depth;
 mod error;
 pub mod gemini;

@@ -1,5 +1,6 @@
 //! OpenAI Chat Completions and Embeddings: request peeks and rewrite, usage from responses and chunks, errors.
 
+mod completions_peek;
 mod embeddings;
 mod error;
 mod peek;
@@ -8,6 +9,7 @@ mod responses_peek;
 mod rewrite;
 pub mod usage;
 
+pub use completions_peek::{CompletionsPeek, peek_completions};
 pub use embeddings::{EmbeddingsPeek, peek_embeddings};
 pub use error::{error_body, format_error_body, stream_error_event};
 pub use peek::{ChatPeek, peek_chat};
