@@ -360,6 +360,102 @@ fn responses_features() -> Vec<Feature> {
     ]
 }
 
+fn completions(extra: Value) -> Value {
+    let mut v = json!({"model": "m", "prompt": "hello matrix"});
+    if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+        for (k, x) in e {
+            o.insert(k.clone(), x.clone());
+        }
+    }
+    v
+}
+
+fn completions_features() -> Vec<Feature> {
+    let f = |name, body, needles| Feature {
+        name,
+        format: WireFormat::OpenaiCompletions,
+        stream: false,
+        body,
+        needles,
+    };
+    vec![
+        f(
+            "prompt (a string)",
+            completions(json!({})),
+            &["hello matrix"],
+        ),
+        f(
+            "prompt (an array of one string)",
+            completions(json!({"prompt": ["hello matrix"]})),
+            &["hello matrix"],
+        ),
+        f(
+            "max_tokens (16 when absent)",
+            completions(json!({"max_tokens": 777})),
+            &["777"],
+        ),
+        f(
+            "temperature / top_p",
+            completions(json!({"temperature": 0.125, "top_p": 0.375})),
+            &["0.375"],
+        ),
+        f(
+            "stop",
+            completions(json!({"stop": ["matrix-stop"]})),
+            &["matrix-stop"],
+        ),
+        f(
+            "presence_penalty / frequency_penalty",
+            completions(json!({"presence_penalty": 0.625, "frequency_penalty": 0.625})),
+            &["0.625"],
+        ),
+        f("seed", completions(json!({"seed": 4242})), &["4242"]),
+        f(
+            "user",
+            completions(json!({"user": "matrix-user"})),
+            &["matrix-user"],
+        ),
+        f(
+            "logit_bias",
+            completions(json!({"logit_bias": {"50256": -100}})),
+            &["50256"],
+        ),
+        f(
+            "several prompts",
+            completions(json!({"prompt": ["hello matrix", "hello again"]})),
+            &["hello again"],
+        ),
+        f(
+            "token-id prompt",
+            completions(json!({"prompt": [15339, 6303]})),
+            &["15339"],
+        ),
+        f(
+            "n > 1 / best_of > 1",
+            completions(json!({"n": 2, "best_of": 2})),
+            &["\"n\":2"],
+        ),
+        f("echo", completions(json!({"echo": true})), &["echo"]),
+        f(
+            "suffix",
+            completions(json!({"suffix": "matrix-suffix"})),
+            &["matrix-suffix"],
+        ),
+        f(
+            "logprobs",
+            completions(json!({"logprobs": 2})),
+            &["logprobs"],
+        ),
+        Feature {
+            name: "stream (include_usage)",
+            format: WireFormat::OpenaiCompletions,
+            stream: true,
+            body: completions(json!({"stream": true, "stream_options": {"include_usage": true}})),
+            needles: &["include_usage", "\"stream\":true", "streamGenerateContent"],
+        },
+    ]
+}
+
 fn anthropic_features() -> Vec<Feature> {
     let f = |name, body, needles| Feature {
         name,
@@ -545,6 +641,11 @@ fn render() -> String {
          `response.failed`).\n\n\
          ⁴ Stored responses are not available yet on translated deployments: send the earlier \
          items in `input`.\n\n\
+         ⁵ No provider kind serves OpenAI's legacy Completions API for chat models, so every \
+         deployment is reached through the chat pivot (the prompt as one user message → OpenAI \
+         chat → provider) and its answer is turned back into a `text_completion` (streams end \
+         with the usage chunk when asked, then `[DONE]`, or OpenAI's error event). What chat \
+         cannot do honestly (`echo`, `suffix`, `logprobs`, several choices) is refused.\n\n\
          Answers are translated back the same way (text, tool calls with their argument deltas \
          and parallel indexes, reasoning, stop reasons, usage at the end of streams, provider \
          errors in the client's shape); see `crates/formats` and `crates/routing/tests/native.rs`.\n",
@@ -568,6 +669,13 @@ fn render() -> String {
         "OpenAI Responses client (`/v1/responses`)",
         RESPONSES_PROVIDERS,
         &responses_features(),
+        &mut out,
+    );
+    table(
+        &c,
+        "OpenAI legacy Completions client (`/v1/completions`)⁵",
+        PROVIDERS,
+        &completions_features(),
         &mut out,
     );
     out

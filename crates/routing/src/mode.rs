@@ -48,6 +48,14 @@ pub(crate) enum Mode {
     /// and was then prepared as an OpenAI chat client's would be (`inner`: how that chat answer
     /// comes back); the chat answer is turned into a Response.
     ResponsesFromChat { inner: Box<Mode>, req: ResponsesReq },
+    /// OpenAI legacy Completions client, any deployment (none serves that API for chat
+    /// models): the request went through the chat pivot and was then prepared as an OpenAI
+    /// chat client's would be (`inner`); the chat answer is turned into a `text_completion`.
+    /// `include_usage`: the client asked for the usage chunk.
+    CompletionsFromChat {
+        inner: Box<Mode>,
+        include_usage: bool,
+    },
 }
 
 /// The client's Responses request, kept for the answer (a Response echoes its settings).
@@ -84,11 +92,13 @@ impl Mode {
         )
     }
 
-    /// The mode the provider's answer arrives in: the chat leg's for a Responses call
-    /// translated through chat, else this one.
+    /// The mode the provider's answer arrives in: the chat leg's for a Responses or
+    /// Completions call translated through chat, else this one.
     pub(crate) fn upstream(&self) -> &Mode {
         match self {
-            Mode::ResponsesFromChat { inner, .. } => inner,
+            Mode::ResponsesFromChat { inner, .. } | Mode::CompletionsFromChat { inner, .. } => {
+                inner
+            }
             _ => self,
         }
     }

@@ -11,6 +11,8 @@ pub(crate) fn tokens(body: &[u8], format: WireFormat) -> u64 {
     if anthropic_client(format) {
         tollgate_formats::anthropic::peek_messages(body)
             .map_or(body.len() as u64 / 4, |p| p.prompt_tokens_estimate)
+    } else if format == WireFormat::OpenaiCompletions {
+        openai::peek_completions(body).map_or(body.len() as u64 / 4, |p| p.prompt_tokens_estimate)
     } else {
         openai::peek_chat(body).map_or(body.len() as u64 / 4, |p| p.prompt_tokens_estimate)
     }

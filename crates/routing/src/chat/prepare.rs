@@ -69,6 +69,10 @@ fn measure(format: WireFormat, body: &[u8]) -> (Option<u64>, Option<u64>) {
     if format == WireFormat::OpenaiEmbeddings {
         let peek = openai::peek_embeddings(body).ok();
         (peek.map(|p| p.prompt_tokens_estimate), Some(0))
+    } else if format == WireFormat::OpenaiCompletions {
+        let peek = openai::peek_completions(body).ok();
+        let max = peek.as_ref().map(|p| p.max_tokens);
+        (peek.map(|p| p.prompt_tokens_estimate), max)
     } else if anthropic_client(format) {
         let peek = tollgate_formats::anthropic::peek_messages(body).ok();
         let max = peek.as_ref().map(|p| p.max_tokens);

@@ -8,7 +8,7 @@ use tollgate_formats::anthropic::{self, MessagesResponse};
 use tollgate_formats::openai;
 use tollgate_formats::translate::{self, ChatCompletion};
 
-use super::{native, responses, responses_native, unix_now};
+use super::{completions, native, responses, responses_native, unix_now};
 use crate::mode::{Mode, dropped};
 
 /// A whole answer in the client's format, its usage (`None`: the provider said none), and the
@@ -26,6 +26,9 @@ pub(crate) fn translate_body(
         }
         Mode::ResponsesFromChat { inner, req } => {
             responses::translate_body(inner, req, body, shown, request_id)
+        }
+        Mode::CompletionsFromChat { inner, .. } => {
+            completions::translate_body(inner, body, shown, request_id)
         }
         Mode::Native { .. } | Mode::GeminiEmbeddings { .. } => {
             let (out, usage, warnings) =

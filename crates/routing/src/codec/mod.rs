@@ -5,9 +5,11 @@
 //!
 //! `body.rs` translates whole answers, `stream.rs` holds the per-stream [`Codec`], `native.rs`
 //! the Gemini and Bedrock translators both use; `responses.rs` turns a chat leg's answer into a
-//! Responses API answer, `responses_native.rs` relays a native Responses answer.
+//! Responses API answer, `responses_native.rs` relays a native Responses answer, and
+//! `completions.rs` turns a chat leg's answer into a legacy Completions answer.
 
 mod body;
+mod completions;
 mod native;
 mod responses;
 mod responses_native;

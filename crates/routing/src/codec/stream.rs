@@ -13,6 +13,7 @@ use tollgate_formats::translate::{
 
 use tollgate_formats::bedrock::Frame;
 
+use super::completions;
 use super::native::{NativeEvent, NativeStream};
 use super::responses::FromChat;
 use super::responses_native::NativeResponses;
@@ -33,6 +34,8 @@ pub(crate) enum Codec {
     /// A Responses API answer: a native one relayed, or a chat leg's answer translated.
     NativeResponses(NativeResponses),
     Responses(Box<FromChat>),
+    /// A legacy Completions answer made from a chat leg's answer.
+    Completions(Box<completions::FromChat>),
 }
 
 impl Codec {
@@ -45,6 +48,15 @@ impl Codec {
             Mode::ResponsesFromChat { inner, req } => {
                 Codec::Responses(Box::new(FromChat::new(inner, req, shown, request_id)))
             }
+            Mode::CompletionsFromChat {
+                inner,
+                include_usage,
+            } => Codec::Completions(Box::new(completions::FromChat::new(
+                inner,
+                *include_usage,
+                shown,
+                request_id,
+            ))),
             Mode::Anthropic => Codec::Anthropic(StreamUsage::new()),
             Mode::OpenAiFromAnthropic {
                 json_tool,
@@ -70,6 +82,7 @@ impl Codec {
             Codec::Anthropic(usage) => anthropic_event(usage, ev, shown, buf),
             Codec::NativeResponses(r) => r.event(ev, shown, buf),
             Codec::Responses(r) => r.event(ev, buf),
+            Codec::Completions(c) => c.event(ev, buf),
             Codec::ToOpenAi(t) => anthropic_to_openai(t, ev, shown, buf),
             Codec::ToAnthropic { t, meter, usage } => {
                 let mut seen = Seen::default();
@@ -91,14 +104,17 @@ impl Codec {
         match self {
             Codec::Native(n) => n.event(NativeEvent::Frame(f), buf),
             Codec::Responses(r) => r.frame(Some(f), buf),
+            Codec::Completions(c) => c.frame(Some(f), buf),
             _ => Seen::default(),
         }
     }
 
     /// The framing broke: end the stream with an error in the client's format.
     pub(crate) fn corrupt(&mut self, buf: &mut BytesMut) -> Seen {
-        if let Codec::Responses(r) = self {
-            return r.frame(None, buf);
+        match self {
+            Codec::Responses(r) => return r.frame(None, buf),
+            Codec::Completions(c) => return c.frame(None, buf),
+            _ => {}
         }
         let frame = Frame {
             message_type: "exception".into(),
@@ -116,6 +132,7 @@ impl Codec {
         match self {
             Codec::Native(n) => return n.eof(buf),
             Codec::Responses(r) => return r.eof(buf),
+            Codec::Completions(c) => return c.eof(buf),
             _ => {}
         }
         let mut seen = Seen::default();
@@ -142,6 +159,7 @@ impl Codec {
             Codec::ToAnthropic { usage, .. } => *usage,
             Codec::NativeResponses(r) => r.usage(),
             Codec::Responses(r) => r.usage(),
+            Codec::Completions(c) => c.usage(),
         }
     }
 
@@ -153,6 +171,7 @@ impl Codec {
             Codec::ToAnthropic { meter, .. } => *meter,
             Codec::NativeResponses(r) => r.meter(),
             Codec::Responses(r) => r.meter(),
+            Codec::Completions(c) => c.meter(),
         }
     }
 
@@ -177,6 +196,7 @@ impl Codec {
             Codec::ToAnthropic { t, .. } => dropped(t.warnings()),
             Codec::Native(n) => dropped(&n.warnings()),
             Codec::Responses(r) => r.finish_warnings(),
+            Codec::Completions(c) => c.finish_warnings(),
             Codec::Anthropic(_) | Codec::NativeResponses(_) => {}
         }
     }

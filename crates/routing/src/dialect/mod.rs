@@ -6,7 +6,8 @@
 //! `cache_control`, `thinking` and fields we do not know survive byte for byte). Across formats
 //! the body is translated by `tollgate_formats::translate`; what a translation cannot carry is
 //! counted (`mode::dropped`). Responses API requests are made ready in `responses.rs` (passed
-//! through, or turned into a chat request that then takes the chat path below).
+//! through, or turned into a chat request that then takes the chat path below); legacy Completions
+//! requests in `completions.rs` (always turned into a chat request).
 
 use bytes::Bytes;
 use tollgate_config::ProviderKind;
@@ -18,6 +19,7 @@ use tollgate_proto::routing::v1::WireFormat;
 use crate::mode::{Mode, anthropic_client, dropped, to_json};
 use crate::route_table::Deployment;
 
+mod completions;
 mod native;
 mod responses;
 
@@ -60,6 +62,9 @@ pub(crate) fn translate_request(
     let upstream = dep.upstream_model.as_str();
     if format == WireFormat::OpenaiResponses {
         return responses::request(dep, body, stream);
+    }
+    if format == WireFormat::OpenaiCompletions {
+        return completions::request(dep, body, stream);
     }
     if format == WireFormat::OpenaiEmbeddings {
         return match dep.provider.kind {
