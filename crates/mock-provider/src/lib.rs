@@ -35,6 +35,7 @@ mod responses;
 mod responses_stream;
 mod router;
 mod schema;
+mod seen;
 mod server;
 mod state;
 mod stream;

@@ -61,6 +61,10 @@ pub(crate) fn build(shared: Arc<Shared>) -> Router {
         .route("/_mock/options", get(get_options).put(put_options))
         .route("/_mock/stats", get(get_stats))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            crate::seen::layer,
+        ))
         .with_state(shared)
 }
 

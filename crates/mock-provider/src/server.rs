@@ -114,6 +114,11 @@ impl MockServer {
         self.shared.stats()
     }
 
+    /// `(path, headers)` of the most recent requests (up to 256), oldest first.
+    pub fn seen_headers(&self) -> Vec<(String, axum::http::HeaderMap)> {
+        self.shared.seen.all()
+    }
+
     pub fn options(&self) -> MockOptions {
         (*self.shared.options()).clone()
     }

@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     id_epoch: u64,
     /// Cancelled when the server stops; connections then drain for a short grace.
     pub(crate) shutdown: CancellationToken,
+    /// Recent requests' headers.
+    pub(crate) seen: crate::seen::Seen,
 }
 
 impl Shared {
@@ -53,6 +55,7 @@ impl Shared {
             next_id: AtomicU64::new(0),
             id_epoch: unix_now(),
             shutdown: CancellationToken::new(),
+            seen: crate::seen::Seen::default(),
         })
     }
 
