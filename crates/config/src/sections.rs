@@ -445,6 +445,9 @@ pub struct LoggingConfig {
     pub listen: SocketAddr,
     /// Days of request logs to keep; older daily partitions are dropped.
     pub retention_days: u32,
+    /// How long stored Responses API answers are kept (OpenAI keeps them 30 days).
+    #[serde(with = "humantime_serde")]
+    pub responses_retention: Duration,
 }
 
 impl Default for LoggingConfig {
@@ -452,6 +455,7 @@ impl Default for LoggingConfig {
         LoggingConfig {
             listen: addr("127.0.0.1:50053"),
             retention_days: 30,
+            responses_retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

@@ -235,6 +235,10 @@ fn check_durations(cfg: &Config) -> Result<(), ConfigError> {
         ("routing.backstop_window", r.backstop_window),
         ("routing.usage.flush_interval", r.usage.flush_interval),
         ("routing.usage.send_timeout", r.usage.send_timeout),
+        (
+            "logging.responses_retention",
+            cfg.logging.responses_retention,
+        ),
         ("database.acquire_timeout", cfg.database.acquire_timeout),
         ("redis.timeout", cfg.redis.timeout),
     ];

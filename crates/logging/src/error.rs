@@ -16,6 +16,9 @@ pub enum LoggingError {
     Write(#[source] StoreError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The tenant's policy does not allow keeping content (stored responses are content).
+    #[error("this tenant does not allow storing content, so responses are not stored")]
+    ContentNotAllowed,
     #[error(transparent)]
     Server(#[from] tollgate_server::ServerError),
 }
@@ -24,6 +27,7 @@ impl From<LoggingError> for Status {
     fn from(e: LoggingError) -> Self {
         match e {
             LoggingError::InvalidArgument { .. } => Status::invalid_argument(e.to_string()),
+            LoggingError::ContentNotAllowed => Status::failed_precondition(e.to_string()),
             LoggingError::Write(inner) => {
                 tracing::error!(error = %inner, "writing request logs failed");
                 Status::unavailable("request logs could not be stored; retry later")

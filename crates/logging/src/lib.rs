@@ -11,6 +11,7 @@ mod records;
 pub mod redact;
 pub mod retention;
 mod service;
+mod stored;
 
 use std::future::Future;
 
@@ -46,6 +47,7 @@ pub async fn run_with_pool(
     let retention = tokio::spawn(retention::run(pool.clone(), cfg.logging.retention_days));
     let routes = Routes::new(LoggingServer::new(service::LoggingService {
         pool: pool.clone(),
+        responses_retention: cfg.logging.responses_retention,
     }));
     let served = tollgate_server::serve_grpc("logging", routes, auth, listener, shutdown).await;
     retention.abort();

@@ -18,6 +18,13 @@ pub async fn tick(pool: &PgPool, retention_days: u32) {
     if let Err(e) = logs::ensure_partitions(pool, &days).await {
         tracing::warn!(error = %e, "could not create upcoming request log partitions");
     }
+    match tollgate_store::responses::purge_expired(pool).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(purged = n, "expired stored responses purged"),
+        Err(e) => {
+            tracing::warn!(error = %e, "expired stored responses not purged; retrying next hour")
+        }
+    }
     if retention_days == 0 {
         return;
     }

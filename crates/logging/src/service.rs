@@ -14,6 +14,8 @@ use crate::records::{to_record, to_row, wants_content};
 
 pub(crate) struct LoggingService {
     pub(crate) pool: PgPool,
+    /// How long stored responses are kept.
+    pub(crate) responses_retention: std::time::Duration,
 }
 
 impl LoggingService {
@@ -89,6 +91,39 @@ impl LoggingService {
 
 #[tonic::async_trait]
 impl pb::logging_server::Logging for LoggingService {
+    #[tracing::instrument(skip_all, fields(tenant_id = Empty, id = Empty))]
+    async fn put_response(
+        &self,
+        req: Request<pb::PutResponseRequest>,
+    ) -> Result<Response<pb::PutResponseResponse>, Status> {
+        let r = req.into_inner().response.unwrap_or_default();
+        let span = tracing::Span::current();
+        span.record("tenant_id", r.tenant_id.as_str());
+        span.record("id", r.id.as_str());
+        crate::stored::put(&self.pool, r, self.responses_retention).await?;
+        Ok(Response::new(pb::PutResponseResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %req.get_ref().tenant_id, id = %req.get_ref().id))]
+    async fn get_response(
+        &self,
+        req: Request<pb::GetResponseRequest>,
+    ) -> Result<Response<pb::GetResponseResponse>, Status> {
+        let req = req.into_inner();
+        let response = crate::stored::get(&self.pool, &req.tenant_id, &req.id).await?;
+        Ok(Response::new(pb::GetResponseResponse { response }))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %req.get_ref().tenant_id, id = %req.get_ref().id))]
+    async fn delete_response(
+        &self,
+        req: Request<pb::DeleteResponseRequest>,
+    ) -> Result<Response<pb::DeleteResponseResponse>, Status> {
+        let req = req.into_inner();
+        let deleted = crate::stored::delete(&self.pool, &req.tenant_id, &req.id).await?;
+        Ok(Response::new(pb::DeleteResponseResponse { deleted }))
+    }
+
     #[tracing::instrument(skip_all, fields(records = req.get_ref().records.len(), written = Empty))]
     async fn write_logs(
         &self,

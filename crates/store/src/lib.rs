@@ -19,6 +19,7 @@ pub mod ledger;
 pub mod limits;
 pub mod logs;
 pub mod prices;
+pub mod responses;
 pub mod teams;
 pub mod tenants;
 mod text;
