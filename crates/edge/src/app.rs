@@ -20,7 +20,9 @@ use crate::error::ApiError;
 use crate::hardening::{self, Guard};
 use crate::request::RequestIdExt;
 use crate::state::AppState;
-use crate::{admin, auth, chat, embeddings, health, messages, models, openrouter, responses};
+use crate::{
+    admin, auth, chat, completions, embeddings, health, messages, models, openrouter, responses,
+};
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -59,12 +61,14 @@ fn clients() -> Router<AppState> {
         .route("/v1/models/{id}", get(models::get_model))
         // Anthropic clients (`anthropic-version`, `x-api-key`), errors in Anthropic's shape.
         .route("/v1/responses", post(responses::responses))
+        .route("/v1/completions", post(completions::completions))
         .route("/v1/messages", post(messages::messages))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
         // OpenRouter clients use the `/api/v1` base URL.
         .route("/api/v1/chat/completions", post(chat::chat_completions))
         .route("/api/v1/embeddings", post(embeddings::embeddings))
         .route("/api/v1/responses", post(responses::responses))
+        .route("/api/v1/completions", post(completions::completions))
         .route("/api/v1/models", get(models::list_models))
         .route("/api/v1/models/{id}", get(models::get_model))
         .route("/api/v1/key", get(openrouter::key))

@@ -51,6 +51,7 @@ mod auth;
 mod budgets;
 mod call;
 mod chat;
+mod completions;
 mod cost;
 mod embeddings;
 mod error;

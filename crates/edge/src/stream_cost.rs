@@ -1,7 +1,8 @@
 //! `usage.cost` in a stream's usage event, equal to what the ledger bills.
 //!
 //! The cost is only known once routing's Usage frame arrives, and that frame comes after the
-//! last data frame. So the frame carrying the usage event (OpenAI: the `include_usage` chunk;
+//! last data frame. So the frame carrying the usage event (OpenAI chat and legacy completions:
+//! the `include_usage` chunk;
 //! Anthropic: `message_delta`, whose `usage` then carries `cost`) is held back until the Usage
 //! frame, together with whatever follows it (`[DONE]`, `message_stop`), then released with the
 //! cost spliced in by [`crate::cost::inject`].
@@ -42,7 +43,11 @@ impl CostTail {
     pub fn new(format: rpc::WireFormat, include_usage: bool) -> CostTail {
         let key = match format {
             rpc::WireFormat::AnthropicMessages => Some(ANTHROPIC_KEY),
-            rpc::WireFormat::OpenaiChat | rpc::WireFormat::OpenaiResponses if include_usage => {
+            rpc::WireFormat::OpenaiChat
+            | rpc::WireFormat::OpenaiResponses
+            | rpc::WireFormat::OpenaiCompletions
+                if include_usage =>
+            {
                 Some(OPENAI_KEY)
             }
             _ => None,
@@ -162,6 +167,28 @@ mod tests {
         assert_eq!(v["usage"]["completion_tokens"], 16);
         assert_eq!(events[1], "[DONE]");
         assert!(!t.is_holding());
+    }
+
+    #[test]
+    fn a_completions_usage_chunk_gets_its_cost_like_chat() {
+        let mut t = CostTail::new(rpc::WireFormat::OpenaiCompletions, true);
+        let text = b(
+            "data: {\"object\":\"text_completion\",\"choices\":[{\"text\":\"hi\",\"index\":0,\"logprobs\":null,\"finish_reason\":null}]}\n\n",
+        );
+        assert_eq!(t.on_data(text.clone()), Some(text));
+        let usage = b(
+            "data: {\"object\":\"text_completion\",\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":16,\"total_tokens\":23}}\n\ndata: [DONE]\n\n",
+        );
+        assert_eq!(t.on_data(usage), None);
+        let out = t.release(Some(Money::from_picos(10_650_000))).unwrap();
+        let events = data_events(&out);
+        let v: Value = serde_json::from_str(&events[0]).unwrap();
+        assert_eq!(v["usage"]["cost"].as_f64().unwrap(), 0.00001065);
+        assert_eq!(events[1], "[DONE]");
+        // Without the usage chunk asked for, nothing is held.
+        let mut t = CostTail::new(rpc::WireFormat::OpenaiCompletions, false);
+        let usage = b("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7}}\n\n");
+        assert_eq!(t.on_data(usage.clone()), Some(usage));
     }
 
     #[test]
