@@ -45,6 +45,54 @@ weather_tool = {
     "strict": True,
 }
 
+def stored_flow(model):
+    """Stored conversation state: a tool call continued by previous_response_id, the stored
+    response read back (retrieve, input_items), then deleted."""
+    first = o.responses.create(
+        model=model,
+        input="What is the weather in Rome? Use the tool.",
+        tools=[weather_tool],
+        tool_choice="required",
+        max_output_tokens=64,
+    )
+    calls = [i for i in first.output if i.type == "function_call"]
+    second = o.responses.create(
+        model=model,
+        previous_response_id=first.id,
+        input=[
+            {"type": "function_call_output", "call_id": c.call_id, "output": '{"sky":"clear"}'}
+            for c in calls
+        ],
+        tools=[weather_tool],
+        max_output_tokens=64,
+    )
+    got = o.responses.retrieve(second.id)
+    items = o.responses.input_items.list(second.id)
+    deleted = o.responses.delete(first.id)
+    try:
+        o.responses.retrieve(first.id)
+        gone = False
+    except openai.NotFoundError:
+        gone = True
+    return {
+        "first_id": first.id,
+        "calls": [c.name for c in calls],
+        "second_text": second.output_text,
+        "retrieved_id": got.id,
+        "retrieved_text": got.output_text,
+        "retrieved_usage": usage(got.usage),
+        "second_usage": usage(second.usage),
+        "input_item_types": [getattr(i, "type", None) for i in items.data],
+        "deleted": deleted is None or getattr(deleted, "deleted", True),
+        "gone_after_delete": gone,
+        "usage": [usage(first.usage), usage(second.usage)],
+    }
+
+
+if os.environ.get("TOLLGATE_STORED") == "1":
+    print(json.dumps({m: stored_flow(m) for m in models}))
+    raise SystemExit(0)
+
 for model in models:
     r = {}
     raw = o.responses.with_raw_response.create(

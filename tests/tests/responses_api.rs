@@ -220,3 +220,172 @@ async fn the_openai_sdk_responses_api_works_against_every_provider_kind() {
     assert_eq!(billed, stack.mock.stats().completion_tokens, "{spend}");
     stack.shutdown().await;
 }
+
+/// Conversation state kept by the gateway: with `store` (OpenAI's default) a tool call is
+/// continued by `previous_response_id` against every provider kind, the stored response reads
+/// back through `retrieve` and `input_items`, and is gone after `delete`; an id is "not found"
+/// to another tenant; a tenant that does not allow content gets nothing stored and a clear 400
+/// for `previous_response_id`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_responses_continue_conversations_within_their_tenant() {
+    let stack = Stack::start().await;
+    let tenant = stack.tenant("stored-responses", true).await;
+    let (_, key) = stack.key(&tenant, 0, 0).await;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/responses_check.py");
+    let out = tokio::process::Command::new(python())
+        .arg(&script)
+        .env("TOLLGATE_EDGE_URL", stack.edge_url())
+        .env("TOLLGATE_KEY", &key)
+        .env("TOLLGATE_MODELS", MODELS.join(","))
+        .env("TOLLGATE_STORED", "1")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "responses_check.py (stored) failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut output_tokens = 0;
+    for model in MODELS {
+        let r = &v[model];
+        assert_eq!(
+            r["calls"],
+            serde_json::json!(["get_weather"]),
+            "{model}: {r}"
+        );
+        assert!(
+            !r["second_text"].as_str().unwrap().is_empty(),
+            "{model}: {r}"
+        );
+        assert_eq!(r["retrieved_text"], r["second_text"], "{model}: {r}");
+        assert_eq!(r["retrieved_usage"], r["second_usage"], "{model}: {r}");
+        // The second turn's input: the first question, the call, and its output.
+        let types = r["input_item_types"].as_array().unwrap();
+        assert!(types.len() >= 3, "{model}: {r}");
+        assert!(
+            types.contains(&serde_json::json!("function_call")),
+            "{model}: {r}"
+        );
+        assert!(
+            types.contains(&serde_json::json!("function_call_output")),
+            "{model}: {r}"
+        );
+        assert_eq!(r["gone_after_delete"], true, "{model}: {r}");
+        for turn in r["usage"].as_array().unwrap() {
+            output_tokens += u(turn, "output");
+        }
+    }
+    let spend = stack.wait_ledger(&tenant, 2 * MODELS.len() as u64).await;
+    assert_eq!(
+        spend["total"]["output_tokens"].as_u64().unwrap(),
+        output_tokens
+    );
+
+    // Another tenant cannot read, continue or delete the first tenant's responses.
+    let first = v["mock"]["first_id"].as_str().unwrap();
+    let other = stack.tenant("stored-responses-other", true).await;
+    let (_, other_key) = stack.key(&other, 0, 0).await;
+    let edge = stack.edge_url();
+    // Deleted means gone for its owner too.
+    let deleted = stack
+        .http()
+        .get(format!("{edge}/v1/responses/{first}"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 404, "deleted for its owner too");
+    // A stored answer of the first tenant, read by it, is "not found" to the other.
+    let body = serde_json::json!({"model": "mock", "input": "hi", "max_output_tokens": 16});
+    let owned = stack
+        .http()
+        .post(format!("{edge}/v1/responses"))
+        .bearer_auth(&key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(owned.status(), 200);
+    let owned: Value = owned.json().await.unwrap();
+    let id = owned["id"].as_str().unwrap();
+    let mine = stack
+        .http()
+        .get(format!("{edge}/v1/responses/{id}"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mine.status(), 200);
+    for (method, path) in [
+        (reqwest::Method::GET, format!("/v1/responses/{id}")),
+        (
+            reqwest::Method::GET,
+            format!("/v1/responses/{id}/input_items"),
+        ),
+        (reqwest::Method::DELETE, format!("/v1/responses/{id}")),
+    ] {
+        let r = stack
+            .http()
+            .request(method.clone(), format!("{edge}{path}"))
+            .bearer_auth(&other_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{method} {path} across tenants");
+    }
+    let cont = stack
+        .http()
+        .post(format!("{edge}/v1/responses"))
+        .bearer_auth(&other_key)
+        .json(&serde_json::json!({"model": "mock", "previous_response_id": id, "input": "more"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cont.status(), 400);
+    let e: Value = cont.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "previous_response_not_found", "{e}");
+    assert_eq!(e["error"]["param"], "previous_response_id", "{e}");
+
+    // A tenant that keeps no content: answered, nothing stored, continuation refused clearly.
+    let private = stack.tenant("stored-responses-private", false).await;
+    let (_, private_key) = stack.key(&private, 0, 0).await;
+    let r = stack
+        .http()
+        .post(format!("{edge}/v1/responses"))
+        .bearer_auth(&private_key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r: Value = r.json().await.unwrap();
+    let private_id = r["id"].as_str().unwrap();
+    let r = stack
+        .http()
+        .get(format!("{edge}/v1/responses/{private_id}"))
+        .bearer_auth(&private_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        404,
+        "nothing stored for a tenant without content"
+    );
+    let r = stack
+        .http()
+        .post(format!("{edge}/v1/responses"))
+        .bearer_auth(&private_key)
+        .json(
+            &serde_json::json!({"model": "mock", "previous_response_id": private_id, "input": "x"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "previous_response_not_stored", "{e}");
+    stack.shutdown().await;
+}

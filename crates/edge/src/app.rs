@@ -59,15 +59,31 @@ fn clients() -> Router<AppState> {
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1/models", get(models::list_models))
         .route("/v1/models/{id}", get(models::get_model))
-        // Anthropic clients (`anthropic-version`, `x-api-key`), errors in Anthropic's shape.
         .route("/v1/responses", post(responses::responses))
+        .route(
+            "/v1/responses/{id}",
+            get(responses::get_response).delete(responses::delete_response),
+        )
+        .route(
+            "/v1/responses/{id}/input_items",
+            get(responses::input_items),
+        )
         .route("/v1/completions", post(completions::completions))
+        // Anthropic clients (`anthropic-version`, `x-api-key`), errors in Anthropic's shape.
         .route("/v1/messages", post(messages::messages))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
         // OpenRouter clients use the `/api/v1` base URL.
         .route("/api/v1/chat/completions", post(chat::chat_completions))
         .route("/api/v1/embeddings", post(embeddings::embeddings))
         .route("/api/v1/responses", post(responses::responses))
+        .route(
+            "/api/v1/responses/{id}",
+            get(responses::get_response).delete(responses::delete_response),
+        )
+        .route(
+            "/api/v1/responses/{id}/input_items",
+            get(responses::input_items),
+        )
         .route("/api/v1/completions", post(completions::completions))
         .route("/api/v1/models", get(models::list_models))
         .route("/api/v1/models/{id}", get(models::get_model))

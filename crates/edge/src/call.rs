@@ -30,6 +30,7 @@ use crate::relay::RelayStream;
 use crate::request::{ModelCall, Peeked, RequestIdExt};
 use crate::settle::{Ending, Settlement};
 use crate::state::AppState;
+use crate::stored::Keep;
 
 /// What routing answered with once it started: the whole body, or the frames to relay.
 enum Reply {
@@ -45,7 +46,8 @@ pub(crate) async fn serve(
     body: Bytes,
     peek: Peeked,
 ) -> Result<Response, ApiError> {
-    let call = ModelCall::start(caller.0, rid.0, peek);
+    let mut call = ModelCall::start(caller.0, rid.0, peek);
+    let keep = call.peek.keep.take();
     let span = tracing::Span::current();
     span.record("model", call.peek.model.as_str());
     span.record("stream", call.peek.stream);
@@ -69,10 +71,10 @@ pub(crate) async fn serve(
         }
     };
     let mut resp = match reply {
-        Reply::Whole(body) => answer_whole(body, settle),
+        Reply::Whole(body) => answer_whole(body, settle, keep).await,
         Reply::Streamed(frames) => {
             let overrun = Overrun::start(&state, &call, holds_budget, &start.deployment, estimate);
-            answer_streamed(&call, frames, settle, overrun)
+            answer_streamed(&call, frames, settle, overrun, keep)
         }
     };
     describe(&mut resp, &call, &start, &headers);
@@ -249,13 +251,20 @@ async fn collect_whole(
 
 /// Step 5, whole: the body with its cost (in `usage.cost` and `x-tollgate-cost`), settled as
 /// answered.
-fn answer_whole(body: Bytes, settle: Settlement) -> Response {
+async fn answer_whole(body: Bytes, settle: Settlement, keep: Option<Keep>) -> Response {
     let cost = settle.reported_cost();
     settle.finish(Ending::Answered);
+    let body = match cost {
+        Some(cost) => crate::cost::inject(&body, cost),
+        None => body,
+    };
+    if let Some(keep) = keep {
+        keep.whole(&body).await;
+    }
     let Some(cost) = cost else {
         return Response::new(Body::from(body));
     };
-    let mut resp = Response::new(Body::from(crate::cost::inject(&body, cost)));
+    let mut resp = Response::new(Body::from(body));
     if let Ok(v) = HeaderValue::from_str(&crate::cost::decimal(cost)) {
         resp.headers_mut().insert("x-tollgate-cost", v);
     }
@@ -268,6 +277,7 @@ fn answer_streamed(
     frames: tonic::Streaming<rpc::ChatFrame>,
     settle: Settlement,
     overrun: Option<Overrun>,
+    keep: Option<Keep>,
 ) -> Response {
     let relay = RelayStream::new(
         frames,
@@ -275,6 +285,7 @@ fn answer_streamed(
         call.peek.format,
         call.peek.include_usage,
         overrun,
+        keep,
     );
     Response::new(Body::from_stream(relay))
 }

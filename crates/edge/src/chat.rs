@@ -46,6 +46,7 @@ pub async fn chat_completions(
         prompt_tokens_estimate: peek.prompt_tokens_estimate,
         include_usage: peek.include_usage,
         forward: forwardable(&state, &headers),
+        keep: None,
     };
     serve(state, caller, rid, body, peek).await
 }

@@ -52,6 +52,7 @@ pub async fn completions(
         prompt_tokens_estimate: peek.prompt_tokens_estimate,
         include_usage: peek.include_usage,
         forward: forwardable(&state, &headers),
+        keep: None,
     };
     serve(state, caller, rid, body, peek).await
 }

@@ -46,6 +46,7 @@ pub async fn embeddings(
         include_usage: false,
         // Embeddings have no beta headers to carry.
         forward: Default::default(),
+        keep: None,
     };
     serve(state, caller, rid, body, peek).await
 }

@@ -70,6 +70,7 @@ mod responses;
 mod settle;
 mod snapshot;
 mod state;
+mod stored;
 mod stream_cost;
 
 use std::future::Future;
@@ -112,6 +113,10 @@ pub enum EdgeError {
     InternalAuth(#[from] tollgate_server::auth::AuthError),
     #[error("HTTP server failed: {0}")]
     Serve(#[from] std::io::Error),
+    /// The Redis URL the stored-responses cache was given is unusable (the message never
+    /// holds the URL: it may carry a password).
+    #[error("redis.url is not usable for the stored-responses cache")]
+    StoredResponses,
 }
 
 impl From<tollgate_server::outbound::BadUrl> for EdgeError {
@@ -169,6 +174,12 @@ async fn serve(
         stop.clone(),
     )
     .await?;
+    let stored = stored::StoredResponses::new(
+        cfg.redis.url.expose(),
+        &cfg.redis.key_prefix,
+        LoggingClient::with_interceptor(logging_ch.clone(), outbound.clone()),
+    )
+    .map_err(|_| EdgeError::StoredResponses)?;
     let (log_sink, log_task) = logs::start(
         &edge.logs,
         LoggingClient::with_interceptor(logging_ch.clone(), outbound.clone()),
@@ -201,6 +212,7 @@ async fn serve(
         routing_healthy: Arc::new(AtomicBool::new(false)),
         request_timeout: edge.request_timeout,
         max_body: edge.max_body_bytes,
+        stored: Arc::new(stored),
         forward_headers: edge
             .forward_headers
             .iter()

@@ -79,6 +79,7 @@ pub async fn messages(
         prompt_tokens_estimate: peek.prompt_tokens_estimate,
         include_usage: false,
         forward: forwardable(&state, &headers),
+        keep: None,
     };
     serve(state, caller, rid, body, peek).await
 }

@@ -21,6 +21,7 @@ use tollgate_proto::routing::v1 as rpc;
 
 use crate::overrun::{Extended, Overrun};
 use crate::settle::{Ending, Settlement};
+use crate::stored::{Keep, Keeping};
 use crate::stream_cost::CostTail;
 
 tokio::task_local! {
@@ -115,6 +116,10 @@ struct Relay {
     cost: CostTail,
     /// Watches the budget reservation (streams with a budget only).
     overrun: Option<Overrun>,
+    /// A Responses answer to store: kept from the final event the cost tail releases.
+    keep: Option<Keep>,
+    /// The final event, held while its Response goes to Redis (so the next turn finds it).
+    keeping: Option<(Keeping, Bytes)>,
     /// Shutdown's drain deadline, when served by the accept loop.
     drain: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
 }
@@ -137,6 +142,7 @@ impl RelayStream {
         format: rpc::WireFormat,
         include_usage: bool,
         overrun: Option<Overrun>,
+        keep: Option<Keep>,
     ) -> RelayStream {
         RelayStream {
             relay: Relay {
@@ -146,6 +152,8 @@ impl RelayStream {
                 format,
                 cost: CostTail::new(format, include_usage),
                 overrun,
+                keep,
+                keeping: None,
                 drain: DRAIN
                     .try_with(|d| Box::pin(d.clone().cancelled_owned()))
                     .ok(),
@@ -214,7 +222,14 @@ impl Relay {
                 settle.on_usage(u);
                 if self.cost.is_holding() {
                     let cost = settle.reported_cost();
-                    return self.cost.release(cost).map_or(Step::Next, Step::Write);
+                    let released = self.cost.release(cost);
+                    if let (Some(keep), Some(b)) = (self.keep.take(), released.as_ref())
+                        && let Some(keeping) = keep.streamed(b)
+                    {
+                        self.keeping = Some((keeping, b.clone()));
+                        return Step::Next;
+                    }
+                    return released.map_or(Step::Next, Step::Write);
                 }
                 Step::Next
             }
@@ -239,6 +254,13 @@ impl Stream for RelayStream {
         let RelayStream { relay: this, span } = &mut *self;
         let _g = span.enter();
         loop {
+            if let Some((keeping, _)) = this.keeping.as_mut() {
+                ready!(keeping.as_mut().poll(cx));
+                if let Some((_, b)) = this.keeping.take() {
+                    this.delivered_end |= ends_answer(&b);
+                    return Poll::Ready(Some(Ok(b)));
+                }
+            }
             if this.settle.is_none() {
                 // Ended: anything still held goes out last (a stream cut after the usage event).
                 return Poll::Ready(this.cost.take().map(Ok));

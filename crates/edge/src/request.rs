@@ -34,6 +34,8 @@ pub(crate) struct Peeked {
     pub include_usage: bool,
     /// Client headers routing may pass on to the provider ([`forwardable`]).
     pub forward: HashMap<String, String>,
+    /// A Responses API answer to store once it has gone out.
+    pub keep: Option<crate::stored::Keep>,
 }
 
 /// The longest header value handed on: beta flags are short; anything longer is not one.
