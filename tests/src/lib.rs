@@ -21,6 +21,7 @@ use tollgate_mock_provider::{MockOptions, MockServer};
 
 pub mod pg;
 pub mod proxy;
+pub mod python;
 pub mod slow_proxy;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";

@@ -10,27 +10,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use std::path::PathBuf;
-
 use serde_json::Value;
 use tollgate_tests::Stack;
+use tollgate_tests::python::run_script;
 
 /// Every chat provider kind the mock speaks: OpenAI chat, Anthropic, Gemini, Bedrock.
 const MODELS: [&str; 4] = ["mock", "claude-mock", "gemini-mock", "bedrock-mock"];
-
-#[allow(clippy::disallowed_methods)]
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("TOLLGATE_PYTHON") {
-        return p.into();
-    }
-    let home = std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into());
-    let p = PathBuf::from(home).join(".cache/tollgate-pyenv/bin/python");
-    assert!(
-        p.exists(),
-        "the Python SDKs are not installed: run `bash scripts/python-sdks.sh` (scripts/test.sh does)"
-    );
-    p
-}
 
 fn u(v: &Value, field: &str) -> u64 {
     v[field]
@@ -76,21 +61,15 @@ async fn the_openai_sdk_completions_api_works_against_every_provider_kind() {
     let stack = Stack::start().await;
     let tenant = stack.tenant("completions", false).await;
     let (_, key) = stack.key(&tenant, 0, 0).await;
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/completions_check.py");
-    let out = tokio::process::Command::new(python())
-        .arg(&script)
-        .env("TOLLGATE_EDGE_URL", stack.edge_url())
-        .env("TOLLGATE_KEY", &key)
-        .env("TOLLGATE_MODELS", MODELS.join(","))
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "completions_check.py failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = run_script(
+        "completions_check.py",
+        &[
+            ("TOLLGATE_EDGE_URL", stack.edge_url().as_str()),
+            ("TOLLGATE_KEY", key.as_str()),
+            ("TOLLGATE_MODELS", MODELS.join(",").as_str()),
+        ],
+    )
+    .await;
 
     let mut output_tokens = 0;
     for model in MODELS {

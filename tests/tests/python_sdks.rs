@@ -8,44 +8,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use std::path::PathBuf;
-
-use serde_json::Value;
 use tollgate_tests::Stack;
-
-#[allow(clippy::disallowed_methods)]
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("TOLLGATE_PYTHON") {
-        return p.into();
-    }
-    let home = std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into());
-    let p = PathBuf::from(home).join(".cache/tollgate-pyenv/bin/python");
-    assert!(
-        p.exists(),
-        "the Python SDKs are not installed: run `bash scripts/python-sdks.sh` (scripts/test.sh does)"
-    );
-    p
-}
+use tollgate_tests::python::run_script;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_python_sdks_work_unchanged_against_every_provider() {
     let stack = Stack::start().await;
     let tenant = stack.tenant("python-sdks", false).await;
     let (_, key) = stack.key(&tenant, 0, 0).await;
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/sdk_check.py");
-    let out = tokio::process::Command::new(python())
-        .arg(&script)
-        .env("TOLLGATE_EDGE_URL", stack.edge_url())
-        .env("TOLLGATE_KEY", &key)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sdk_check.py failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = run_script(
+        "sdk_check.py",
+        &[
+            ("TOLLGATE_EDGE_URL", stack.edge_url().as_str()),
+            ("TOLLGATE_KEY", key.as_str()),
+        ],
+    )
+    .await;
 
     let mut requests = 0;
     let mut output_tokens = 0;
