@@ -1,24 +1,44 @@
 #!/usr/bin/env bash
 # The gateway's overhead, measured: a dedicated stack on its own ports (release build, mock
-# provider, billing, logging and Redis limits all on), then the same load straight to the mock
-# and through the gateway in the same run. Prints a Markdown table.
+# provider, billing, logging and Redis limits all on), then the same load straight to the mock,
+# through a bare nginx hop, and through the gateway in the same run. Prints Markdown tables:
+# saturation, added latency at fixed rates, streaming time to first byte, and CPU per request of
+# every process of the stack (edge, routing, billing, logging, Redis, Postgres) read from /proc.
 #
-#   scripts/bench.sh               full run (~2 minutes after the build)
+#   scripts/bench.sh                   one-core mode (default): the whole stack, Redis and
+#                                      Postgres included, on CPU 1; load generator and mock on CPU 0
+#   BENCH_MODE=spread scripts/bench.sh nothing pinned
 #   BENCH_SECONDS=5 scripts/bench.sh   shorter runs
 #   BENCH_BIN=/path/to/bins scripts/bench.sh   prebuilt binaries (compare two builds, before and
 #                                    after a change, on the same machine in one sitting)
-# Run it alone: it saturates both cores by design.
+# Run it alone: it saturates both cores by design. nginx (Debian's nginx-light) is installed when
+# missing, for the bare-proxy baseline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 SECS=${BENCH_SECONDS:-10}
+MODE=${BENCH_MODE:-onecore}
 WORK=$(mktemp -d /tmp/tollgate-bench.XXXXXX)
 PIDS=()
+ALL_CPUS="0-$(($(nproc) - 1))"
+if [ "$MODE" = onecore ] && [ "$(nproc)" -ge 2 ]; then
+  STACK=(taskset -c 1); LOAD=(taskset -c 0)
+else
+  MODE=spread; STACK=(); LOAD=()
+fi
 cleanup() {
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  # Redis and Postgres are shared services: give them every CPU back.
+  for p in $(pgrep -x redis-server) $(pgrep -x postgres); do taskset -apc "$ALL_CPUS" "$p" >/dev/null 2>&1 || true; done
 }
 trap cleanup EXIT
+
+if ! command -v nginx >/dev/null 2>&1; then
+  echo "bench: installing nginx-light for the bare-proxy baseline..." >&2
+  (apt-get install -y -q nginx-light >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q nginx-light >/dev/null 2>&1; }) \
+    || echo "bench: nginx could not be installed; its column stays empty" >&2
+fi
 
 PG_DB=tollgate_bench source scripts/services.sh
 if [ -n "${BENCH_BIN:-}" ]; then
@@ -65,11 +85,34 @@ export TOLLGATE_CONFIG="$WORK/tollgate.toml" TOLLGATE_DATABASE__URL="$DATABASE_U
 
 declare -A PID_OF
 start() { local n=$1; shift; "$@" >"$WORK/$n.log" 2>&1 & PIDS+=($!); PID_OF[$n]=$!; }
-start mock "$BIN/tollgate-mock-provider" --listen "$MOCK"
-start logging "$BIN/tollgate-logging"
-start billing "$BIN/tollgate-billing"
-start routing "$BIN/tollgate-routing"
-start edge "$BIN/tollgate-edge"
+start mock "${LOAD[@]}" "$BIN/tollgate-mock-provider" --listen "$MOCK"
+start logging "${STACK[@]}" "$BIN/tollgate-logging"
+start billing "${STACK[@]}" "$BIN/tollgate-billing"
+start routing "${STACK[@]}" "$BIN/tollgate-routing"
+start edge "${STACK[@]}" "$BIN/tollgate-edge"
+if [ "$MODE" = onecore ]; then
+  for p in $(pgrep -x redis-server) $(pgrep -x postgres); do taskset -apc 1 "$p" >/dev/null 2>&1 || true; done
+fi
+NGINX=127.0.0.1:18090
+if command -v nginx >/dev/null 2>&1; then
+  cat > "$WORK/nginx.conf" <<NGINX
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx-body;
+  proxy_temp_path $WORK/nginx-proxy;
+  upstream mock { server $MOCK; keepalive 128; }
+  server {
+    listen $NGINX;
+    location / { proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+NGINX
+  start nginx "${STACK[@]}" nginx -c "$WORK/nginx.conf" -g 'daemon off;'
+fi
 for _ in $(seq 1 150); do curl -fsS "http://$EDGE/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 curl -fsS "http://$EDGE/readyz" >/dev/null || { echo "bench: edge not ready; logs in $WORK" >&2; exit 1; }
 
@@ -83,27 +126,59 @@ done
 
 BODY='{"model":"mock","messages":[{"role":"user","content":"Benchmark the gateway overhead please"}],"max_tokens":16}'
 SBODY='{"model":"mock","stream":true,"messages":[{"role":"user","content":"Benchmark the gateway overhead please"}]}'
-DIRECT="http://$MOCK/v1/chat/completions"; GW="http://$EDGE/v1/chat/completions"
+DIRECT="http://$MOCK/v1/chat/completions"; GW="http://$EDGE/v1/chat/completions"; NX="http://$NGINX/v1/chat/completions"
 AUTH=(-H "authorization: Bearer $KEY" -H "content-type: application/json")
 mock_opts() { curl -fsS -X PUT "http://$MOCK/_mock/options" -H 'content-type: application/json' -d "$1" >/dev/null; }
-bench() { "$BIN/tollgate-bench" "$@" 2>/dev/null; }
-field() { python3 -c "import json,sys; r=json.loads(sys.argv[1]); print(r.get('$2', ''))" "$1"; }
+bench() { "${LOAD[@]}" "$BIN/tollgate-bench" "$@" 2>/dev/null; }
 
-echo "bench: saturation (mock adds 0 ms, 64 connections, ${SECS}s each)..." >&2
+# CPU time (clock ticks, user and system) of every process of the stack, by name, as JSON.
+procs() {
+  echo "edge ${PID_OF[edge]}"; echo "routing ${PID_OF[routing]}"; echo "billing ${PID_OF[billing]}"
+  echo "logging ${PID_OF[logging]}"
+  for p in $(pgrep -x redis-server); do echo "redis $p"; done
+  for p in $(pgrep -x postgres); do echo "postgres $p"; done
+  if [ -n "${PID_OF[nginx]:-}" ]; then echo "nginx ${PID_OF[nginx]}"; for p in $(pgrep -P "${PID_OF[nginx]}"); do echo "nginx $p"; done; fi
+}
+ticks() {
+  procs | while read -r name pid; do
+    awk -v n="$name" '{print n, $14, $15}' "/proc/$pid/stat" 2>/dev/null || true
+  done | python3 -c '
+import json, sys
+t = {}
+for line in sys.stdin:
+    n, u, s = line.split()
+    e = t.setdefault(n, [0, 0]); e[0] += int(u); e[1] += int(s)
+print(json.dumps(t))'
+}
+# One measured phase: the load report with the stack's CPU ticks before and after attached.
+phase() {
+  local before after report
+  before=$(ticks); report=$(bench "$@"); after=$(ticks)
+  python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r["cpu_before"]=json.loads(sys.argv[2]); r["cpu_after"]=json.loads(sys.argv[3]); print(json.dumps(r))' \
+    "$report" "$before" "$after"
+}
+
+echo "bench ($MODE): saturation (mock adds 0 ms, 64 connections, ${SECS}s each)..." >&2
 mock_opts '{"latency_ms":0,"chunks":16}'
 bench saturate --url "$GW" "${AUTH[@]}" --body "$BODY" --connections 64 --duration 2s >/dev/null  # warm pools
-SAT_D=$(bench saturate --url "$DIRECT" "${AUTH[@]}" --body "$BODY" --connections 64 --duration "${SECS}s" --warmup 1s)
-SAT_G=$(bench saturate --url "$GW" "${AUTH[@]}" --body "$BODY" --connections 64 --duration "${SECS}s" --warmup 1s)
+SAT_D=$(phase saturate --url "$DIRECT" "${AUTH[@]}" --body "$BODY" --connections 64 --duration "${SECS}s" --warmup 0s)
+SAT_N='{}'
+if [ -n "${PID_OF[nginx]:-}" ]; then
+  bench saturate --url "$NX" "${AUTH[@]}" --body "$BODY" --connections 64 --duration 1s >/dev/null
+  SAT_N=$(phase saturate --url "$NX" "${AUTH[@]}" --body "$BODY" --connections 64 --duration "${SECS}s" --warmup 0s)
+fi
+SAT_G=$(phase saturate --url "$GW" "${AUTH[@]}" --body "$BODY" --connections 64 --duration "${SECS}s" --warmup 0s)
 
-echo "bench: fixed rate 1000 req/s (mock adds 50 ms)..." >&2
-mock_opts '{"latency_ms":50,"chunks":16}'
-RATE_D=$(bench rate --url "$DIRECT" "${AUTH[@]}" --body "$BODY" --rps 1000 --connections 256 --duration "${SECS}s" --warmup 1s)
-RATE_G=$(bench rate --url "$GW" "${AUTH[@]}" --body "$BODY" --rps 1000 --connections 256 --duration "${SECS}s" --warmup 1s)
+echo "bench ($MODE): fixed rates 300 and 1,000 req/s (mock answers at once)..." >&2
+R300_D=$(phase rate --url "$DIRECT" "${AUTH[@]}" --body "$BODY" --rps 300 --connections 256 --duration "${SECS}s" --warmup 0s)
+R300_G=$(phase rate --url "$GW" "${AUTH[@]}" --body "$BODY" --rps 300 --connections 256 --duration "${SECS}s" --warmup 0s)
+R1K_D=$(phase rate --url "$DIRECT" "${AUTH[@]}" --body "$BODY" --rps 1000 --connections 256 --duration "${SECS}s" --warmup 0s)
+R1K_G=$(phase rate --url "$GW" "${AUTH[@]}" --body "$BODY" --rps 1000 --connections 256 --duration "${SECS}s" --warmup 0s)
 
 # Note: routing holds a stream's role-only first event until the first output token, so a
 # provider failing before its first token can still be replaced; the first byte through the
 # gateway is therefore the first token, one chunk delay (5 ms) after the direct first byte.
-echo "bench: streaming time to first byte (mock adds 50 ms, 16 chunks 5 ms apart)..." >&2
+echo "bench ($MODE): streaming time to first byte (mock adds 50 ms, 16 chunks 5 ms apart)..." >&2
 mock_opts '{"latency_ms":50,"chunk_delay_ms":5,"chunks":16}'
 TT_D=$(bench ttfb --url "$DIRECT" "${AUTH[@]}" --body "$SBODY" --requests 300 --concurrency 16)
 TT_G=$(bench ttfb --url "$GW" "${AUTH[@]}" --body "$SBODY" --requests 300 --concurrency 16)
@@ -119,25 +194,59 @@ DROPPED=$(curl -fsS "http://$EDGE/metrics" | awk '/^tollgate_log_records_dropped
 
 rss() { awk '/VmHWM/ {printf "%.1f MB", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
-python3 - "$SAT_D" "$SAT_G" "$RATE_D" "$RATE_G" "$TT_D" "$TT_G" <<'PY'
+echo "Mode: $MODE ($(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(date -u +%Y-%m-%d)."
+echo
+python3 - "$(getconf CLK_TCK)" "$SAT_D" "$SAT_N" "$SAT_G" "$R300_D" "$R300_G" "$R1K_D" "$R1K_G" "$TT_D" "$TT_G" <<'PY'
 import json, sys
-sd, sg, rd, rg, td, tg = (json.loads(a) for a in sys.argv[1:7])
-def row(name, d, g, key, fmt="{:.2f}", unit=" ms"):
-    dv, gv = d.get(key), g.get(key)
-    diff = gv - dv if dv is not None and gv is not None else None
-    print(f"| {name} | {fmt.format(dv)}{unit} | {fmt.format(gv)}{unit} | {'+' if diff >= 0 else ''}{fmt.format(diff)}{unit} |")
-print("| measure | direct to mock | through gateway | gateway adds |")
+tck = int(sys.argv[1])
+sd, sn, sg, r3d, r3g, r1d, r1g, td, tg = (json.loads(a) for a in sys.argv[2:11])
+
+def cpu(r):
+    """ms of CPU per request, by process, user+system and system alone."""
+    b, a, n = r.get("cpu_before", {}), r.get("cpu_after", {}), max(r.get("requests", 0), 1)
+    out = {}
+    for name in a:
+        u = a[name][0] - b.get(name, [0, 0])[0]
+        s = a[name][1] - b.get(name, [0, 0])[1]
+        out[name] = ((u + s) * 1000 / tck / n, s * 1000 / tck / n)
+    return out
+
+print("| saturation (0 ms mock, 64 connections) | requests/s | p50 | p99 |")
 print("|---|---|---|---|")
-row("requests/s at saturation (0 ms mock, 64 conns)", sd, sg, "rps", "{:.0f}", "")
-row("p50 at saturation", sd, sg, "p50_ms")
-row("p99 at saturation", sd, sg, "p99_ms")
-row("p50 at 1,000 req/s (50 ms mock)", rd, rg, "p50_ms")
-row("p99 at 1,000 req/s (50 ms mock)", rd, rg, "p99_ms")
-row("stream TTFB p50 (50 ms mock)", td, tg, "ttfb_p50_ms")
-row("stream TTFB p99 (50 ms mock)", td, tg, "ttfb_p99_ms")
-errs = {k: v.get("errors", 0) for k, v in zip(["sat direct","sat gw","rate direct","rate gw","ttfb direct","ttfb gw"], [sd,sg,rd,rg,td,tg])}
-late = {k: v.get("late", 0) for k, v in zip(["rate direct","rate gw"], [rd,rg])}
-print(f"\nerrors: {errs}; late (rate mode): {late}")
+for name, r in [("direct to mock", sd), ("bare nginx hop", sn), ("through the gateway", sg)]:
+    if r.get("rps") is None:
+        print(f"| {name} | n/a | | |"); continue
+    print(f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms |")
+if sn.get("rps"):
+    print()
+    print(f"Gateway at {100 * sg['rps'] / sn['rps']:.1f}% of the nginx hop's rate (target: at least 40%).")
+
+print()
+print("| added latency (mock answers at once) | p50 | p99 |")
+print("|---|---|---|")
+for name, d, g in [("300 req/s", r3d, r3g), ("1,000 req/s", r1d, r1g)]:
+    print(f"| {name} | +{g['p50_ms'] - d['p50_ms']:.2f} ms | +{g['p99_ms'] - d['p99_ms']:.2f} ms |")
+print(f"| stream TTFB p50 / p99 (50 ms mock) | +{tg['ttfb_p50_ms'] - td['ttfb_p50_ms']:.2f} ms | +{tg['ttfb_p99_ms'] - td['ttfb_p99_ms']:.2f} ms |")
+
+names = ["edge", "routing", "billing", "logging", "redis", "postgres"]
+print()
+print("| CPU per request, ms (user+sys / of which sys) | " + " | ".join(names) + " | whole stack |")
+print("|---|" + "---|" * (len(names) + 1))
+for name, r in [("300 req/s", r3g), ("1,000 req/s", r1g), ("saturation", sg)]:
+    c = cpu(r)
+    cells = [f"{c.get(n, (0, 0))[0]:.3f} / {c.get(n, (0, 0))[1]:.3f}" for n in names]
+    total = sum(c.get(n, (0, 0))[0] for n in names)
+    print(f"| {name} | " + " | ".join(cells) + f" | {total:.3f} |")
+if sn.get("rps"):
+    c = cpu(sn)
+    print()
+    print(f"The nginx hop at saturation: {c.get('nginx', (0, 0))[0]:.3f} ms CPU per request.")
+print()
+print("Target (issue 12): whole stack at most 0.25 ms per request at any rate.")
+errs = {k: v.get("errors", 0) for k, v in zip(["sat direct", "sat nginx", "sat gw", "300 direct", "300 gw", "1k direct", "1k gw", "ttfb direct", "ttfb gw"], [sd, sn, sg, r3d, r3g, r1d, r1g, td, tg])}
+late = {k: v.get("late", 0) for k, v in zip(["300 direct", "300 gw", "1k direct", "1k gw"], [r3d, r3g, r1d, r1g])}
+print()
+print(f"errors: {errs}; late (rate mode): {late}")
 PY
 echo
 echo "| service | peak RSS |"
