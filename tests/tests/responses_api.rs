@@ -260,105 +260,65 @@ async fn stored_responses_continue_conversations_within_their_tenant() {
     let first = v["mock"]["first_id"].as_str().unwrap();
     let other = stack.tenant("stored-responses-other", true).await;
     let (_, other_key) = stack.key(&other, 0, 0).await;
-    let edge = stack.edge_url();
+    let get = reqwest::Method::GET;
+    let post = reqwest::Method::POST;
     // Deleted means gone for its owner too.
-    let deleted = stack
-        .http()
-        .get(format!("{edge}/v1/responses/{first}"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 404, "deleted for its owner too");
+    let (status, _) = call(&stack, &get, &format!("/v1/responses/{first}"), &key, None).await;
+    assert_eq!(status, 404, "deleted for its owner too");
     // A stored answer of the first tenant, read by it, is "not found" to the other.
     let body = serde_json::json!({"model": "mock", "input": "hi", "max_output_tokens": 16});
-    let owned = stack
-        .http()
-        .post(format!("{edge}/v1/responses"))
-        .bearer_auth(&key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(owned.status(), 200);
-    let owned: Value = owned.json().await.unwrap();
+    let (status, owned) = call(&stack, &post, "/v1/responses", &key, Some(&body)).await;
+    assert_eq!(status, 200, "{owned}");
     let id = owned["id"].as_str().unwrap();
-    let mine = stack
-        .http()
-        .get(format!("{edge}/v1/responses/{id}"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(mine.status(), 200);
+    let (status, _) = call(&stack, &get, &format!("/v1/responses/{id}"), &key, None).await;
+    assert_eq!(status, 200);
     for (method, path) in [
-        (reqwest::Method::GET, format!("/v1/responses/{id}")),
-        (
-            reqwest::Method::GET,
-            format!("/v1/responses/{id}/input_items"),
-        ),
+        (get.clone(), format!("/v1/responses/{id}")),
+        (get.clone(), format!("/v1/responses/{id}/input_items")),
         (reqwest::Method::DELETE, format!("/v1/responses/{id}")),
     ] {
-        let r = stack
-            .http()
-            .request(method.clone(), format!("{edge}{path}"))
-            .bearer_auth(&other_key)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 404, "{method} {path} across tenants");
+        let (status, _) = call(&stack, &method, &path, &other_key, None).await;
+        assert_eq!(status, 404, "{method} {path} across tenants");
     }
-    let cont = stack
-        .http()
-        .post(format!("{edge}/v1/responses"))
-        .bearer_auth(&other_key)
-        .json(&serde_json::json!({"model": "mock", "previous_response_id": id, "input": "more"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(cont.status(), 400);
-    let e: Value = cont.json().await.unwrap();
+    let more = serde_json::json!({"model": "mock", "previous_response_id": id, "input": "more"});
+    let (status, e) = call(&stack, &post, "/v1/responses", &other_key, Some(&more)).await;
+    assert_eq!(status, 400);
     assert_eq!(e["error"]["code"], "previous_response_not_found", "{e}");
     assert_eq!(e["error"]["param"], "previous_response_id", "{e}");
 
     // A tenant that keeps no content: answered, nothing stored, continuation refused clearly.
     let private = stack.tenant("stored-responses-private", false).await;
     let (_, private_key) = stack.key(&private, 0, 0).await;
-    let r = stack
-        .http()
-        .post(format!("{edge}/v1/responses"))
-        .bearer_auth(&private_key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let r: Value = r.json().await.unwrap();
+    let (status, r) = call(&stack, &post, "/v1/responses", &private_key, Some(&body)).await;
+    assert_eq!(status, 200, "{r}");
     let private_id = r["id"].as_str().unwrap();
-    let r = stack
-        .http()
-        .get(format!("{edge}/v1/responses/{private_id}"))
-        .bearer_auth(&private_key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        r.status(),
-        404,
-        "nothing stored for a tenant without content"
-    );
-    let r = stack
-        .http()
-        .post(format!("{edge}/v1/responses"))
-        .bearer_auth(&private_key)
-        .json(
-            &serde_json::json!({"model": "mock", "previous_response_id": private_id, "input": "x"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    let e: Value = r.json().await.unwrap();
+    let path = format!("/v1/responses/{private_id}");
+    let (status, _) = call(&stack, &get, &path, &private_key, None).await;
+    assert_eq!(status, 404, "nothing stored for a tenant without content");
+    let more =
+        serde_json::json!({"model": "mock", "previous_response_id": private_id, "input": "x"});
+    let (status, e) = call(&stack, &post, "/v1/responses", &private_key, Some(&more)).await;
+    assert_eq!(status, 400);
     assert_eq!(e["error"]["code"], "previous_response_not_stored", "{e}");
     stack.shutdown().await;
+}
+
+/// One call to the edge with `key`: the status and the JSON body (null when there is none).
+async fn call(
+    stack: &Stack,
+    method: &reqwest::Method,
+    path: &str,
+    key: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut req = stack
+        .http()
+        .request(method.clone(), format!("{}{path}", stack.edge_url()))
+        .bearer_auth(key);
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
 }

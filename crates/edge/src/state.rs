@@ -9,9 +9,6 @@ use tollgate_domain::KeyHasher;
 use tollgate_limits::Limiter;
 use tollgate_proto::billing::v1::billing_client::BillingClient;
 use tollgate_proto::logging::v1::logging_client::LoggingClient;
-
-/// The logging client as the edge holds it (traced, authenticated).
-pub type LoggingClientT = LoggingClient<Traced>;
 use tollgate_proto::routing::v1::routing_client::RoutingClient;
 use tollgate_telemetry::metrics::PrometheusHandle;
 

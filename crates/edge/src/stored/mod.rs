@@ -23,9 +23,13 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use tollgate_proto::logging::v1 as pb;
+use tollgate_proto::logging::v1::logging_client::LoggingClient;
+use tollgate_server::outbound::Traced;
 
 use crate::error::ApiError;
-use crate::state::LoggingClientT;
+
+/// The logging client as the edge holds it (traced, authenticated).
+type LoggingClientT = LoggingClient<Traced>;
 
 pub(crate) use keep::{Keep, Keeping};
 pub(crate) use splice::{continue_from, conversation};
