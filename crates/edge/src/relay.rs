@@ -257,7 +257,7 @@ impl Stream for RelayStream {
             if let Some((keeping, _)) = this.keeping.as_mut() {
                 ready!(keeping.as_mut().poll(cx));
                 if let Some((_, b)) = this.keeping.take() {
-                    this.delivered_end |= ends_answer(&b);
+                    this.delivered_end |= ends_answer(&b, this.format);
                     return Poll::Ready(Some(Ok(b)));
                 }
             }
@@ -279,7 +279,7 @@ impl Stream for RelayStream {
             match this.on_frame(frame) {
                 Step::Next => {}
                 Step::Write(b) => {
-                    this.delivered_end |= ends_answer(&b);
+                    this.delivered_end |= ends_answer(&b, this.format);
                     return Poll::Ready(Some(Ok(b)));
                 }
                 Step::Cut(cut) => return Poll::Ready(Some(Ok(this.cut(cut)))),
@@ -296,13 +296,16 @@ impl Stream for RelayStream {
 /// Whether `b` carries the final event of an answer: OpenAI's `[DONE]` or Anthropic's
 /// `message_stop` (a look at the end of the frame, where it stands), or a Responses stream's
 /// final event (its name leads the event, whose Response object may be long).
-fn ends_answer(b: &[u8]) -> bool {
-    let tail = &b[b.len().saturating_sub(128)..];
-    tail.ends_with(b"data: [DONE]\n\n")
-        || memchr::memmem::find(tail, b"message_stop").is_some()
-        || RESPONSES_ENDS
+/// Only a Responses stream is searched whole, so chat and Messages frames still cost one look
+/// at their tail.
+fn ends_answer(b: &[u8], format: rpc::WireFormat) -> bool {
+    if format == rpc::WireFormat::OpenaiResponses {
+        return RESPONSES_ENDS
             .iter()
-            .any(|e| memchr::memmem::find(b, e).is_some())
+            .any(|e| memchr::memmem::find(b, e).is_some());
+    }
+    let tail = &b[b.len().saturating_sub(128)..];
+    tail.ends_with(b"data: [DONE]\n\n") || memchr::memmem::find(tail, b"message_stop").is_some()
 }
 
 /// The events that end a Responses API stream.
@@ -361,12 +364,23 @@ mod tests {
 
     #[test]
     fn the_answers_final_event_is_recognised_in_both_formats() {
-        assert!(ends_answer(b"data: {\"x\":1}\n\ndata: [DONE]\n\n"));
+        let chat = rpc::WireFormat::OpenaiChat;
+        assert!(ends_answer(b"data: {\"x\":1}\n\ndata: [DONE]\n\n", chat));
         assert!(ends_answer(
-            b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+            b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+            rpc::WireFormat::AnthropicMessages
         ));
-        assert!(!ends_answer(b"data: {\"choices\":[]}\n\n"));
-        assert!(!ends_answer(b""));
+        assert!(!ends_answer(b"data: {\"choices\":[]}\n\n", chat));
+        assert!(!ends_answer(b"", chat));
+        let responses = rpc::WireFormat::OpenaiResponses;
+        assert!(ends_answer(
+            b"event: response.completed\ndata: {\"type\":\"response.completed\"}\n\n",
+            responses
+        ));
+        assert!(!ends_answer(
+            b"event: response.output_text.delta\ndata: {}\n\n",
+            responses
+        ));
     }
 
     #[test]
