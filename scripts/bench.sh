@@ -9,6 +9,7 @@
 #                                      Postgres included, on CPU 1; load generator and mock on CPU 0
 #   BENCH_MODE=spread scripts/bench.sh nothing pinned
 #   BENCH_SECONDS=5 scripts/bench.sh   shorter runs
+#   BENCH_RATE_CONNS=16 scripts/bench.sh   fixed-rate phases over 16 connections (default 256)
 #   BENCH_BIN=/path/to/bins scripts/bench.sh   prebuilt binaries (compare two builds, before and
 #                                    after a change, on the same machine in one sitting)
 # Run it alone: it saturates both cores by design. nginx (Debian's nginx-light) is installed when
@@ -18,6 +19,8 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 SECS=${BENCH_SECONDS:-10}
 MODE=${BENCH_MODE:-onecore}
+# Connections the fixed-rate phases spread their requests over (each opened on first use).
+RATE_CONNS=${BENCH_RATE_CONNS:-256}
 WORK=$(mktemp -d /tmp/tollgate-bench.XXXXXX)
 PIDS=()
 ALL_CPUS="0-$(($(nproc) - 1))"
@@ -170,10 +173,10 @@ fi
 SAT_G=$(phase saturate --url "$GW" "${AUTH[@]}" --body "$BODY" --connections 64 --duration "${SECS}s" --warmup 0s)
 
 echo "bench ($MODE): fixed rates 300 and 1,000 req/s (mock answers at once)..." >&2
-R300_D=$(phase rate --url "$DIRECT" "${AUTH[@]}" --body "$BODY" --rps 300 --connections 256 --duration "${SECS}s" --warmup 0s)
-R300_G=$(phase rate --url "$GW" "${AUTH[@]}" --body "$BODY" --rps 300 --connections 256 --duration "${SECS}s" --warmup 0s)
-R1K_D=$(phase rate --url "$DIRECT" "${AUTH[@]}" --body "$BODY" --rps 1000 --connections 256 --duration "${SECS}s" --warmup 0s)
-R1K_G=$(phase rate --url "$GW" "${AUTH[@]}" --body "$BODY" --rps 1000 --connections 256 --duration "${SECS}s" --warmup 0s)
+R300_D=$(phase rate --url "$DIRECT" "${AUTH[@]}" --body "$BODY" --rps 300 --connections "$RATE_CONNS" --duration "${SECS}s" --warmup 0s)
+R300_G=$(phase rate --url "$GW" "${AUTH[@]}" --body "$BODY" --rps 300 --connections "$RATE_CONNS" --duration "${SECS}s" --warmup 0s)
+R1K_D=$(phase rate --url "$DIRECT" "${AUTH[@]}" --body "$BODY" --rps 1000 --connections "$RATE_CONNS" --duration "${SECS}s" --warmup 0s)
+R1K_G=$(phase rate --url "$GW" "${AUTH[@]}" --body "$BODY" --rps 1000 --connections "$RATE_CONNS" --duration "${SECS}s" --warmup 0s)
 
 # Note: routing holds a stream's role-only first event until the first output token, so a
 # provider failing before its first token can still be replaced; the first byte through the
