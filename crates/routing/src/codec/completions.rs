@@ -16,20 +16,16 @@ use tollgate_formats::bedrock::Frame;
 use tollgate_formats::completions::{
     ChatToCompletionsStream, CompletionStreamEvent, chat_to_completion,
 };
-use tollgate_formats::openai::{self, OutputMeter};
-use tollgate_formats::sse::{SseDecoder, SseEvent};
-use tollgate_formats::translate::{self, ChatCompletion};
+use tollgate_formats::openai::OutputMeter;
+use tollgate_formats::sse::SseEvent;
 
-use super::stream::Codec;
+use super::chat_leg::{ChatLeg, pivot_id, whole_answer};
 use super::{Seen, unix_now};
 use crate::mode::{Mode, dropped, to_json};
 
 /// The completion id for a call: `cmpl-` and the request id without its dashes.
 pub(crate) fn completion_id(request_id: &str) -> String {
-    let mut id = String::with_capacity(5 + request_id.len());
-    id.push_str("cmpl-");
-    id.extend(request_id.chars().filter(|c| *c != '-'));
-    id
+    pivot_id("cmpl-", request_id)
 }
 
 /// A whole chat answer (in `inner`'s provider format) as a `text_completion`, with its usage
@@ -40,43 +36,25 @@ pub(crate) fn translate_body(
     shown: &str,
     request_id: &str,
 ) -> Result<(Bytes, Option<Usage>, u64), FormatError> {
-    let (chat, usage, output_bytes) = match inner {
-        Mode::OpenAi => {
-            let info = openai::inspect_completion(body)?;
-            (Bytes::copy_from_slice(body), info.usage, info.output_bytes)
-        }
-        _ => super::translate_body(inner, body, shown, request_id)?,
-    };
-    let completion: ChatCompletion = translate::from_json(&chat)?;
+    let (completion, usage, output_bytes) = whole_answer(inner, body, shown, request_id)?;
     let mut t = chat_to_completion(completion, &completion_id(request_id), unix_now())?;
     dropped(&t.warnings);
     shown.clone_into(&mut t.value.model);
     Ok((to_json(&t.value)?, usage, output_bytes))
 }
 
-/// Per-stream state: the chat leg's codec (none for the OpenAI passthrough), then chat chunks
-/// to completion chunks.
+/// Per-stream state: the chat leg, then chat chunks to completion chunks.
 pub(crate) struct FromChat {
-    inner: Option<Codec>,
-    /// The chat leg's output, decoded back into events.
-    decoder: SseDecoder,
-    scratch: BytesMut,
+    leg: ChatLeg,
     t: ChatToCompletionsStream,
     /// Reused for every event.
     events: Vec<CompletionStreamEvent>,
-    shown: String,
-    /// Passthrough chat leg: usage and output read from the provider's chunks.
-    usage: Option<Usage>,
-    meter: OutputMeter,
 }
 
 impl FromChat {
     pub(crate) fn new(inner: &Mode, include_usage: bool, shown: &str, request_id: &str) -> Self {
-        let inner = (*inner != Mode::OpenAi).then(|| Codec::new(inner, shown, request_id));
         FromChat {
-            inner,
-            decoder: SseDecoder::new(),
-            scratch: BytesMut::new(),
+            leg: ChatLeg::new(inner, shown, request_id),
             t: ChatToCompletionsStream::new(
                 &completion_id(request_id),
                 shown,
@@ -84,82 +62,32 @@ impl FromChat {
                 include_usage,
             ),
             events: Vec::new(),
-            shown: shown.to_owned(),
-            usage: None,
-            meter: OutputMeter::default(),
         }
     }
 
     /// One upstream SSE event.
     pub(crate) fn event(&mut self, ev: &SseEvent, buf: &mut BytesMut) -> Seen {
-        match &mut self.inner {
-            Some(inner) => {
-                inner.event(ev, &self.shown, &mut self.scratch);
-                self.drain(buf)
-            }
-            None => {
-                if let Ok(info) = openai::inspect_chunk(&ev.data) {
-                    if info.usage.is_some() {
-                        self.usage = info.usage;
-                    }
-                    self.meter.add_chunk(&info);
-                }
-                self.chat_data(&ev.data);
-                self.emit(buf)
-            }
-        }
+        let (t, events) = (&mut self.t, &mut self.events);
+        self.leg.event(ev, |data| chat_data(t, events, data));
+        self.emit(buf)
     }
 
     /// One Bedrock event-stream frame (`None`: the framing broke).
     pub(crate) fn frame(&mut self, f: Option<&Frame>, buf: &mut BytesMut) -> Seen {
-        let Some(inner) = &mut self.inner else {
-            return Seen::default();
-        };
-        match f {
-            Some(f) => inner.frame(f, &mut self.scratch),
-            None => inner.corrupt(&mut self.scratch),
-        };
-        self.drain(buf)
+        let (t, events) = (&mut self.t, &mut self.events);
+        self.leg.frame(f, |data| chat_data(t, events, data));
+        self.emit(buf)
     }
 
     /// The upstream body ended: what the chat leg makes of it, then the completion stream's
     /// end (an error event when the answer never finished).
     pub(crate) fn eof(&mut self, buf: &mut BytesMut) -> Seen {
-        let mut seen = Seen::default();
-        if let Some(inner) = &mut self.inner {
-            inner.eof(&mut self.scratch);
-            seen.merge(self.drain(buf));
-        }
+        let (t, events) = (&mut self.t, &mut self.events);
+        self.leg.eof(|data| chat_data(t, events, data));
         if !self.t.is_done() {
             self.t.finish(&mut self.events);
-            seen.merge(self.emit(buf));
-        }
-        seen
-    }
-
-    /// Feeds the chat leg's output, as events, to the translator.
-    fn drain(&mut self, buf: &mut BytesMut) -> Seen {
-        self.decoder.push(&self.scratch);
-        self.scratch.clear();
-        while let Some(ev) = self.decoder.next_event() {
-            self.chat_data(&ev.data);
         }
         self.emit(buf)
-    }
-
-    fn chat_data(&mut self, data: &str) {
-        if let Err(e) = self.t.push_data(data, &mut self.events) {
-            tracing::warn!(error = %e, "a chat stream event could not be read");
-            // Unreadable: the answer cannot be trusted to be whole.
-            self.events.push(CompletionStreamEvent::Error {
-                message: "The upstream provider sent an unreadable stream event.".to_owned(),
-                kind: "server_error".to_owned(),
-                code: Some("upstream_error".to_owned()),
-            });
-            // Nothing after this event reaches the client.
-            let mut ignored = Vec::new();
-            self.t.finish(&mut ignored);
-        }
     }
 
     /// Writes (and empties) the translated events, each chunk's `model` the public name.
@@ -168,7 +96,7 @@ impl FromChat {
         for mut e in self.events.drain(..) {
             match &mut e {
                 CompletionStreamEvent::Chunk(c) => {
-                    self.shown.clone_into(&mut c.model);
+                    self.leg.shown().clone_into(&mut c.model);
                     seen.output |= c.choices.iter().any(|ch| !ch.text.is_empty());
                 }
                 CompletionStreamEvent::Error { .. } => seen.error = true,
@@ -180,24 +108,32 @@ impl FromChat {
     }
 
     pub(crate) fn usage(&self) -> Option<Usage> {
-        match &self.inner {
-            Some(inner) => inner.usage(),
-            None => self.usage,
-        }
+        self.leg.usage()
     }
 
     pub(crate) fn meter(&self) -> OutputMeter {
-        match &self.inner {
-            Some(inner) => inner.meter(),
-            None => self.meter,
-        }
+        self.leg.meter()
     }
 
     pub(crate) fn finish_warnings(&self) {
-        if let Some(inner) = &self.inner {
-            inner.finish_warnings();
-        }
+        self.leg.finish_warnings();
         dropped(self.t.warnings());
+    }
+}
+
+/// One chat `data:` payload into the translator.
+fn chat_data(t: &mut ChatToCompletionsStream, events: &mut Vec<CompletionStreamEvent>, data: &str) {
+    if let Err(e) = t.push_data(data, events) {
+        tracing::warn!(error = %e, "a chat stream event could not be read");
+        // Unreadable: the answer cannot be trusted to be whole.
+        events.push(CompletionStreamEvent::Error {
+            message: "The upstream provider sent an unreadable stream event.".to_owned(),
+            kind: "server_error".to_owned(),
+            code: Some("upstream_error".to_owned()),
+        });
+        // Nothing after this event reaches the client.
+        let mut ignored = Vec::new();
+        t.finish(&mut ignored);
     }
 }
 
@@ -207,6 +143,7 @@ mod tests {
     use tollgate_formats::sse::SseDecoder;
 
     use super::*;
+    use crate::codec::Codec;
 
     const ID: &str = "0190a0b1-c2d3-7e4f-8a9b-0c1d2e3f4a5b";
 

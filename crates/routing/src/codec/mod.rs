@@ -9,6 +9,7 @@
 //! `completions.rs` turns a chat leg's answer into a legacy Completions answer.
 
 mod body;
+mod chat_leg;
 mod completions;
 mod native;
 mod responses;

@@ -12,23 +12,19 @@ use bytes::{Bytes, BytesMut};
 use tollgate_domain::Usage;
 use tollgate_formats::FormatError;
 use tollgate_formats::bedrock::Frame;
-use tollgate_formats::openai::{self, OutputMeter};
+use tollgate_formats::openai::OutputMeter;
 use tollgate_formats::responses::{
     ChatToResponsesStream, EventBody, ResponsesStreamEvent, chat_to_responses_response,
 };
-use tollgate_formats::sse::{SseDecoder, SseEvent};
-use tollgate_formats::translate::{self, ChatCompletion};
+use tollgate_formats::sse::SseEvent;
 
-use super::stream::Codec;
+use super::chat_leg::{ChatLeg, pivot_id, whole_answer};
 use super::{Seen, unix_now};
 use crate::mode::{Mode, ResponsesReq, dropped, to_json};
 
 /// The Response id for a call: `resp_` and the request id without its dashes.
 pub(crate) fn response_id(request_id: &str) -> String {
-    let mut id = String::with_capacity(5 + request_id.len());
-    id.push_str("resp_");
-    id.extend(request_id.chars().filter(|c| *c != '-'));
-    id
+    pivot_id("resp_", request_id)
 }
 
 /// A whole chat answer (in `inner`'s provider format) as a Response, with its usage and the
@@ -40,14 +36,7 @@ pub(crate) fn translate_body(
     shown: &str,
     request_id: &str,
 ) -> Result<(Bytes, Option<Usage>, u64), FormatError> {
-    let (chat, usage, output_bytes) = match inner {
-        Mode::OpenAi => {
-            let info = openai::inspect_completion(body)?;
-            (Bytes::copy_from_slice(body), info.usage, info.output_bytes)
-        }
-        _ => super::translate_body(inner, body, shown, request_id)?,
-    };
-    let completion: ChatCompletion = translate::from_json(&chat)?;
+    let (completion, usage, output_bytes) = whole_answer(inner, body, shown, request_id)?;
     let mut t =
         chat_to_responses_response(completion, &req.0, &response_id(request_id), unix_now())?;
     dropped(&t.warnings);
@@ -55,109 +44,52 @@ pub(crate) fn translate_body(
     Ok((to_json(&t.value)?, usage, output_bytes))
 }
 
-/// Per-stream state: the chat leg's codec (none for the OpenAI passthrough), then chat chunks
-/// to Responses events.
+/// Per-stream state: the chat leg, then chat chunks to Responses events.
 pub(crate) struct FromChat {
-    inner: Option<Codec>,
-    /// The chat leg's output, decoded back into events.
-    decoder: SseDecoder,
-    scratch: BytesMut,
+    leg: ChatLeg,
     t: ChatToResponsesStream,
     /// Reused for every event.
     events: Vec<ResponsesStreamEvent>,
-    shown: String,
-    /// Passthrough chat leg: usage and output read from the provider's chunks.
-    usage: Option<Usage>,
-    meter: OutputMeter,
 }
 
 impl FromChat {
     pub(crate) fn new(inner: &Mode, req: &ResponsesReq, shown: &str, request_id: &str) -> Self {
-        let inner = (*inner != Mode::OpenAi).then(|| Codec::new(inner, shown, request_id));
         FromChat {
-            inner,
-            decoder: SseDecoder::new(),
-            scratch: BytesMut::new(),
+            leg: ChatLeg::new(inner, shown, request_id),
             t: ChatToResponsesStream::new(&req.0, &response_id(request_id), unix_now()),
             events: Vec::new(),
-            shown: shown.to_owned(),
-            usage: None,
-            meter: OutputMeter::default(),
         }
     }
 
     /// One upstream SSE event.
     pub(crate) fn event(&mut self, ev: &SseEvent, buf: &mut BytesMut) -> Seen {
-        match &mut self.inner {
-            Some(inner) => {
-                inner.event(ev, &self.shown, &mut self.scratch);
-                self.drain(buf)
-            }
-            None => {
-                if let Ok(info) = openai::inspect_chunk(&ev.data) {
-                    if info.usage.is_some() {
-                        self.usage = info.usage;
-                    }
-                    self.meter.add_chunk(&info);
-                }
-                self.chat_data(&ev.data);
-                self.emit(buf)
-            }
-        }
+        let (t, events) = (&mut self.t, &mut self.events);
+        self.leg.event(ev, |data| chat_data(t, events, data));
+        self.emit(buf)
     }
 
-    /// One Bedrock event-stream frame (`corrupt`: the framing broke).
+    /// One Bedrock event-stream frame (`None`: the framing broke).
     pub(crate) fn frame(&mut self, f: Option<&Frame>, buf: &mut BytesMut) -> Seen {
-        let Some(inner) = &mut self.inner else {
-            return Seen::default();
-        };
-        match f {
-            Some(f) => inner.frame(f, &mut self.scratch),
-            None => inner.corrupt(&mut self.scratch),
-        };
-        self.drain(buf)
+        let (t, events) = (&mut self.t, &mut self.events);
+        self.leg.frame(f, |data| chat_data(t, events, data));
+        self.emit(buf)
     }
 
     /// The upstream body ended: what the chat leg makes of it, then the Response's end (a
     /// `response.failed` when the answer never finished).
     pub(crate) fn eof(&mut self, buf: &mut BytesMut) -> Seen {
-        let mut seen = Seen::default();
-        if let Some(inner) = &mut self.inner {
-            inner.eof(&mut self.scratch);
-            seen.merge(self.drain(buf));
-        }
+        let (t, events) = (&mut self.t, &mut self.events);
+        self.leg.eof(|data| chat_data(t, events, data));
         if !self.t.is_done() {
             self.t.finish(&mut self.events);
-            seen.merge(self.emit(buf));
         }
-        seen
+        self.emit(buf)
     }
 
     /// The gateway cut the stream after its first byte: `response.failed`.
     pub(crate) fn cut(&mut self, message: &str, buf: &mut BytesMut) {
         self.t.fail("server_error", message, &mut self.events);
         self.emit(buf);
-    }
-
-    /// Feeds the chat leg's output, as events, to the translator.
-    fn drain(&mut self, buf: &mut BytesMut) -> Seen {
-        self.decoder.push(&self.scratch);
-        self.scratch.clear();
-        while let Some(ev) = self.decoder.next_event() {
-            self.chat_data(&ev.data);
-        }
-        self.emit(buf)
-    }
-
-    fn chat_data(&mut self, data: &str) {
-        if let Err(e) = self.t.push_data(data, &mut self.events) {
-            tracing::warn!(error = %e, "a chat stream event could not be read");
-            self.t.fail(
-                "server_error",
-                "The upstream provider sent an unreadable stream event.",
-                &mut self.events,
-            );
-        }
     }
 
     /// Writes (and empties) the translated events, the Response's `model` the public name.
@@ -170,7 +102,7 @@ impl FromChat {
                 | EventBody::Completed { response }
                 | EventBody::Incomplete { response }
                 | EventBody::Failed { response } => {
-                    self.shown.clone_into(&mut response.model);
+                    self.leg.shown().clone_into(&mut response.model);
                 }
                 EventBody::OutputTextDelta { .. }
                 | EventBody::RefusalDelta { .. }
@@ -191,24 +123,28 @@ impl FromChat {
     }
 
     pub(crate) fn usage(&self) -> Option<Usage> {
-        match &self.inner {
-            Some(inner) => inner.usage(),
-            None => self.usage,
-        }
+        self.leg.usage()
     }
 
     pub(crate) fn meter(&self) -> OutputMeter {
-        match &self.inner {
-            Some(inner) => inner.meter(),
-            None => self.meter,
-        }
+        self.leg.meter()
     }
 
     pub(crate) fn finish_warnings(&self) {
-        if let Some(inner) = &self.inner {
-            inner.finish_warnings();
-        }
+        self.leg.finish_warnings();
         dropped(self.t.warnings());
+    }
+}
+
+/// One chat `data:` payload into the translator.
+fn chat_data(t: &mut ChatToResponsesStream, events: &mut Vec<ResponsesStreamEvent>, data: &str) {
+    if let Err(e) = t.push_data(data, events) {
+        tracing::warn!(error = %e, "a chat stream event could not be read");
+        t.fail(
+            "server_error",
+            "The upstream provider sent an unreadable stream event.",
+            events,
+        );
     }
 }
 
@@ -221,6 +157,7 @@ mod tests {
     use tollgate_formats::sse::SseDecoder;
 
     use super::*;
+    use crate::codec::Codec;
 
     fn req() -> ResponsesReq {
         let r: ResponsesRequest = serde_json::from_value(json!({
