@@ -4,14 +4,13 @@
 //! the very path an OpenAI chat client's request takes to that provider kind. (The answers come
 //! back through `codec::completions`.)
 
-use tollgate_config::ProviderKind;
 use tollgate_formats::FormatError;
 use tollgate_formats::completions::{self, CompletionRequest};
-use tollgate_formats::translate::{self, StreamOptions};
-use tollgate_proto::routing::v1::WireFormat;
+use tollgate_formats::translate;
 
-use super::{Prepared, translate_request};
-use crate::mode::{Mode, to_json};
+use super::Prepared;
+use super::pivot::through_chat;
+use crate::mode::Mode;
 use crate::route_table::Deployment;
 
 /// The request for `dep`, from a Completions body.
@@ -28,26 +27,11 @@ pub(super) fn request(
             .and_then(|o| o.include_usage)
             .unwrap_or(false);
     let t = completions::completions_to_chat_request(req)?;
-    let mut chat = t.value;
-    dep.upstream_model.clone_into(&mut chat.model);
-    // The stream is what the edge saw. Usage is always asked of a provider that takes the
-    // option (billing needs it whether or not the client wants the usage chunk).
-    chat.stream = stream.then_some(true);
-    let usage = stream && (dep.provider.kind != ProviderKind::Openai || dep.provider.stream_usage);
-    chat.stream_options = usage.then(|| StreamOptions {
-        include_usage: Some(true),
-        extra: translate::Extra::new(),
-    });
-    let inner = translate_request(WireFormat::OpenaiChat, dep, &to_json(&chat)?, stream)?;
-    let mut warnings = t.warnings;
-    warnings.extend(inner.warnings);
-    Ok(Prepared {
-        body: inner.body,
-        mode: Mode::CompletionsFromChat {
-            inner: Box::new(inner.mode),
+    through_chat(dep, t.value, t.warnings, stream, |inner| {
+        Mode::CompletionsFromChat {
+            inner,
             include_usage,
-        },
-        warnings,
+        }
     })
 }
 
@@ -57,8 +41,10 @@ mod tests {
     use tollgate_config::Config;
 
     use super::*;
+    use crate::dialect::translate_request;
     use crate::mode::NativeKind;
     use crate::route_table::RouteTable;
+    use tollgate_proto::routing::v1::WireFormat;
 
     fn table() -> RouteTable {
         let cfg = Config::from_toml(

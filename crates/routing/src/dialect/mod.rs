@@ -21,6 +21,7 @@ use crate::route_table::Deployment;
 
 mod completions;
 mod native;
+mod pivot;
 mod responses;
 
 /// The body to send to `dep` and how to relay its answer; what the translation dropped is

@@ -8,14 +8,13 @@
 
 use std::sync::Arc;
 
-use tollgate_config::ProviderKind;
 use tollgate_formats::responses::{self, ResponsesRequest};
-use tollgate_formats::translate::{self, StreamOptions};
+use tollgate_formats::translate;
 use tollgate_formats::{FormatError, openai};
-use tollgate_proto::routing::v1::WireFormat;
 
-use super::{Prepared, prepared, translate_request};
-use crate::mode::{Mode, ResponsesReq, to_json};
+use super::pivot::through_chat;
+use super::{Prepared, prepared};
+use crate::mode::{Mode, ResponsesReq};
 use crate::route_table::Deployment;
 
 /// The request for `dep`, from a Responses body.
@@ -32,35 +31,21 @@ pub(super) fn request(
     }
     let req: ResponsesRequest = translate::from_json(body)?;
     if req.previous_response_id.is_some() {
-        // The items of earlier turns are not stored yet: answering without them would answer
-        // another question.
+        // The edge splices the stored turn into `input` and takes the id out before routing
+        // sees the body; one still carrying it was not resolved, and answering without the
+        // earlier turns would answer another question.
         return Err(FormatError::InvalidValue {
             param: "previous_response_id",
-            reason: "stored responses are not available for this model yet; send the earlier items in `input` instead.",
+            reason: "the stored conversation was not resolved; send the earlier items in `input` instead.",
         });
     }
     let req = Arc::new(req);
     let t = responses::responses_to_chat_request((*req).clone(), &[])?;
-    let mut chat = t.value;
-    dep.upstream_model.clone_into(&mut chat.model);
-    // The stream is what the edge saw; its end always reports usage when the provider can
-    // (`response.completed` carries it), and never asks a provider that refuses the option.
-    chat.stream = stream.then_some(true);
-    let usage = stream && (dep.provider.kind != ProviderKind::Openai || dep.provider.stream_usage);
-    chat.stream_options = usage.then(|| StreamOptions {
-        include_usage: Some(true),
-        extra: translate::Extra::new(),
-    });
-    let inner = translate_request(WireFormat::OpenaiChat, dep, &to_json(&chat)?, stream)?;
-    let mut warnings = t.warnings;
-    warnings.extend(inner.warnings);
-    Ok(Prepared {
-        body: inner.body,
-        mode: Mode::ResponsesFromChat {
-            inner: Box::new(inner.mode),
+    through_chat(dep, t.value, t.warnings, stream, |inner| {
+        Mode::ResponsesFromChat {
+            inner,
             req: ResponsesReq(req),
-        },
-        warnings,
+        }
     })
 }
 
@@ -70,8 +55,10 @@ mod tests {
     use tollgate_config::Config;
 
     use super::*;
+    use crate::dialect::translate_request;
     use crate::mode::NativeKind;
     use crate::route_table::RouteTable;
+    use tollgate_proto::routing::v1::WireFormat;
 
     fn table() -> RouteTable {
         let cfg = Config::from_toml(
