@@ -144,6 +144,19 @@ pub(crate) fn kind(raw: &RawValue) -> &'static str {
     }
 }
 
+/// A request's `model` as the peeks read it: required, a non-empty string.
+pub(crate) fn required_model(raw: Option<&RawValue>) -> Result<String, FormatError> {
+    let model = match raw.filter(|r| !is_null(r)) {
+        None => return Err(FormatError::MissingModel),
+        Some(raw) => serde_json::from_str::<String>(raw.get())
+            .map_err(|_| FormatError::invalid_type("model", "a string", kind(raw)))?,
+    };
+    if model.is_empty() {
+        return Err(FormatError::MissingModel);
+    }
+    Ok(model)
+}
+
 pub(crate) fn is_null(raw: &RawValue) -> bool {
     raw.get() == "null"
 }

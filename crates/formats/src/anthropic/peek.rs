@@ -52,14 +52,7 @@ pub fn peek_messages(body: &[u8]) -> Result<MessagesPeek, FormatError> {
     json::require_object(s)?;
     let view: View<'_> =
         serde_json::from_str(s).map_err(|e| FormatError::InvalidJson(e.to_string()))?;
-    let model = match view.model.filter(|r| !json::is_null(r)) {
-        None => return Err(FormatError::MissingModel),
-        Some(raw) => serde_json::from_str::<String>(raw.get())
-            .map_err(|_| FormatError::invalid_type("model", "a string", json::kind(raw)))?,
-    };
-    if model.is_empty() {
-        return Err(FormatError::MissingModel);
-    }
+    let model = json::required_model(view.model)?;
     let max_tokens = match view.max_tokens.filter(|r| !json::is_null(r)) {
         None => return Err(FormatError::MissingParameter("max_tokens".into())),
         Some(raw) if json::kind(raw) != "an integer" => {

@@ -66,14 +66,7 @@ pub fn peek_completions(body: &[u8]) -> Result<CompletionsPeek, FormatError> {
     json::require_object(s)?;
     let view: View<'_> =
         serde_json::from_str(s).map_err(|e| FormatError::InvalidJson(e.to_string()))?;
-    let model = match view.model.filter(|r| !json::is_null(r)) {
-        None => return Err(FormatError::MissingModel),
-        Some(raw) => serde_json::from_str::<String>(raw.get())
-            .map_err(|_| FormatError::invalid_type("model", "a string", json::kind(raw)))?,
-    };
-    if model.is_empty() {
-        return Err(FormatError::MissingModel);
-    }
+    let model = json::required_model(view.model)?;
     let prompt = value(view.prompt)?;
     let prompt_bytes = prompt_text(prompt.as_ref())?.len() as u64;
     for (field, raw) in [

@@ -54,14 +54,7 @@ pub fn peek_responses(body: &[u8]) -> Result<ResponsesPeek, FormatError> {
     json::require_object(s)?;
     let view: View<'_> =
         serde_json::from_str(s).map_err(|e| FormatError::InvalidJson(e.to_string()))?;
-    let model = match view.model.filter(|r| !json::is_null(r)) {
-        None => return Err(FormatError::MissingModel),
-        Some(raw) => serde_json::from_str::<String>(raw.get())
-            .map_err(|_| FormatError::invalid_type("model", "a string", json::kind(raw)))?,
-    };
-    if model.is_empty() {
-        return Err(FormatError::MissingModel);
-    }
+    let model = json::required_model(view.model)?;
     let previous_response_id = match view.previous_response_id.filter(|r| !json::is_null(r)) {
         None => None,
         Some(raw) => Some(serde_json::from_str::<String>(raw.get()).map_err(|_| {
