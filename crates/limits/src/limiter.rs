@@ -108,6 +108,9 @@ struct Inner {
     /// True while a probe brings this replica back to Redis ([`Inner::rejoin`] and the
     /// write-backs after it).
     rejoining: AtomicBool,
+    /// True while the last local admissions are written back after admission returned to
+    /// Redis: this replica's share stays aside in its own Redis admissions meanwhile.
+    syncing: AtomicBool,
     /// Set by [`Limiter::leave`]: the heartbeat stops.
     left: AtomicBool,
     heartbeat: Script,
@@ -174,6 +177,7 @@ impl Limiter {
                 budget_ns: AtomicU64::new(nanos(cfg.timeout)),
                 probing: AtomicBool::new(false),
                 rejoining: AtomicBool::new(false),
+                syncing: AtomicBool::new(false),
                 left: AtomicBool::new(false),
                 heartbeat: Script::new(HEARTBEAT_LUA),
                 edge_id: edge_id().into(),
@@ -413,7 +417,7 @@ impl Inner {
     /// The shares Redis must leave alone: the other replicas deciding locally, and this one
     /// while it does (an admission with budgets goes to Redis even then).
     fn reserve(&self) -> Reserve {
-        let own = u32::from(self.deciding_locally());
+        let own = u32::from(self.deciding_locally() || self.syncing.load(Ordering::Acquire));
         Reserve {
             local_edges: self.others_local.load(Ordering::Relaxed) + own,
             divisor: self.local.replicas(),
@@ -680,12 +684,15 @@ async fn probe(inner: Weak<Inner>) {
         };
         inner.probing.store(false, Ordering::Release);
         inner.fast.store(true, Ordering::Release);
-        // Requests admitted locally while the first write-back was in flight; this replica's
-        // share stays aside (`rejoining`) until they are counted.
+        // Requests admitted locally while the first write-back was in flight. Local admission
+        // stops first (`rejoining` cleared), so the write-back sees every one of them; until it
+        // is done this replica's share stays aside in its own Redis admissions (`syncing`).
+        inner.syncing.store(true, Ordering::Release);
+        inner.rejoining.store(false, Ordering::Release);
         if !inner.write_back().await {
             tracing::warn!("some locally admitted requests are not yet counted in Redis");
         }
-        inner.rejoining.store(false, Ordering::Release);
+        inner.syncing.store(false, Ordering::Release);
         // The others stop keeping this replica's share aside.
         let _ = inner.beat(false, 0).await;
         tracing::info!(
