@@ -12,6 +12,9 @@
 #   BENCH_RATE_CONNS=16 scripts/bench.sh   fixed-rate phases over 16 connections (default 256)
 #   BENCH_BIN=/path/to/bins scripts/bench.sh   prebuilt binaries (compare two builds, before and
 #                                    after a change, on the same machine in one sitting)
+#   BENCH_PROFILE=dir scripts/bench.sh   also `perf record` the stack's CPU during each gateway
+#                                    phase (onecore: all of CPU 1) and write dir/<phase>.txt: per
+#                                    process, its share in the kernel and its top frames
 # Run it alone: it saturates both cores by design. nginx (Debian's nginx-light) is installed when
 # missing, for the bare-proxy baseline.
 set -euo pipefail
@@ -153,10 +156,32 @@ for line in sys.stdin:
     e = t.setdefault(n, [0, 0]); e[0] += int(u); e[1] += int(s)
 print(json.dumps(t))'
 }
+# BENCH_PROFILE: sample the stack during one phase (named by $PROFILE_AS), then summarise it.
+profile_start() {
+  [ -n "${BENCH_PROFILE:-}" ] && [ -n "${PROFILE_AS:-}" ] || return 0
+  mkdir -p "$BENCH_PROFILE"
+  local where=(-a); [ "$MODE" = onecore ] && where=(-C 1)
+  perf record -q -F 1999 "${where[@]}" -o "$BENCH_PROFILE/$PROFILE_AS.data" >/dev/null 2>&1 & PERF_PID=$!
+}
+profile_stop() {
+  [ -n "${PERF_PID:-}" ] || return 0
+  kill -INT "$PERF_PID" 2>/dev/null || true; wait "$PERF_PID" 2>/dev/null || true; PERF_PID=
+  local data="$BENCH_PROFILE/$PROFILE_AS.data" out="$BENCH_PROFILE/$PROFILE_AS.txt"
+  : > "$out"
+  procs | sort -u | awk '{a[$1] = a[$1] ? a[$1] "," $2 : $2} END {for (n in a) print n, a[n]}' | while read -r name pids; do
+    { echo "## $name ($pids)"
+      perf report -i "$data" --pid "$pids" --no-children --sort dso --stdio -q 2>/dev/null | head -8
+      perf report -i "$data" --pid "$pids" --no-children --sort sym --stdio -q --percent-limit 0.7 2>/dev/null | head -40
+      echo; } >> "$out"
+  done
+  perf report -i "$data" --no-children --sort comm --stdio -q 2>/dev/null | head -20 >> "$out"
+}
 # One measured phase: the load report with the stack's CPU ticks before and after attached.
 phase() {
   local before after report
+  profile_start
   before=$(ticks); report=$(bench "$@"); after=$(ticks)
+  profile_stop
   python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r["cpu_before"]=json.loads(sys.argv[2]); r["cpu_after"]=json.loads(sys.argv[3]); print(json.dumps(r))' \
     "$report" "$before" "$after"
 }
@@ -170,13 +195,13 @@ if [ -n "${PID_OF[nginx]:-}" ]; then
   bench saturate --url "$NX" "${AUTH[@]}" --body "$BODY" --connections 64 --duration 1s >/dev/null
   SAT_N=$(phase saturate --url "$NX" "${AUTH[@]}" --body "$BODY" --connections 64 --duration "${SECS}s" --warmup 0s)
 fi
-SAT_G=$(phase saturate --url "$GW" "${AUTH[@]}" --body "$BODY" --connections 64 --duration "${SECS}s" --warmup 0s)
+SAT_G=$(PROFILE_AS=saturation phase saturate --url "$GW" "${AUTH[@]}" --body "$BODY" --connections 64 --duration "${SECS}s" --warmup 0s)
 
 echo "bench ($MODE): fixed rates 300 and 1,000 req/s (mock answers at once)..." >&2
 R300_D=$(phase rate --url "$DIRECT" "${AUTH[@]}" --body "$BODY" --rps 300 --connections "$RATE_CONNS" --duration "${SECS}s" --warmup 0s)
-R300_G=$(phase rate --url "$GW" "${AUTH[@]}" --body "$BODY" --rps 300 --connections "$RATE_CONNS" --duration "${SECS}s" --warmup 0s)
+R300_G=$(PROFILE_AS=rate300 phase rate --url "$GW" "${AUTH[@]}" --body "$BODY" --rps 300 --connections "$RATE_CONNS" --duration "${SECS}s" --warmup 0s)
 R1K_D=$(phase rate --url "$DIRECT" "${AUTH[@]}" --body "$BODY" --rps 1000 --connections "$RATE_CONNS" --duration "${SECS}s" --warmup 0s)
-R1K_G=$(phase rate --url "$GW" "${AUTH[@]}" --body "$BODY" --rps 1000 --connections "$RATE_CONNS" --duration "${SECS}s" --warmup 0s)
+R1K_G=$(PROFILE_AS=rate1000 phase rate --url "$GW" "${AUTH[@]}" --body "$BODY" --rps 1000 --connections "$RATE_CONNS" --duration "${SECS}s" --warmup 0s)
 
 # Note: routing holds a stream's role-only first event until the first output token, so a
 # provider failing before its first token can still be replaced; the first byte through the

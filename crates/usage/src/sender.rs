@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tollgate_proto::billing::v1::billing_client::BillingClient;
 use tollgate_proto::billing::v1::{RecordUsageRequest, UsageEvent};
@@ -34,6 +35,7 @@ impl Sender {
     pub(crate) async fn run(mut self, stop: CancellationToken) {
         let mut backoff = Duration::ZERO;
         let mut incoming = Vec::with_capacity(self.batch);
+        let mut last_sent: Option<Instant> = None;
         loop {
             // Gather what arrived, waiting at most one interval (or the backoff) for more.
             let wait = self.interval.max(backoff);
@@ -45,7 +47,14 @@ impl Sender {
                 () = tokio::time::sleep(wait), if !self.pending.is_empty() || backoff > Duration::ZERO => {}
                 () = stop.cancelled() => break,
             }
+            if backoff.is_zero()
+                && let Some(at) = last_sent
+                && !self.pace(&mut incoming, at + self.interval, &stop).await
+            {
+                break;
+            }
             self.accept(&mut incoming).await;
+            last_sent = Some(Instant::now());
             // Shutdown does not wait out a slow call: its bounded final flush takes over.
             let flushed = tokio::select! {
                 ok = self.flush_once() => ok,
@@ -81,6 +90,34 @@ impl Sender {
                 "billing unreachable at shutdown; usage events stay in the spool for the next start"
             );
         }
+    }
+
+    /// Lets a batch build up until `until` (one interval after the last send) or until a batch is
+    /// full. Sending as soon as anything arrived cost every request of a light load its own
+    /// `RecordUsage` call, billing transaction, spool append and crash-safe spool rewrite (two
+    /// fsyncs); paced, those happen at most once per interval whatever the traffic, and the
+    /// first event after a quiet spell still goes at once. Waiting unspooled is safe: an edge
+    /// killed meanwhile has its calls billed by routing's backstop, whose window is far longer
+    /// than an interval and a send deadline together. False when shutdown began (what was
+    /// gathered stays in `incoming` for the final flush).
+    async fn pace(
+        &mut self,
+        incoming: &mut Vec<UsageEvent>,
+        until: Instant,
+        stop: &CancellationToken,
+    ) -> bool {
+        while self.pending.len() + incoming.len() < self.batch {
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => return false,
+                () = tokio::time::sleep_until(until) => return true,
+                n = self.rx.recv_many(incoming, self.batch * 8) => {
+                    // Every sink dropped: send what there is; the next receive ends the loop.
+                    if n == 0 { return true; }
+                }
+            }
+        }
+        true
     }
 
     async fn accept(&mut self, incoming: &mut Vec<UsageEvent>) {
