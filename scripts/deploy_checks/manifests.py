@@ -1,7 +1,10 @@
 """Rendered Kubernetes manifests as the checks see them: workloads, their pods' labels, the
 config file of the tollgate-config ConfigMap, and label-selector matching."""
 import re
-import tomllib
+try:
+    import tomllib
+except ImportError:  # Python < 3.11
+    import tomli as tomllib
 
 import yaml
 

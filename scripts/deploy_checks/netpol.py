@@ -7,7 +7,10 @@ policy. ipBlock peers match addresses outside the cluster only (what the API pro
 flow to an in-cluster pod must be allowed by pod or namespace selectors."""
 import ipaddress
 import re
-import tomllib
+try:
+    import tomllib
+except ImportError:  # Python < 3.11
+    import tomli as tomllib
 from urllib.parse import urlsplit
 
 from manifests import container_port, selects
