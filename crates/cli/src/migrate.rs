@@ -1,8 +1,8 @@
-//! `tollgatectl migrate`: apply the schema migrations (the compose one-shot and the k8s Job run
-//! this before the services start).
+//! `tollgatectl migrate`: apply the schema migrations (compose's one-shot and the k8s init
+//! containers run this before the services start; the services then check the schema).
 
 use secrecy::ExposeSecret;
-use tollgate_config::{Config, DatabaseConfig, SecretRef};
+use tollgate_config::{Config, DatabaseConfig, Process, SecretRef};
 
 use crate::args::MigrateArgs;
 use crate::commands::Output;
@@ -14,7 +14,7 @@ pub async fn run(args: MigrateArgs) -> Result<Output, CliError> {
             url: SecretRef::literal(url.expose_secret()),
             ..DatabaseConfig::default()
         },
-        None => Config::load(args.config.as_deref())?.database,
+        None => Config::load_for(args.config.as_deref(), Process::Migrate)?.database,
     };
     let pool = tollgate_store::connect(&database)
         .await

@@ -83,3 +83,60 @@ async fn a_missing_file_is_an_error() {
         .unwrap_err();
     assert!(e.contains("/nonexistent/tollgate.toml"), "{e}");
 }
+
+#[tokio::test]
+async fn with_a_service_only_its_secrets_are_needed_and_stand_ins_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    // The edge listens on 0.0.0.0 with the built-in pepper; routing's provider key is unset.
+    let file = write(
+        &dir,
+        "t.toml",
+        &GOOD.replace(
+            "base_url = \"http://127.0.0.1:9000/v1\"",
+            "base_url = \"http://127.0.0.1:9000/v1\"\napi_key = \"env:TOLLGATE_TEST_UNSET_KEY\"",
+        ),
+    );
+    let as_service = |service: &'static str| {
+        let file = file.clone();
+        async move {
+            let cli = Cli::try_parse_from([
+                "tollgatectl",
+                "config",
+                "check",
+                "--service",
+                service,
+                file.to_str().unwrap(),
+            ])
+            .unwrap();
+            run(cli).await.map(|o| o.stdout).map_err(|e| e.to_string())
+        }
+    };
+    assert!(
+        as_service("logging").await.is_ok(),
+        "logging needs none of them"
+    );
+    let e = as_service("routing").await.unwrap_err();
+    assert!(e.contains("providers[0].api_key"), "{e}");
+    let e = as_service("edge").await.unwrap_err();
+    assert!(
+        e.contains("edge.key_pepper") || e.contains("internal.secret"),
+        "{e}"
+    );
+    assert!(
+        check(&file)
+            .await
+            .unwrap_err()
+            .contains("TOLLGATE_TEST_UNSET_KEY")
+    );
+    assert!(
+        Cli::try_parse_from([
+            "tollgatectl",
+            "config",
+            "check",
+            "--service",
+            "gateway",
+            "t.toml"
+        ])
+        .is_err()
+    );
+}

@@ -16,18 +16,20 @@ pub const MIN_INTERNAL_SECRET_BYTES: usize = 32;
 pub struct InternalConfig {
     /// The secret every service signs and checks service credentials with
     /// (`env:TOLLGATE_INTERNAL_SECRET`). Unset: the gRPC services accept any caller, and say so
-    /// loudly at start, so existing setups keep working until they configure it.
+    /// loudly at start; only allowed in local mode (every listener on loopback, `standin.rs`).
     pub secret: Option<SecretRef>,
 }
 
 pub(crate) fn check(cfg: &InternalConfig) -> Result<(), ConfigError> {
     match &cfg.secret {
-        Some(s) if s.expose().len() < MIN_INTERNAL_SECRET_BYTES => Err(ConfigError::Invalid {
-            field: "internal.secret".into(),
-            message: format!(
-                "must be at least {MIN_INTERNAL_SECRET_BYTES} bytes (try `openssl rand -hex 32`)"
-            ),
-        }),
+        Some(s) if s.is_resolved() && s.expose().len() < MIN_INTERNAL_SECRET_BYTES => {
+            Err(ConfigError::Invalid {
+                field: "internal.secret".into(),
+                message: format!(
+                    "must be at least {MIN_INTERNAL_SECRET_BYTES} bytes (try `openssl rand -hex 32`)"
+                ),
+            })
+        }
         _ => Ok(()),
     }
 }

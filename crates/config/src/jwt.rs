@@ -205,7 +205,7 @@ fn check_algorithms(iss: &JwtIssuerConfig, f: &dyn Fn(&str) -> String) -> Result
 
 fn check_keys(iss: &JwtIssuerConfig, f: &dyn Fn(&str) -> String) -> Result<(), ConfigError> {
     if let Some(secret) = &iss.shared_secret {
-        if secret.expose().len() < MIN_SHARED_SECRET_BYTES {
+        if secret.is_resolved() && secret.expose().len() < MIN_SHARED_SECRET_BYTES {
             return Err(invalid(
                 f("shared_secret"),
                 format!("must be at least {MIN_SHARED_SECRET_BYTES} bytes"),

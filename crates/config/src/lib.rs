@@ -3,7 +3,9 @@
 //! Layers, later wins: built-in defaults → the file → `TOLLGATE_…` environment variables, with
 //! `__` for nesting (`TOLLGATE_EDGE__LISTEN=0.0.0.0:8080`). Unknown fields are errors; every error
 //! names the field. Secrets are references (`env:NAME`, `file:/path`) resolved here, held as
-//! `SecretString`, and never printed.
+//! `SecretString`, and never printed. Each service loads with [`Config::load_for`], which resolves
+//! only the secrets of the sections that process uses (`process.rs`) and, outside local mode
+//! (a listener off loopback), refuses stand-in secrets (`standin.rs`).
 //!
 //! This is the only crate that reads the process environment.
 
@@ -13,8 +15,10 @@ mod headers;
 mod internal;
 mod jwt;
 pub mod presets;
+mod process;
 mod secret;
 mod sections;
+mod standin;
 mod validate;
 pub mod watch;
 
@@ -32,6 +36,7 @@ pub use directory::{DirectoryEntry, ModelDirectory};
 pub use headers::{NEVER_FORWARDED, default_forward_headers};
 pub use internal::{InternalConfig, MIN_INTERNAL_SECRET_BYTES};
 pub use jwt::{JwtConfig, JwtIssuerConfig, StaticKeyConfig, is_uuid};
+pub use process::Process;
 pub use secret::SecretRef;
 pub use sections::{
     BillingConfig, DatabaseConfig, EdgeConfig, LimitsConfig, LogFormat, LogQueueConfig,
@@ -39,6 +44,7 @@ pub use sections::{
     UsageSpoolConfig,
 };
 pub use sections::{BudgetAlertsConfig, StreamOverrun};
+pub use standin::LOCAL_DEV_PEPPER;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -86,8 +92,20 @@ pub struct Config {
 
 impl Config {
     /// Load from `path` (TOML or YAML by extension; `None` for defaults only) and the environment,
-    /// then validate.
+    /// resolving every secret reference, then validate. For tools that need the whole file
+    /// (`tollgatectl`); a service loads with [`Config::load_for`].
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::from_figment(Self::figment(path), None)
+    }
+
+    /// [`Config::load`] for one process: only the secrets of the sections `process` uses are
+    /// resolved (the others need not be in its environment, and read as empty), and a process
+    /// with a listener off loopback refuses a missing or stand-in pepper or internal secret.
+    pub fn load_for(path: Option<&Path>, process: Process) -> Result<Config, ConfigError> {
+        Self::from_figment(Self::figment(path), Some(process))
+    }
+
+    fn figment(path: Option<&Path>) -> Figment {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(p) = path {
             let is_yaml = matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
@@ -107,21 +125,31 @@ impl Config {
                     .any(|s| k.strip_prefix(s).is_some_and(|rest| rest.starts_with("__")))
             })
             .split("__");
-        fig = fig.merge(env);
-        Self::from_figment(fig)
+        fig.merge(env)
     }
 
-    /// Parse from a TOML string over the defaults (tests, `tollgatectl config check`).
+    /// Parse from a TOML string over the defaults, resolving every secret reference (tests).
     pub fn from_toml(s: &str) -> Result<Config, ConfigError> {
-        Self::from_figment(
-            Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(s)),
-        )
+        Self::from_figment(Self::toml_figment(s), None)
     }
 
-    fn from_figment(fig: Figment) -> Result<Config, ConfigError> {
+    /// [`Config::from_toml`] as [`Config::load_for`] would load it for `process` (tests).
+    pub fn from_toml_for(s: &str, process: Process) -> Result<Config, ConfigError> {
+        Self::from_figment(Self::toml_figment(s), Some(process))
+    }
+
+    fn toml_figment(s: &str) -> Figment {
+        Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(s))
+    }
+
+    fn from_figment(fig: Figment, process: Option<Process>) -> Result<Config, ConfigError> {
         let mut cfg: Config = fig.extract()?;
         presets::apply(&mut cfg.providers)?;
+        process::resolve(&mut cfg, process)?;
         cfg.validate()?;
+        if let Some(p) = process {
+            standin::check(&cfg, p)?;
+        }
         Ok(cfg)
     }
 

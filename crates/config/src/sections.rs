@@ -33,6 +33,7 @@ pub struct EdgeConfig {
     /// Bearer token for `/admin/v1`. Admin API is off when unset.
     pub admin_token: Option<SecretRef>,
     /// Server pepper for API-key HMACs. Must be the same on every edge and billing replica.
+    /// Defaults to a development value that only local mode accepts (`standin.rs`).
     pub key_pepper: SecretRef,
     pub routing_url: String,
     pub billing_url: String,
@@ -68,7 +69,7 @@ impl Default for EdgeConfig {
                 .map(|h| (*h).to_owned())
                 .collect(),
             admin_token: None,
-            key_pepper: SecretRef::literal("tollgate-local-dev-pepper"),
+            key_pepper: SecretRef::literal(crate::LOCAL_DEV_PEPPER),
             routing_url: "http://127.0.0.1:50051".into(),
             billing_url: "http://127.0.0.1:50052".into(),
             logging_url: "http://127.0.0.1:50053".into(),
@@ -191,7 +192,8 @@ pub enum StreamOverrun {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RedisFailure {
-    /// Keep admitting with a per-replica local limiter (limit / replicas).
+    /// Keep admitting with a per-replica local limiter (limit / replicas, see
+    /// `LimitsConfig::replicas`).
     Open,
     /// Refuse with 503 and Retry-After.
     Closed,
@@ -209,7 +211,9 @@ pub struct LimitsConfig {
     pub slot_lease: Duration,
     pub on_redis_failure: RedisFailure,
     /// Edge replicas sharing Redis; the local fallback limiter allows limit / replicas, where
-    /// replicas is the larger of this and the edges alive in Redis (each registers itself).
+    /// replicas is the larger of this and the edges alive in Redis (each registers itself). An
+    /// edge that starts while Redis is away divides by this alone, so beside an autoscaler set
+    /// it to the most edges that can run (the HPA's maxReplicas).
     pub replicas: u32,
     /// How long an admission without budgets waits for Redis before the local fallback limiter
     /// decides it, as if Redis were down (capped by `redis.timeout`). A healthy local Redis
@@ -434,7 +438,7 @@ impl Default for BillingConfig {
     fn default() -> Self {
         BillingConfig {
             listen: addr("127.0.0.1:50052"),
-            key_pepper: SecretRef::literal("tollgate-local-dev-pepper"),
+            key_pepper: SecretRef::literal(crate::LOCAL_DEV_PEPPER),
         }
     }
 }

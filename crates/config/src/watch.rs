@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::Config;
+use crate::{Config, Process};
 
 /// What identifies a version of the file without reading it.
 type Stamp = Option<(SystemTime, u64)>;
@@ -26,7 +26,7 @@ type Apply = Box<dyn Fn(Config) -> Result<(), String> + Send + Sync>;
 /// One config file a service follows, and what it does with a new version.
 pub struct ConfigFile {
     path: PathBuf,
-    service: &'static str,
+    process: Process,
     /// The version last looked at; held across a load so concurrent checks load it once.
     seen: tokio::sync::Mutex<Stamp>,
     apply: Apply,
@@ -37,13 +37,13 @@ impl ConfigFile {
     /// is logged). The first check applies the file as it is then, even if the service loaded
     /// that very version at start: the file may have changed between that load and this call,
     /// and a version missed then would never be applied.
-    pub fn open<F>(path: PathBuf, service: &'static str, apply: F) -> Arc<ConfigFile>
+    pub fn open<F>(path: PathBuf, process: Process, apply: F) -> Arc<ConfigFile>
     where
         F: Fn(Config) -> Result<(), String> + Send + Sync + 'static,
     {
         Arc::new(ConfigFile {
             path,
-            service,
+            process,
             seen: tokio::sync::Mutex::new(None),
             apply: Box::new(apply),
         })
@@ -61,13 +61,14 @@ impl ConfigFile {
         *seen = now;
         let p = self.path.clone();
         // File reads and parsing stay off the async workers.
-        let loaded = tokio::task::spawn_blocking(move || Config::load(Some(&p))).await;
+        let process = self.process;
+        let loaded = tokio::task::spawn_blocking(move || Config::load_for(Some(&p), process)).await;
         let outcome = match loaded {
             Ok(Ok(cfg)) => (self.apply)(cfg),
             Ok(Err(e)) => Err(e.to_string()),
             Err(e) => Err(format!("the reload task failed: {e}")),
         };
-        let service = self.service;
+        let service = self.process.name();
         let path = self.path.display();
         let (result, applied) = match outcome {
             Ok(()) => {
@@ -97,11 +98,11 @@ impl ConfigFile {
 
 /// Watch `path` every `every`; on each change, load and validate it and pass it to `apply`,
 /// which may still refuse it (its message is logged). Runs until dropped.
-pub async fn watch<F>(path: PathBuf, every: Duration, service: &'static str, apply: F)
+pub async fn watch<F>(path: PathBuf, every: Duration, process: Process, apply: F)
 where
     F: Fn(Config) -> Result<(), String> + Send + Sync + 'static,
 {
-    ConfigFile::open(path, service, apply).follow(every).await;
+    ConfigFile::open(path, process, apply).follow(every).await;
 }
 
 #[cfg(test)]
@@ -133,7 +134,7 @@ price = { input = "1", output = "2" }
         let task = tokio::spawn(watch(
             path.clone(),
             Duration::from_millis(100),
-            "test",
+            Process::Routing,
             move |c| {
                 sink.lock()
                     .map_err(|e| e.to_string())?
@@ -179,7 +180,7 @@ price = { input = "1", output = "2" }
         std::fs::write(&path, FILE).unwrap();
         let seen: Arc<Mutex<Vec<String>>> = Arc::default();
         let sink = seen.clone();
-        let file = ConfigFile::open(path.clone(), "test", move |c| {
+        let file = ConfigFile::open(path.clone(), Process::Routing, move |c| {
             sink.lock()
                 .map_err(|e| e.to_string())?
                 .push(c.models[0].name.clone());

@@ -1,9 +1,12 @@
 //! Probes and metrics: `/healthz` (the process is alive), `/readyz` (keys loaded, routing
-//! reachable, not shutting down), `/metrics` (Prometheus text).
+//! reachable, not shutting down), `/metrics` (Prometheus text, with the in-flight gauge read at
+//! scrape time).
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use http::StatusCode;
@@ -12,6 +15,7 @@ use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
+use crate::hardening::Guard;
 use crate::state::AppState;
 
 pub async fn healthz() -> &'static str {
@@ -30,7 +34,14 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn metrics(
+    State(state): State<AppState>,
+    guard: Option<Extension<Arc<Guard>>>,
+) -> impl IntoResponse {
+    // The load-shedding layer hands every request the guard; read the in-flight count now.
+    if let Some(Extension(guard)) = guard {
+        guard.publish_in_flight();
+    }
     (
         [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

@@ -128,6 +128,9 @@ impl From<tollgate_server::outbound::BadUrl> for EdgeError {
     }
 }
 
+/// How often start-up checks the schema again while Postgres is unreachable.
+const SCHEMA_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Run the edge on `listener` until `shutdown` resolves, then drain in order: readiness off,
 /// stop accepting, let open streams finish (up to `edge.drain_timeout`), settle them, flush
 /// usage to billing (what cannot be flushed stays in the spool), flush logs.
@@ -159,6 +162,8 @@ async fn serve(
     let edge = &cfg.edge;
     let jwt = jwt::JwtAuth::from_config(&cfg.jwt)?.map(Arc::new);
     let pool = tollgate_store::connect(&cfg.database).await?;
+    // Never serve on a schema this build does not understand (older or newer).
+    tollgate_store::await_schema(&pool, SCHEMA_RETRY).await?;
     let limiter = Limiter::connect(limiter_config(&cfg)).await?;
 
     let routing_ch = channel("edge.routing_url", &edge.routing_url)?;
@@ -257,7 +262,7 @@ fn follow_config(
     path: std::path::PathBuf,
     prices: Arc<arc_swap::ArcSwap<prices::Pricing>>,
 ) -> Arc<tollgate_config::watch::ConfigFile> {
-    tollgate_config::watch::ConfigFile::open(path, "edge", move |new| {
+    tollgate_config::watch::ConfigFile::open(path, tollgate_config::Process::Edge, move |new| {
         let catalog = prices.load().catalog().clone();
         prices.store(Arc::new(prices::Pricing::from_config(&new, catalog)));
         Ok(())

@@ -15,7 +15,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let path = args.config.or_else(tollgate_config::Config::path_from_env);
-    let cfg = tollgate_config::Config::load(path.as_deref())?;
+    let cfg = tollgate_config::Config::load_for(path.as_deref(), tollgate_config::Process::Edge)?;
     let telemetry = tollgate_telemetry::init("tollgate-edge", &cfg.telemetry)?;
     let listener = tokio::net::TcpListener::bind(cfg.edge.listen).await?;
     let shutdown = tollgate_server::shutdown_signal();

@@ -23,14 +23,20 @@ use tonic::service::Routes;
 
 pub use error::LoggingError;
 
-/// Connect to Postgres (lazily) and serve until `shutdown` resolves. Migrations are run by a
-/// separate one-shot job.
+/// How often start-up checks the schema again while Postgres is unreachable.
+const SCHEMA_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Connect to Postgres (lazily), check the schema is this build's (waiting for Postgres while it
+/// is unreachable) and serve until `shutdown` resolves. Migrations are run before (`tollgatectl
+/// migrate`).
 pub async fn run(
     cfg: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), LoggingError> {
     let pool = tollgate_store::connect(&cfg.database).await?;
+    // Never serve on a schema this build does not understand (older or newer).
+    tollgate_store::await_schema(&pool, SCHEMA_RETRY).await?;
     run_with_pool(cfg, pool, listener, shutdown).await
 }
 

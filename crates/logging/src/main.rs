@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use tollgate_config::Config;
+use tollgate_config::{Config, Process};
 
 #[derive(Parser)]
 #[command(version, about = "Tollgate logging service (gRPC)")]
@@ -16,7 +16,8 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let cfg = Config::load(args.config.or_else(Config::path_from_env).as_deref())?;
+    let path = args.config.or_else(Config::path_from_env);
+    let cfg = Config::load_for(path.as_deref(), Process::Logging)?;
     let _telemetry = tollgate_telemetry::init("tollgate-logging", &cfg.telemetry)?;
     if let Some(addr) = cfg.telemetry.metrics_listen {
         tollgate_telemetry::metrics::spawn_endpoint(addr).await?;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use tollgate_config::Config;
+use tollgate_config::{Config, Process};
 
 #[derive(Parser)]
 #[command(version, about = "Tollgate routing service")]
@@ -18,7 +18,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let path = args.config.or_else(Config::path_from_env);
-    let cfg = Config::load(path.as_deref())?;
+    let cfg = Config::load_for(path.as_deref(), Process::Routing)?;
     let telemetry = tollgate_telemetry::init("tollgate-routing", &cfg.telemetry)?;
     if let Some(addr) = cfg.telemetry.metrics_listen {
         tollgate_telemetry::metrics::spawn_endpoint(addr).await?;

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use tollgate_config::Process;
 use tollgate_config::watch::ConfigFile;
 
 use crate::service::RoutingService;
@@ -13,7 +14,7 @@ use crate::service::RoutingService;
 /// yet (see `tables.rs`), which works from the moment this returns.
 pub(crate) fn follow(service: &RoutingService, path: PathBuf) -> Arc<ConfigFile> {
     let reloaded = service.clone();
-    let file = ConfigFile::open(path, "routing", move |cfg| {
+    let file = ConfigFile::open(path, Process::Routing, move |cfg| {
         reloaded.reload(&cfg).map_err(|e| e.to_string())
     });
     service.follow(file.clone());

@@ -28,6 +28,9 @@ pub enum StoreError {
     Database(#[source] sqlx::Error),
     #[error("migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database's schema is not the one this build was made for (see `schema.rs`).
+    #[error("database schema mismatch: {0}")]
+    Schema(#[from] crate::SchemaMismatch),
 }
 
 /// Entity named by each constraint this crate can violate (see `migrations/`).

@@ -20,6 +20,7 @@ pub mod limits;
 pub mod logs;
 pub mod prices;
 pub mod responses;
+mod schema;
 pub mod teams;
 pub mod tenants;
 mod text;
@@ -28,6 +29,7 @@ pub mod users;
 use std::str::FromStr;
 
 pub use error::StoreError;
+pub use schema::{SchemaMismatch, await_schema, check_schema};
 pub use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
@@ -48,7 +50,8 @@ pub async fn connect(cfg: &tollgate_config::DatabaseConfig) -> Result<PgPool, St
         .connect_lazy_with(options))
 }
 
-/// Apply pending migrations (the one-shot migration job, `--migrate`, tests).
+/// Apply pending migrations (`tollgatectl migrate`: the k8s init containers, compose's one-shot;
+/// `--migrate`, tests). Concurrent runs wait on sqlx's advisory lock.
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     MIGRATOR.run(pool).await?;
     Ok(())

@@ -31,6 +31,10 @@ const AUTH_WINDOW: Duration = Duration::from_secs(60);
 /// flood cannot grow the map without bound).
 const AUTH_TRACKED: u64 = 100_000;
 
+/// Model requests in flight on this edge (streams until their last byte), as a gauge: what the
+/// HorizontalPodAutoscalers scale on besides CPU (deploy/k8s).
+pub const IN_FLIGHT_GAUGE: &str = "tollgate_edge_in_flight_requests";
+
 /// Count one refusal by the edge's own protections.
 pub fn refused(reason: &'static str) {
     metrics::counter!("tollgate_edge_refused_total", "reason" => reason).increment(1);
@@ -90,6 +94,13 @@ impl Guard {
         let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
         let slot = InFlight(self.clone());
         (before < self.max_in_flight).then_some(slot)
+    }
+
+    /// Sets [`IN_FLIGHT_GAUGE`] from the counter load shedding keeps anyway. Called when
+    /// `/metrics` is scraped, so the request path pays nothing for the gauge.
+    pub fn publish_in_flight(&self) {
+        let n = self.in_flight.load(Ordering::Relaxed);
+        metrics::gauge!(IN_FLIGHT_GAUGE).set(n as f64);
     }
 
     /// Seconds until `ip` may try again, when it failed too often this minute.
@@ -251,6 +262,29 @@ mod tests {
         assert!(g.enter().is_some(), "a finished request frees its slot");
         drop(b);
         assert_eq!(g.in_flight.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn the_in_flight_gauge_shows_the_requests_holding_slots() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let g = guard(8, 1);
+        let gauge = |g: &Guard| {
+            metrics::with_local_recorder(&recorder, || g.publish_in_flight());
+            let text = handle.render();
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{IN_FLIGHT_GAUGE} ")))
+                .map(str::to_owned)
+        };
+        let (a, b) = (g.enter(), g.enter());
+        assert_eq!(gauge(&g).as_deref(), Some("2"));
+        drop(a);
+        drop(b);
+        assert_eq!(
+            gauge(&g).as_deref(),
+            Some("0"),
+            "finished requests leave the gauge"
+        );
     }
 
     #[test]

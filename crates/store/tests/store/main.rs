@@ -8,6 +8,7 @@ mod keys;
 mod ledger;
 mod logs;
 mod prices;
+mod schema;
 
 use sqlx::PgPool;
 use uuid::Uuid;
