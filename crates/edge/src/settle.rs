@@ -292,6 +292,11 @@ impl Open {
             latency_ms,
             reported_by_provider: reported,
             traceparent: self.traceparent.clone(),
+            billed_unit: usage
+                .units
+                .map(|u| u.unit.as_str().to_owned())
+                .unwrap_or_default(),
+            billed_units: usage.units.map_or(0, |u| u.count),
         }
     }
 
@@ -373,6 +378,7 @@ fn usage_of(u: &rpc::Usage) -> Usage {
         cached_input_tokens: u.cached_input_tokens,
         cache_write_tokens: u.cache_write_tokens,
         reasoning_tokens: u.reasoning_tokens,
+        units: tollgate_domain::Units::from_wire(&u.billed_unit, u.billed_units),
     }
 }
 
