@@ -1,6 +1,7 @@
 //! Routes and the fault gate every `/v1` request passes first.
 //!
-//! `/v1/*` speaks OpenAI (Chat Completions, Responses, Embeddings, Models), except `/v1/messages*` which speaks Anthropic (`x-api-key` and
+//! `/v1/*` speaks OpenAI (Chat Completions, Responses, Embeddings, Models, and the endpoints
+//! billed by unit in `unit_routes.rs`), except `/v1/messages*` which speaks Anthropic (`x-api-key` and
 //! `anthropic-version` headers, Anthropic error bodies); `/_mock/*` is the runtime control API
 //! (options and stats). The control API takes no key: the mock only ever listens where tests and
 //! benchmarks reach it.
@@ -58,6 +59,7 @@ pub(crate) fn build(shared: Arc<Shared>) -> Router {
         )
         // Google Gemini: `models/{model}:{action}`, split inside the handler.
         .route("/v1beta/models/{*rest}", post(crate::gemini::handle))
+        .merge(crate::unit_routes::routes())
         .route("/_mock/options", get(get_options).put(put_options))
         .route("/_mock/stats", get(get_stats))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -119,7 +121,11 @@ async fn admit(
     Ok(())
 }
 
-async fn gate(shared: &Shared, opts: &MockOptions, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) async fn gate(
+    shared: &Shared,
+    opts: &MockOptions,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
     gate_as(shared, opts, headers, Dialect::OpenAi).await
 }
 
@@ -302,9 +308,19 @@ async fn responses(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: 
     let chunks = header_u64(&headers, "x-mock-chunks").map_or(opts.chunks, |n| n as usize);
     let id = shared.next_id();
     let created = unix_now();
-    let answer = crate::responses::Answer::new(chunks, &req, &id);
+    let mut answer = crate::responses::Answer::new(chunks, &req, &id);
+    // OpenAI's automatic prompt caching: a long prompt seen before is read from the cache.
+    if req.input_tokens >= crate::responses::CACHE_MIN_TOKENS
+        && shared.prompt_cache_hit(req.prefix_hash)
+    {
+        answer.cached = crate::responses::cached_tokens(req.input_tokens);
+        shared.count_cache(answer.cached, 0);
+    }
     shared.count_prompt(req.input_tokens);
     let result = if req.stream {
+        // Reasoning comes before the first delta; a stream counts its visible tokens as it
+        // sends them.
+        shared.count_completion(answer.reasoning);
         let spec = crate::responses_stream::StreamSpec {
             chunk_delay: opts.chunk_delay,
             disconnect_after: opts.disconnect_after,
