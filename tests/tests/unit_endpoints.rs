@@ -487,6 +487,52 @@ async fn the_endpoints_need_a_key_count_against_limits_and_say_which_models_cann
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["type"], "rate_limit_error", "{v}");
     assert_eq!(stack.mock.stats().search_units, before);
+
+    // Audio cut by the provider after its first bytes cannot end with an error event: the
+    // client's download breaks instead of looking whole, and the row says it failed (billed
+    // for the characters asked, as the provider bills them).
+    stack.mock.set_options(tollgate_mock_provider::MockOptions {
+        disconnect_after: Some(1),
+        ..Default::default()
+    });
+    let input = "lorem ipsum ".repeat(10);
+    let sent = stack
+        .http()
+        .post(format!("{}/v1/audio/speech", stack.edge_url()))
+        .bearer_auth(&key)
+        .json(&json!({"model": "tts-mock", "input": input, "voice": "alloy"}))
+        .send()
+        .await;
+    // The connection may die before or after the headers go out; either way no whole answer.
+    let whole = match sent {
+        Ok(r) => r.bytes().await.is_ok(),
+        Err(_) => false,
+    };
+    assert!(!whole, "a cut audio stream must not end cleanly");
+    let t0 = std::time::Instant::now();
+    let row = loop {
+        let page = stack
+            .admin(
+                reqwest::Method::GET,
+                &format!("/admin/v1/tenants/{tenant}/usage?model=tts-mock"),
+                None,
+            )
+            .await;
+        let failed = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["outcome"] == "failed")
+            .cloned();
+        if let Some(row) = failed {
+            break row;
+        }
+        assert!(t0.elapsed().as_secs() < 30, "no failed row: {page}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(row["http_status"], "502", "{row}");
+    assert_eq!(row["billed_unit"], "character", "{row}");
+    assert_eq!(count(&row, "billed_units"), input.chars().count() as u64);
     stack.shutdown().await;
 }
 

@@ -3,19 +3,19 @@
 //! real TTS model sends them.
 //!
 //! Deterministic: [`BYTES_PER_CHARACTER`] bytes of audio per character of `input`, each byte a
-//! hash of the input and its position, in chunks of [`CHUNK`] bytes (`chunk_delay_ms` apart).
+//! hash of the input and its position, in chunks of [`CHUNK`] bytes (`chunk_delay_ms` apart;
+//! `disconnect_after` resets the connection after that many chunks).
 
-use std::time::Duration;
+use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
-use futures::StreamExt;
+use axum::response::Response;
 use serde::Deserialize;
 
 use crate::error::ApiError;
+use crate::options::MockOptions;
+use crate::paced::{self, Piece};
 use crate::prompt::{FNV_OFFSET, fnv};
+use crate::state::Shared;
 
 /// Audio bytes per character of input (documented for tests).
 pub(crate) const BYTES_PER_CHARACTER: usize = 64;
@@ -94,25 +94,26 @@ pub(crate) fn parse(body: &[u8]) -> Result<Speech, ApiError> {
     })
 }
 
-/// The audio, streamed in chunks `delay` apart.
-pub(crate) fn respond(speech: Speech, delay: Duration) -> Response {
-    let chunks: Vec<Bytes> = speech
+/// The audio in chunks, each a content piece of the shared paced stream (so `chunk_delay` and
+/// `disconnect_after` apply as they do to text streams).
+pub(crate) fn respond(shared: Arc<Shared>, speech: Speech, opts: &MockOptions) -> Response {
+    let mut pieces: Vec<Piece> = speech
         .audio
         .chunks(CHUNK)
-        .map(Bytes::copy_from_slice)
+        .map(|c| Piece {
+            bytes: c.to_vec(),
+            content: true,
+            tokens: 0,
+        })
         .collect();
-    let stream = futures::stream::iter(chunks).then(move |c| async move {
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        Ok::<Bytes, std::convert::Infallible>(c)
-    });
-    let mut resp = Body::from_stream(stream).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(speech.content_type),
-    );
-    resp
+    let aborts = paced::cut_for_disconnect(&mut pieces, opts.disconnect_after, 0);
+    paced::response(
+        shared,
+        pieces,
+        opts.chunk_delay,
+        aborts,
+        speech.content_type,
+    )
 }
 
 #[cfg(test)]

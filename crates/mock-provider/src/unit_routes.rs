@@ -54,7 +54,8 @@ async fn speech(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
     match crate::speech::parse(&body) {
         Ok(speech) => {
             shared.count_units(Served::SpeechCharacters(speech.characters));
-            crate::speech::respond(speech, shared.options().chunk_delay)
+            let opts = shared.options();
+            crate::speech::respond(shared.clone(), speech, &opts)
         }
         Err(e) => e.into_response(),
     }

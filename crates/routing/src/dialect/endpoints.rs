@@ -54,3 +54,71 @@ pub(crate) fn request(
     };
     Ok(super::prepared(body, Mode::Endpoint { endpoint, units }))
 }
+
+#[cfg(test)]
+mod tests {
+    use tollgate_config::Config;
+    use tollgate_domain::{Unit, Units};
+
+    use super::*;
+    use crate::route_table::RouteTable;
+
+    fn table() -> RouteTable {
+        let cfg = Config::from_toml(
+            r#"
+[[providers]]
+name = "oa"
+kind = "openai"
+base_url = "http://127.0.0.1:1/v1"
+
+[[providers]]
+name = "an"
+kind = "anthropic"
+base_url = "http://127.0.0.1:1/v1"
+api_key = "sk-ant-test"
+
+[[models]]
+name = "m"
+deployments = [{ provider = "oa", model = "up-1" }, { provider = "an", model = "an-1" }]
+price = { input = "1", output = "2", per_image = "0.04" }
+"#,
+        )
+        .unwrap();
+        RouteTable::from_config(&cfg).unwrap()
+    }
+
+    #[test]
+    fn openai_deployments_get_the_body_with_their_model_and_others_refuse() {
+        let t = table();
+        let m = t.get("m").unwrap();
+        let (oa, an) = (&m.deployments[0], &m.deployments[1]);
+        assert_eq!(
+            oa.urls.other[&Endpoint::Images],
+            "http://127.0.0.1:1/v1/images/generations"
+        );
+        assert!(oa.serves(Endpoint::Rerank) && !an.serves(Endpoint::Images));
+
+        let body = br#"{"model":"m","prompt":"a fox","n":2,"size":"1024x1024"}"#;
+        let p = request(Endpoint::Images, oa, body, "").unwrap();
+        assert_eq!(
+            std::str::from_utf8(&p.body).unwrap(),
+            r#"{"model":"up-1","prompt":"a fox","n":2,"size":"1024x1024"}"#
+        );
+        assert_eq!(
+            p.mode,
+            Mode::Endpoint {
+                endpoint: Endpoint::Images,
+                units: Units::new(Unit::Image, 2)
+            }
+        );
+        assert!(request(Endpoint::Images, an, body, "").is_err());
+
+        let form = b"--b\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nm\r\n--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\nRIFF\r\n--b--\r\n";
+        let ct = "multipart/form-data; boundary=b";
+        let p = request(Endpoint::Transcriptions, oa, form, ct).unwrap();
+        let sent = std::str::from_utf8(&p.body).unwrap();
+        assert!(sent.contains("name=\"model\"\r\n\r\nup-1\r\n"), "{sent}");
+        assert!(sent.contains("RIFF"), "{sent}");
+        assert!(request(Endpoint::Transcriptions, oa, form, "application/json").is_err());
+    }
+}
