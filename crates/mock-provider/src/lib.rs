@@ -20,6 +20,7 @@ pub mod cli;
 mod embeddings;
 mod error;
 mod faults;
+mod gate;
 mod gemini;
 mod gemini_answer;
 mod gemini_error;

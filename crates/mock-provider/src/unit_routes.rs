@@ -12,7 +12,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
-use crate::router::gate;
+use crate::gate::gate;
 use crate::state::{Served, Shared, unix_now};
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
