@@ -58,9 +58,10 @@ pub(crate) async fn send(
         (_, false, _) => "application/json",
     };
     // A multipart upload keeps the client's content type: its boundary frames the body.
-    let content_type = match HeaderValue::from_str(&call.content_type) {
-        Ok(v) if !call.content_type.is_empty() => v,
-        _ => HeaderValue::from_static("application/json"),
+    let json = HeaderValue::from_static("application/json");
+    let content_type = match call.content_type.as_str() {
+        "" => json,
+        ct => HeaderValue::from_str(ct).unwrap_or(json),
     };
     let mut req = dep
         .client
