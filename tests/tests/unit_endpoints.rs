@@ -533,6 +533,30 @@ async fn the_endpoints_need_a_key_count_against_limits_and_say_which_models_cann
     assert_eq!(row["http_status"], "502", "{row}");
     assert_eq!(row["billed_unit"], "character", "{row}");
     assert_eq!(count(&row, "billed_units"), input.chars().count() as u64);
+
+    // A client hanging up mid-audio never gets routing's usage: it is billed the characters it
+    // asked for (never nothing), marked as cancelled.
+    stack.mock.set_options(tollgate_mock_provider::MockOptions {
+        chunk_delay: std::time::Duration::from_millis(200),
+        ..Default::default()
+    });
+    let input = "x".repeat(4_000);
+    let mut r = post(
+        &stack,
+        &key,
+        "/v1/audio/speech",
+        json!({"model": "tts-mock", "input": input, "voice": "alloy"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let id = request_id(&r);
+    assert!(r.chunk().await.unwrap().is_some());
+    drop(r);
+    let row = stack.ledger_row(&tenant, &id).await;
+    assert_eq!(row["outcome"], "client_cancelled", "{row}");
+    assert_eq!(row["billed_unit"], "character", "{row}");
+    assert_eq!(count(&row, "billed_units"), 4_000);
+    assert_eq!(billed(&row), 4_000 * usd("0.000015"));
     stack.shutdown().await;
 }
 
