@@ -253,6 +253,43 @@ impl Stack {
             name = "gemini-embed"
             deployments = [{{ provider = "mock-gemini", model = "text-embedding-004" }}]
             price = {{ input = "0.10", output = "0" }}
+
+            # The endpoints billed by unit, each on the OpenAI-kind mock.
+            [[models]]
+            name = "image-mock"
+            deployments = [{{ provider = "mock", model = "gpt-image-1" }}]
+            price = {{ input = "5.00", output = "40.00", per_image = "0.04" }}
+
+            [[models]]
+            name = "dalle-mock"
+            deployments = [{{ provider = "mock", model = "dall-e-3" }}]
+            price = {{ input = "0", output = "0", per_image = "0.08" }}
+
+            [[models]]
+            name = "tts-mock"
+            deployments = [{{ provider = "mock", model = "tts-1" }}]
+            price = {{ input = "0", output = "0", per_million_characters = "15" }}
+
+            [[models]]
+            name = "whisper-mock"
+            aliases = ["whisper-1"]
+            deployments = [{{ provider = "mock", model = "whisper-1" }}]
+            price = {{ input = "0", output = "0", per_audio_second = "0.0001" }}
+
+            [[models]]
+            name = "transcribe-mock"
+            deployments = [{{ provider = "mock", model = "gpt-4o-transcribe" }}]
+            price = {{ input = "2.50", output = "10.00" }}
+
+            [[models]]
+            name = "moderation-mock"
+            deployments = [{{ provider = "mock", model = "omni-moderation-latest" }}]
+            price = {{ input = "0", output = "0", per_request = "0.0002" }}
+
+            [[models]]
+            name = "rerank-mock"
+            deployments = [{{ provider = "mock", model = "rerank-v3.5" }}]
+            price = {{ input = "0", output = "0", per_search_unit = "0.002" }}
             "#,
             base = mock.base_url(),
             root = format!("http://{}", mock.addr()),

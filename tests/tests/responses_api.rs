@@ -322,3 +322,89 @@ async fn call(
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }
+
+/// Item 3 of issue 14: `usage.input_tokens_details.cached_tokens` and
+/// `usage.output_tokens_details.reasoning_tokens` reach a Responses client, whole and
+/// streamed, and the ledger row, whose cost (cached tokens at the cached price, reasoning as
+/// output) is the `usage.cost` the client was told. The mock caches a long prompt it saw
+/// before, as OpenAI's automatic caching does, and spends 16 reasoning tokens on `medium`
+/// effort.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_and_reasoning_tokens_reach_the_client_and_the_ledger() {
+    let stack = Stack::start().await;
+    let tenant = stack.tenant("responses-details", false).await;
+    let (_, key) = stack.key(&tenant, 0, 0).await;
+    let long = "lorem ".repeat(1_100);
+    let body = |stream: bool| {
+        serde_json::json!({"model": "responses-mock", "input": long, "stream": stream,
+                           "reasoning": {"effort": "medium"}, "max_output_tokens": 64})
+    };
+    let send = |stream: bool| {
+        stack
+            .http()
+            .post(format!("{}/v1/responses", stack.edge_url()))
+            .bearer_auth(&key)
+            .json(&body(stream))
+            .send()
+    };
+
+    // The first sight of the prompt writes the cache: nothing read from it yet.
+    let r = send(false).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let first: Value = r.json().await.unwrap();
+    assert_eq!(
+        first["usage"]["input_tokens_details"]["cached_tokens"], 0,
+        "{first}"
+    );
+
+    // Then it is read from the cache, whole and streamed.
+    let r = send(false).await.unwrap();
+    let whole_id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let whole: Value = r.json().await.unwrap();
+    let r = send(true).await.unwrap();
+    let streamed_id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let text = r.text().await.unwrap();
+    let completed: Value = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .find(|e| e["type"] == "response.completed")
+        .unwrap_or_else(|| panic!("no response.completed in {text}"));
+    let streamed = &completed["response"];
+
+    for (id, answer) in [(whole_id, &whole), (streamed_id, streamed)] {
+        let usage = &answer["usage"];
+        let input = u(usage, "input_tokens");
+        let cached = usage["input_tokens_details"]["cached_tokens"]
+            .as_u64()
+            .unwrap();
+        let reasoning = usage["output_tokens_details"]["reasoning_tokens"]
+            .as_u64()
+            .unwrap();
+        // The mock's documented rules: whole blocks of 128 cached, 16 tokens for `medium`.
+        assert_eq!(cached, input / 128 * 128, "{answer}");
+        assert!(cached >= 1024, "{answer}");
+        assert_eq!(reasoning, 16, "{answer}");
+        let output = u(usage, "output_tokens");
+        assert!(
+            output > reasoning,
+            "reasoning is part of the output: {answer}"
+        );
+
+        let row = stack.ledger_row(&tenant, &id).await;
+        assert_eq!(tokens(&row, "input_tokens"), input, "{row}");
+        assert_eq!(tokens(&row, "cached_input_tokens"), cached, "{row}");
+        assert_eq!(tokens(&row, "reasoning_tokens"), reasoning, "{row}");
+        assert_eq!(tokens(&row, "output_tokens"), output, "{row}");
+        // responses-mock: $1.25 input, $0.125 cached, $10 output (and reasoning) per million.
+        let picos = (input - cached) * 1_250_000 + cached * 125_000 + output * 10_000_000;
+        let billed: f64 = row["cost_usd"].as_str().unwrap().parse().unwrap();
+        assert!((billed - picos as f64 / 1e12).abs() < 1e-12, "{row}");
+        let told = usage["cost"].as_f64().unwrap();
+        assert!(
+            (billed - told).abs() < 1e-12,
+            "billed {billed}, told {told}"
+        );
+    }
+    stack.shutdown().await;
+}

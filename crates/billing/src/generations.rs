@@ -33,6 +33,12 @@ fn generation(e: LedgerEntry) -> pb::Generation {
             latency_ms: e.latency_ms,
             reported_by_provider: e.reported_by_provider,
             traceparent: String::new(),
+            billed_unit: e
+                .usage
+                .units
+                .map(|u| u.unit.as_str().to_owned())
+                .unwrap_or_default(),
+            billed_units: e.usage.units.map_or(0, |u| u.count),
         }),
     }
 }

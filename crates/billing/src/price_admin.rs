@@ -20,6 +20,18 @@ fn per_million(field: &str, s: &str) -> Result<PerMillion, BillingError> {
     PerMillion::parse_usd(s).map_err(|e| BillingError::invalid(field, e.to_string()))
 }
 
+/// A flat USD amount (per request, per image, ...); empty is 0.
+fn usd(field: &str, s: &str) -> Result<Money, BillingError> {
+    if s.trim().is_empty() {
+        return Ok(Money::ZERO);
+    }
+    Money::parse_usd(s).map_err(|e| BillingError::invalid(field, e.to_string()))
+}
+
+fn usd_string(m: Money) -> String {
+    m.to_usd().normalize().to_string()
+}
+
 /// USD per million tokens, as the admin wrote it (`"0.15"`).
 fn usd_per_million(p: PerMillion) -> String {
     // Micro-dollars per million tokens are pico-dollars × 1e6 per million: same digits,
@@ -41,9 +53,13 @@ pub(crate) fn version(v: &PriceVersion, standing: Standing) -> pb::PriceVersion 
         cached_input_usd: usd_per_million(v.price.cached_input),
         cache_write_usd: usd_per_million(v.price.cache_write),
         reasoning_usd: usd_per_million(v.price.reasoning),
-        per_request_usd: v.price.per_request.to_usd().normalize().to_string(),
+        per_request_usd: usd_string(v.price.per_request),
         source: v.source.clone(),
         status: standing.as_str().to_owned(),
+        per_image_usd: usd_string(v.price.per_image),
+        per_million_characters_usd: usd_per_million(v.price.per_million_characters),
+        per_audio_second_usd: usd_string(v.price.per_audio_second),
+        per_search_unit_usd: usd_string(v.price.per_search_unit),
     }
 }
 
@@ -67,12 +83,6 @@ pub(crate) async fn set(
             format!("`{model}` is not a configured model"),
         ));
     }
-    let per_request = if req.per_request_usd.trim().is_empty() {
-        Money::ZERO
-    } else {
-        Money::parse_usd(&req.per_request_usd)
-            .map_err(|e| BillingError::invalid("per_request_usd", e.to_string()))?
-    };
     let output = per_million("output_usd", &req.output_usd)?;
     let price = Price {
         input: per_million("input_usd", &req.input_usd)?,
@@ -85,7 +95,14 @@ pub(crate) async fn set(
         } else {
             per_million("reasoning_usd", &req.reasoning_usd)?
         },
-        per_request,
+        per_request: usd("per_request_usd", &req.per_request_usd)?,
+        per_image: usd("per_image_usd", &req.per_image_usd)?,
+        per_million_characters: per_million(
+            "per_million_characters_usd",
+            &req.per_million_characters_usd,
+        )?,
+        per_audio_second: usd("per_audio_second_usd", &req.per_audio_second_usd)?,
+        per_search_unit: usd("per_search_unit_usd", &req.per_search_unit_usd)?,
     };
     let deployment = req.deployment.trim();
     let effective_from = opt_time("effective_from", req.effective_from.as_ref())?;

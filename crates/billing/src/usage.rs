@@ -2,7 +2,7 @@
 //! idempotently, and exact spend reports.
 
 use chrono::Utc;
-use tollgate_domain::{Money, Outcome, Usage};
+use tollgate_domain::{Money, Outcome, Units, Usage};
 use tollgate_proto::billing::v1 as pb;
 use tollgate_store::ledger::{self, LedgerEntry, SpendGroup, SpendQuery, SpendRow};
 
@@ -20,7 +20,14 @@ fn entry(i: usize, e: &pb::UsageEvent, book: &Rates) -> Result<LedgerEntry, Bill
         cached_input_tokens: e.cached_input_tokens,
         cache_write_tokens: e.cache_write_tokens,
         reasoning_tokens: e.reasoning_tokens,
+        // A unit this billing does not know (a newer edge's) is billed by tokens only; the
+        // event is never refused, since the request already happened.
+        units: Units::from_wire(&e.billed_unit, e.billed_units),
     };
+    if !e.billed_unit.is_empty() && usage.units.is_none() {
+        metrics::counter!("tollgate_billing_unknown_unit_total").increment(1);
+        tracing::warn!(unit = %e.billed_unit, "usage in a unit billing does not know: not billed by it");
+    }
     let started_at = match &e.started_at {
         Some(t) => time(&field("started_at"), t)?,
         None => Utc::now(),

@@ -13,37 +13,54 @@ use crate::table::Table;
 
 #[derive(Debug, Subcommand)]
 pub enum PricesCmd {
-    /// Set a price (USD per million tokens; `--per-request-usd` per request). Unset parts are
-    /// 0. Takes effect now, or at `--effective-from` (never in the past).
-    Set {
-        /// A configured public model name.
-        #[arg(long)]
-        model: String,
-        /// Only requests served by this deployment of the model.
-        #[arg(long)]
-        deployment: Option<String>,
-        #[arg(long, default_value = "")]
-        input_usd: String,
-        #[arg(long, default_value = "")]
-        output_usd: String,
-        #[arg(long, default_value = "")]
-        cached_input_usd: String,
-        #[arg(long, default_value = "")]
-        cache_write_usd: String,
-        /// Reasoning tokens; empty: the output price.
-        #[arg(long, default_value = "")]
-        reasoning_usd: String,
-        #[arg(long, default_value = "")]
-        per_request_usd: String,
-        /// RFC 3339, e.g. 2026-12-01T00:00:00Z.
-        #[arg(long)]
-        effective_from: Option<chrono::DateTime<chrono::Utc>>,
-    },
+    /// Set a price (USD per million tokens; `--per-request-usd` per request; the per-unit
+    /// prices of the endpoints billed by unit). Unset parts are 0. Takes effect now, or at
+    /// `--effective-from` (never in the past).
+    Set(Box<SetArgs>),
     /// List every price version (optionally of one model).
     List {
         #[arg(long)]
         model: Option<String>,
     },
+}
+
+/// `tollgatectl prices set`'s flags (boxed: the per-unit prices make them the largest command).
+#[derive(Debug, clap::Args)]
+pub struct SetArgs {
+    /// A configured public model name.
+    #[arg(long)]
+    model: String,
+    /// Only requests served by this deployment of the model.
+    #[arg(long)]
+    deployment: Option<String>,
+    #[arg(long, default_value = "")]
+    input_usd: String,
+    #[arg(long, default_value = "")]
+    output_usd: String,
+    #[arg(long, default_value = "")]
+    cached_input_usd: String,
+    #[arg(long, default_value = "")]
+    cache_write_usd: String,
+    /// Reasoning tokens; empty: the output price.
+    #[arg(long, default_value = "")]
+    reasoning_usd: String,
+    #[arg(long, default_value = "")]
+    per_request_usd: String,
+    /// Per image generated (`/v1/images/generations`).
+    #[arg(long, default_value = "")]
+    per_image_usd: String,
+    /// Per million characters of speech input (`/v1/audio/speech`).
+    #[arg(long, default_value = "")]
+    per_million_characters_usd: String,
+    /// Per second of transcribed audio (`/v1/audio/transcriptions`).
+    #[arg(long, default_value = "")]
+    per_audio_second_usd: String,
+    /// Per rerank search unit (`/v1/rerank`).
+    #[arg(long, default_value = "")]
+    per_search_unit_usd: String,
+    /// RFC 3339, e.g. 2026-12-01T00:00:00Z.
+    #[arg(long)]
+    effective_from: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -58,6 +75,14 @@ pub struct SetPrice {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub reasoning_usd: String,
     pub per_request_usd: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub per_image_usd: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub per_million_characters_usd: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub per_audio_second_usd: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub per_search_unit_usd: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub effective_from: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -78,9 +103,36 @@ pub struct PriceVersion {
     pub reasoning_usd: String,
     pub per_request_usd: String,
     #[serde(default)]
+    pub per_image_usd: String,
+    #[serde(default)]
+    pub per_million_characters_usd: String,
+    #[serde(default)]
+    pub per_audio_second_usd: String,
+    #[serde(default)]
+    pub per_search_unit_usd: String,
+    #[serde(default)]
     pub source: String,
     #[serde(default)]
     pub status: String,
+}
+
+/// The per-unit prices that are set, as `image 0.04, audio_second 0.0001` (`-`: none).
+fn unit_prices(p: &PriceVersion) -> String {
+    let set: Vec<String> = [
+        ("image", &p.per_image_usd),
+        ("character/M", &p.per_million_characters_usd),
+        ("audio_second", &p.per_audio_second_usd),
+        ("search_unit", &p.per_search_unit_usd),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty() && v.as_str() != "0")
+    .map(|(k, v)| format!("{k} {v}"))
+    .collect();
+    if set.is_empty() {
+        "-".into()
+    } else {
+        set.join(", ")
+    }
 }
 
 pub(crate) fn prices_table(list: &[PriceVersion]) -> String {
@@ -99,6 +151,7 @@ pub(crate) fn prices_table(list: &[PriceVersion]) -> String {
         ("CACHE WRITE/M", true),
         ("REASONING/M", true),
         ("PER REQUEST", true),
+        ("PER UNIT", false),
         ("SOURCE", false),
     ]);
     for p in list {
@@ -114,6 +167,7 @@ pub(crate) fn prices_table(list: &[PriceVersion]) -> String {
             p.cache_write_usd.clone(),
             p.reasoning_usd.clone(),
             p.per_request_usd.clone(),
+            unit_prices(p),
             p.source.clone(),
         ]);
     }
@@ -127,17 +181,22 @@ pub async fn prices(
 ) -> Result<Output, CliError> {
     use reqwest::Method;
     Ok(match cmd {
-        PricesCmd::Set {
-            model,
-            deployment,
-            input_usd,
-            output_usd,
-            cached_input_usd,
-            cache_write_usd,
-            reasoning_usd,
-            per_request_usd,
-            effective_from,
-        } => {
+        PricesCmd::Set(args) => {
+            let SetArgs {
+                model,
+                deployment,
+                input_usd,
+                output_usd,
+                cached_input_usd,
+                cache_write_usd,
+                reasoning_usd,
+                per_request_usd,
+                per_image_usd,
+                per_million_characters_usd,
+                per_audio_second_usd,
+                per_search_unit_usd,
+                effective_from,
+            } = *args;
             let req = SetPrice {
                 model,
                 deployment,
@@ -147,6 +206,10 @@ pub async fn prices(
                 cache_write_usd,
                 reasoning_usd,
                 per_request_usd,
+                per_image_usd,
+                per_million_characters_usd,
+                per_audio_second_usd,
+                per_search_unit_usd,
                 effective_from,
             };
             let p: PriceVersion = client.call(Method::POST, &["prices"], Some(&req)).await?;
@@ -180,10 +243,15 @@ mod tests {
             cache_write_usd: "0".into(),
             reasoning_usd: "10".into(),
             per_request_usd: "0".into(),
+            per_image_usd: "0".into(),
+            per_million_characters_usd: "15".into(),
+            per_audio_second_usd: String::new(),
+            per_search_unit_usd: "0".into(),
             source: "admin".into(),
             status: "scheduled".into(),
         };
         let out = prices_table(&[p]);
+        assert!(out.contains("character/M 15"), "{out}");
         assert!(out.contains("azure-east"), "{out}");
         assert!(out.contains("scheduled"), "{out}");
         assert!(out.lines().next().unwrap().starts_with("MODEL"), "{out}");

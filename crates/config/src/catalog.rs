@@ -53,6 +53,23 @@ pub struct ProviderConfig {
     pub embeddings_path: Option<String>,
     #[serde(default)]
     pub models_path: Option<String>,
+    /// `kind = "openai"` only, like the other endpoints below: OpenAI's image generation
+    /// (default `/images/generations`).
+    #[serde(default)]
+    pub images_path: Option<String>,
+    /// Text to speech (default `/audio/speech`).
+    #[serde(default)]
+    pub speech_path: Option<String>,
+    /// Speech to text, multipart (default `/audio/transcriptions`).
+    #[serde(default)]
+    pub transcriptions_path: Option<String>,
+    /// Default `/moderations`.
+    #[serde(default)]
+    pub moderations_path: Option<String>,
+    /// Rerank in Cohere's and Jina's shape (default `/rerank`: Cohere's `…/v2`, Jina's,
+    /// vLLM's and Together's `…/v1` base URLs all serve it there).
+    #[serde(default)]
+    pub rerank_path: Option<String>,
     /// Query parameters added to every call (Azure's `api-version`).
     #[serde(default)]
     pub query: std::collections::BTreeMap<String, String>,
@@ -165,6 +182,54 @@ impl ProviderConfig {
 
     pub fn models_path(&self) -> &str {
         self.models_path.as_deref().unwrap_or("/models")
+    }
+
+    /// The path of one of the endpoints only OpenAI-compatible providers serve (`None` for
+    /// other kinds: the call is refused before it is sent).
+    pub fn endpoint_path(&self, endpoint: Endpoint) -> Option<&str> {
+        if self.kind() != ProviderKind::Openai {
+            return None;
+        }
+        let (set, default) = match endpoint {
+            Endpoint::Images => (&self.images_path, "/images/generations"),
+            Endpoint::Speech => (&self.speech_path, "/audio/speech"),
+            Endpoint::Transcriptions => (&self.transcriptions_path, "/audio/transcriptions"),
+            Endpoint::Moderations => (&self.moderations_path, "/moderations"),
+            Endpoint::Rerank => (&self.rerank_path, "/rerank"),
+        };
+        Some(set.as_deref().unwrap_or(default))
+    }
+}
+
+/// The endpoints besides chat and embeddings a gateway routes: served by OpenAI-compatible
+/// providers only, passed through with only `model` swapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    Images,
+    Speech,
+    Transcriptions,
+    Moderations,
+    Rerank,
+}
+
+impl Endpoint {
+    pub const ALL: [Endpoint; 5] = [
+        Endpoint::Images,
+        Endpoint::Speech,
+        Endpoint::Transcriptions,
+        Endpoint::Moderations,
+        Endpoint::Rerank,
+    ];
+
+    /// The route, as error messages name it.
+    pub fn route(self) -> &'static str {
+        match self {
+            Endpoint::Images => "/v1/images/generations",
+            Endpoint::Speech => "/v1/audio/speech",
+            Endpoint::Transcriptions => "/v1/audio/transcriptions",
+            Endpoint::Moderations => "/v1/moderations",
+            Endpoint::Rerank => "/v1/rerank",
+        }
     }
 }
 
@@ -331,9 +396,22 @@ pub struct PriceConfig {
     /// Reasoning tokens (part of output); defaults to the output price.
     #[serde(default)]
     pub reasoning: Option<String>,
-    /// Flat USD per request.
+    /// Flat USD per request (moderations are billed by this alone).
     #[serde(default)]
     pub per_request: Option<String>,
+    /// USD per image returned (`/v1/images/generations`).
+    #[serde(default)]
+    pub per_image: Option<String>,
+    /// USD per million characters of text to speak (`/v1/audio/speech`; OpenAI's TTS prices).
+    #[serde(default)]
+    pub per_million_characters: Option<String>,
+    /// USD per second of transcribed audio (`/v1/audio/transcriptions`; $0.006 a minute is
+    /// `"0.0001"`). Exact to the pico-dollar: a per-hour price that does not divide is refused.
+    #[serde(default)]
+    pub per_audio_second: Option<String>,
+    /// USD per rerank search unit (`/v1/rerank`; $2 per 1,000 searches is `"0.002"`).
+    #[serde(default)]
+    pub per_search_unit: Option<String>,
 }
 
 impl PriceConfig {
@@ -353,9 +431,15 @@ impl PriceConfig {
             Some(s) => PerMillion::parse_usd(s).map_err(|e| ("reasoning", e.to_string()))?,
             None => output,
         };
-        let per_request = match &self.per_request {
-            Some(s) => Money::parse_usd(s).map_err(|e| ("per_request", e.to_string()))?,
-            None => Money::ZERO,
+        let money = |field: &'static str, v: &Option<String>| match v {
+            Some(s) => Money::parse_usd(s).map_err(|e| (field, e.to_string())),
+            None => Ok(Money::ZERO),
+        };
+        let per_million_characters = match &self.per_million_characters {
+            Some(s) => {
+                PerMillion::parse_usd(s).map_err(|e| ("per_million_characters", e.to_string()))?
+            }
+            None => PerMillion::default(),
         };
         Ok(Price {
             input,
@@ -363,7 +447,11 @@ impl PriceConfig {
             cache_write,
             output,
             reasoning,
-            per_request,
+            per_request: money("per_request", &self.per_request)?,
+            per_image: money("per_image", &self.per_image)?,
+            per_million_characters,
+            per_audio_second: money("per_audio_second", &self.per_audio_second)?,
+            per_search_unit: money("per_search_unit", &self.per_search_unit)?,
         })
     }
 }

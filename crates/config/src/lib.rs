@@ -29,8 +29,8 @@ use figment::providers::{Env, Format, Serialized, Toml, Yaml};
 use serde::{Deserialize, Serialize};
 
 pub use catalog::{
-    Capability, DataCollection, DeploymentConfig, FallbackConfig, FallbackOn, ModelConfig,
-    PriceConfig, ProviderConfig, ProviderKind, RoutingStrategy,
+    Capability, DataCollection, DeploymentConfig, Endpoint, FallbackConfig, FallbackOn,
+    ModelConfig, PriceConfig, ProviderConfig, ProviderKind, RoutingStrategy,
 };
 pub use directory::{DirectoryEntry, ModelDirectory};
 pub use headers::{NEVER_FORWARDED, default_forward_headers};

@@ -32,6 +32,16 @@ pub struct Preset {
     #[serde(default)]
     pub models_path: Option<String>,
     #[serde(default)]
+    pub images_path: Option<String>,
+    #[serde(default)]
+    pub speech_path: Option<String>,
+    #[serde(default)]
+    pub transcriptions_path: Option<String>,
+    #[serde(default)]
+    pub moderations_path: Option<String>,
+    #[serde(default)]
+    pub rerank_path: Option<String>,
+    #[serde(default)]
     pub query: BTreeMap<String, String>,
     #[serde(default)]
     pub stream_usage: Option<bool>,
@@ -83,6 +93,11 @@ pub(crate) fn apply(providers: &mut [ProviderConfig]) -> Result<(), ConfigError>
         fill(&mut p.chat_path, &preset.chat_path);
         fill(&mut p.embeddings_path, &preset.embeddings_path);
         fill(&mut p.models_path, &preset.models_path);
+        fill(&mut p.images_path, &preset.images_path);
+        fill(&mut p.speech_path, &preset.speech_path);
+        fill(&mut p.transcriptions_path, &preset.transcriptions_path);
+        fill(&mut p.moderations_path, &preset.moderations_path);
+        fill(&mut p.rerank_path, &preset.rerank_path);
         for (k, v) in &preset.query {
             p.query.entry(k.clone()).or_insert_with(|| v.clone());
         }

@@ -8,10 +8,12 @@ pub mod api_key;
 pub mod identity;
 pub mod money;
 pub mod request_id;
+pub mod units;
 pub mod usage;
 
 pub use api_key::{ApiKey, KeyError, KeyHasher};
 pub use identity::Identity;
 pub use money::{Money, MoneyError, Price};
 pub use request_id::RequestId;
+pub use units::{Unit, Units};
 pub use usage::{Outcome, Usage};

@@ -11,6 +11,8 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::units::{Unit, Units};
+
 /// An amount of USD in pico-dollars.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
@@ -45,6 +47,13 @@ impl Money {
 
     pub fn saturating_add(self, other: Money) -> Money {
         Money(self.0.saturating_add(other.0))
+    }
+
+    /// `count` of something priced at `self` each (an image, a second of audio): exact, and
+    /// saturating rather than wrapping on absurd counts.
+    pub fn times(self, count: u64) -> Money {
+        let n = i64::try_from(count).unwrap_or(i64::MAX);
+        Money(self.0.saturating_mul(n))
     }
 
     /// Parse a decimal USD amount (e.g. `"0.002"`), exact to the pico-dollar.
@@ -120,7 +129,8 @@ impl PerMillion {
     }
 }
 
-/// The price of one model (or deployment).
+/// The price of one model (or deployment): per token, per request, and per unit for the
+/// endpoints billed by unit (each 0 unless set).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Price {
     pub input: PerMillion,
@@ -131,6 +141,41 @@ pub struct Price {
     /// apart.
     pub reasoning: PerMillion,
     pub per_request: Money,
+    /// Per image returned.
+    #[serde(default)]
+    pub per_image: Money,
+    /// Per million characters of text to speak (held like token prices: pico-dollars per
+    /// character).
+    #[serde(default)]
+    pub per_million_characters: PerMillion,
+    /// Per second of transcribed audio.
+    #[serde(default)]
+    pub per_audio_second: Money,
+    /// Per rerank search unit.
+    #[serde(default)]
+    pub per_search_unit: Money,
+}
+
+impl Price {
+    /// What `units` cost at this price. A request unit costs nothing here: `per_request` is
+    /// charged on every request already, moderations included.
+    pub fn of_units(&self, units: Units) -> Money {
+        match units.unit {
+            Unit::Image => self.per_image.times(units.count),
+            Unit::Character => self.per_million_characters.per_token_times(units.count),
+            Unit::AudioSecond => self.per_audio_second.times(units.count),
+            Unit::SearchUnit => self.per_search_unit.times(units.count),
+            Unit::Request => Money::ZERO,
+        }
+    }
+
+    /// Whether any per-unit price is set (catalogs show them only then).
+    pub fn has_unit_prices(&self) -> bool {
+        self.per_image != Money::ZERO
+            || self.per_million_characters != PerMillion::default()
+            || self.per_audio_second != Money::ZERO
+            || self.per_search_unit != Money::ZERO
+    }
 }
 
 #[cfg(test)]
@@ -168,6 +213,27 @@ mod tests {
             Money::parse_usd("12.5").unwrap().to_usd_string(),
             "12.500000000000"
         );
+    }
+
+    #[test]
+    fn units_are_priced_exactly_and_requests_only_once() {
+        let p = Price {
+            per_image: Money::parse_usd("0.04").unwrap(),
+            per_million_characters: PerMillion::parse_usd("15").unwrap(),
+            per_audio_second: Money::parse_usd("0.0001").unwrap(),
+            per_search_unit: Money::parse_usd("0.002").unwrap(),
+            per_request: Money::parse_usd("0.01").unwrap(),
+            ..Price::default()
+        };
+        let of = |unit, count| p.of_units(Units::new(unit, count)).to_usd_string();
+        assert_eq!(of(Unit::Image, 3), "0.120000000000");
+        // 1,234 characters at $15 per million.
+        assert_eq!(of(Unit::Character, 1_234), "0.018510000000");
+        assert_eq!(of(Unit::AudioSecond, 61), "0.006100000000");
+        assert_eq!(of(Unit::SearchUnit, 2), "0.004000000000");
+        assert_eq!(of(Unit::Request, 1), "0.000000000000");
+        assert!(p.has_unit_prices());
+        assert!(!Price::default().has_unit_prices());
     }
 
     proptest! {

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::money::{Money, Price};
+use crate::units::Units;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
@@ -16,6 +17,10 @@ pub struct Usage {
     pub cached_input_tokens: u64,
     pub cache_write_tokens: u64,
     pub reasoning_tokens: u64,
+    /// What the request is billed by besides tokens (images, characters, seconds of audio,
+    /// search units, the request itself); `None` for token-only requests such as chat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub units: Option<Units>,
 }
 
 impl Usage {
@@ -36,6 +41,7 @@ impl Usage {
             .saturating_add(price.output.per_token_times(plain_output))
             .saturating_add(price.reasoning.per_token_times(reasoning))
             .saturating_add(price.per_request)
+            .saturating_add(self.units.map_or(Money::ZERO, |u| price.of_units(u)))
     }
 }
 
@@ -83,12 +89,14 @@ mod tests {
             output: PerMillion::parse_usd("10").unwrap(),
             reasoning: PerMillion::parse_usd("10").unwrap(),
             per_request: Money::ZERO,
+            ..Price::default()
         }
     }
 
     #[test]
     fn cost_splits_cached_tokens_out_of_input() {
         let u = Usage {
+            units: None,
             input_tokens: 1_000,
             output_tokens: 500,
             cached_input_tokens: 400,
@@ -145,6 +153,24 @@ mod tests {
         };
         // All 10 tokens billed at the cached price.
         assert_eq!(u.cost(&price()).to_usd_string(), "0.000012500000");
+    }
+
+    #[test]
+    fn units_add_to_the_tokens_a_provider_reported() {
+        use crate::units::{Unit, Units};
+        let p = Price {
+            per_image: Money::parse_usd("0.04").unwrap(),
+            ..price()
+        };
+        // gpt-image-1 style: tokens and images both billed.
+        let u = Usage {
+            input_tokens: 1_000,
+            output_tokens: 100,
+            units: Some(Units::new(Unit::Image, 2)),
+            ..Usage::default()
+        };
+        // 1000 * 2.50/M + 100 * 10/M + 2 * 0.04 = 0.0025 + 0.001 + 0.08
+        assert_eq!(u.cost(&p).to_usd_string(), "0.083500000000");
     }
 
     #[test]

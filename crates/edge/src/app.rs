@@ -21,7 +21,8 @@ use crate::hardening::{self, Guard};
 use crate::request::RequestIdExt;
 use crate::state::AppState;
 use crate::{
-    admin, auth, chat, completions, embeddings, health, messages, models, openrouter, responses,
+    admin, auth, chat, completions, embeddings, endpoints, health, messages, models, openrouter,
+    responses, transcriptions,
 };
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -69,6 +70,15 @@ fn clients() -> Router<AppState> {
             get(responses::input_items),
         )
         .route("/v1/completions", post(completions::completions))
+        // Billed by unit, passed through to OpenAI-compatible deployments.
+        .route("/v1/images/generations", post(endpoints::images))
+        .route("/v1/audio/speech", post(endpoints::speech))
+        .route(
+            "/v1/audio/transcriptions",
+            post(transcriptions::transcriptions),
+        )
+        .route("/v1/moderations", post(endpoints::moderations))
+        .route("/v1/rerank", post(endpoints::rerank))
         // Anthropic clients (`anthropic-version`, `x-api-key`), errors in Anthropic's shape.
         .route("/v1/messages", post(messages::messages))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
@@ -85,6 +95,14 @@ fn clients() -> Router<AppState> {
             get(responses::input_items),
         )
         .route("/api/v1/completions", post(completions::completions))
+        .route("/api/v1/images/generations", post(endpoints::images))
+        .route("/api/v1/audio/speech", post(endpoints::speech))
+        .route(
+            "/api/v1/audio/transcriptions",
+            post(transcriptions::transcriptions),
+        )
+        .route("/api/v1/moderations", post(endpoints::moderations))
+        .route("/api/v1/rerank", post(endpoints::rerank))
         .route("/api/v1/models", get(models::list_models))
         .route("/api/v1/models/{id}", get(models::get_model))
         .route("/api/v1/key", get(openrouter::key))

@@ -108,7 +108,12 @@ fn check_model<'a>(state: &AppState, call: &'a ModelCall) -> Result<(Money, Ask<
     if let Some(model) = prices.directory().get(&peek.model) {
         hardening::body::check_model_caps(model, peek.max_tokens, peek.n)?;
     }
-    let estimate = prices.estimate(&peek.model, peek.prompt_tokens_estimate, output_allowance);
+    let estimate = prices.estimate(
+        &peek.model,
+        peek.prompt_tokens_estimate,
+        output_allowance,
+        peek.units,
+    );
     let ask = Ask {
         model: &peek.model,
         tokens: peek.prompt_tokens_estimate.saturating_add(output_allowance),
@@ -175,6 +180,7 @@ async fn call_routing(
         // Routing resolves the model with the same directory (see routing's `tables.rs`).
         directory: state.prices.load().directory().fingerprint(),
         client_headers: call.peek.forward.clone(),
+        content_type: call.peek.content_type.clone(),
     };
     let mut req = tonic::Request::new(chat);
     req.set_timeout(state.request_timeout);

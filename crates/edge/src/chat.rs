@@ -47,6 +47,8 @@ pub async fn chat_completions(
         include_usage: peek.include_usage,
         forward: forwardable(&state, &headers),
         keep: None,
+        units: None,
+        content_type: String::new(),
     };
     serve(state, caller, rid, body, peek).await
 }

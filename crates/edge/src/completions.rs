@@ -53,6 +53,8 @@ pub async fn completions(
         include_usage: peek.include_usage,
         forward: forwardable(&state, &headers),
         keep: None,
+        units: None,
+        content_type: String::new(),
     };
     serve(state, caller, rid, body, peek).await
 }

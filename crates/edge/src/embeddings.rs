@@ -47,6 +47,8 @@ pub async fn embeddings(
         // Embeddings have no beta headers to carry.
         forward: Default::default(),
         keep: None,
+        units: None,
+        content_type: String::new(),
     };
     serve(state, caller, rid, body, peek).await
 }

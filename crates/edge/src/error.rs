@@ -90,6 +90,10 @@ pub enum ApiError {
     /// The prompt does not fit the model: OpenAI's 400 `context_length_exceeded`.
     #[error("{0}")]
     ContextLengthExceeded(String),
+    /// The model's providers do not serve the endpoint asked for (images of an Anthropic
+    /// model): routing's message names the model and the route.
+    #[error("{0}")]
+    UnsupportedEndpoint(String),
     #[error("The upstream provider failed: {0}")]
     Upstream(String),
     #[error("The upstream provider did not answer in time.")]
@@ -219,6 +223,11 @@ impl ApiError {
                 "invalid_request_error",
                 "context_length_exceeded",
             ),
+            UnsupportedEndpoint(_) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "unsupported_endpoint",
+            ),
             Upstream(_) => (StatusCode::BAD_GATEWAY, "api_error", "upstream_error"),
             UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, "api_error", "upstream_timeout"),
             Interrupted => (
@@ -274,7 +283,9 @@ impl ApiError {
         let param = match self {
             ApiError::BadRequest { param, .. } => param.as_deref(),
             ApiError::OverCap { param, .. } | ApiError::OverModelCap { param, .. } => Some(*param),
-            ApiError::UnknownModel(_) | ApiError::ModelNotAllowed(_) => Some("model"),
+            ApiError::UnknownModel(_)
+            | ApiError::ModelNotAllowed(_)
+            | ApiError::UnsupportedEndpoint(_) => Some("model"),
             ApiError::ContextLengthExceeded(_) => Some("messages"),
             _ => None,
         };
@@ -370,6 +381,7 @@ impl ApiError {
             K::ModelNotAllowed => ApiError::ModelNotAllowed(model.to_owned()),
             K::InvalidRequest => ApiError::UpstreamInvalid(f.message.clone()),
             K::ContextLengthExceeded => ApiError::ContextLengthExceeded(f.message.clone()),
+            K::UnsupportedEndpoint => ApiError::UnsupportedEndpoint(f.message.clone()),
             K::UpstreamRateLimited => ApiError::UpstreamRateLimited {
                 retry_after: (f.retry_after_ms > 0)
                     .then(|| Duration::from_millis(f.retry_after_ms)),
@@ -515,6 +527,10 @@ mod tests {
         assert_eq!(
             seen(K::ContextLengthExceeded, 0),
             (400, "context_length_exceeded", None)
+        );
+        assert_eq!(
+            seen(K::UnsupportedEndpoint, 0),
+            (400, "unsupported_endpoint", None)
         );
         assert_eq!(
             seen(K::UpstreamRateLimited, 3000),

@@ -16,7 +16,9 @@
 //! - `auth.rs` (API keys, the admin credential) and `jwt.rs` (bearer tokens): the `Caller`,
 //!   from memory.
 //! - A route peeks its wire format into `request.rs`'s `Peeked`: `chat.rs` (OpenAI and
-//!   OpenRouter), `messages.rs` (Anthropic), `embeddings.rs`.
+//!   OpenRouter), `messages.rs` (Anthropic), `embeddings.rs`, and the endpoints billed by unit:
+//!   `endpoints.rs` (images, speech, moderations, rerank) and `transcriptions.rs` (a multipart
+//!   upload).
 //! - `call.rs`, the file to read first: the flow every model call shares, as named steps:
 //!   check model → admit → call routing → await start → answer whole / answer streamed.
 //!   - `admission.rs` (a pure plan in `admission/plan.rs`, the one Redis round trip, the
@@ -54,6 +56,7 @@ mod chat;
 mod completions;
 mod cost;
 mod embeddings;
+mod endpoints;
 mod error;
 mod hardening;
 mod health;
@@ -72,6 +75,7 @@ mod snapshot;
 mod state;
 mod stored;
 mod stream_cost;
+mod transcriptions;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -80,6 +80,8 @@ pub async fn messages(
         include_usage: false,
         forward: forwardable(&state, &headers),
         keep: None,
+        units: None,
+        content_type: String::new(),
     };
     serve(state, caller, rid, body, peek).await
 }

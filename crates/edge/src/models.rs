@@ -14,7 +14,12 @@
 //! - `supported_parameters`: the sampling and format parameters every deployment takes, plus
 //!   `tools`/`tool_choice`, `response_format`/`structured_outputs` where a deployment has the
 //!   capability;
-//! - `architecture`: text in and out, images in where a deployment has `vision`.
+//! - `pricing` of the endpoints billed by unit, where the price sets them: `image` (USD per
+//!   image generated), and Tollgate's own `character` (per character of speech input),
+//!   `audio_second` (per second of transcribed audio) and `search_unit` (per rerank search);
+//! - `architecture`: text in and out, images in where a deployment has `vision`; what the
+//!   unit prices say a model does: image out for a per-image price, audio out for a
+//!   per-character one, audio in for a per-second one.
 
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
@@ -83,13 +88,34 @@ fn started_at() -> u64 {
     })
 }
 
-fn model_object(pricing: &Pricing, id: &str, m: &DirectoryEntry, created: u64) -> Value {
-    let vision = m.capabilities.contains(&Capability::Vision);
-    let inputs: &[&str] = if vision {
-        &["text", "image"]
-    } else {
-        &["text"]
+/// Input and output modalities: text, images in with `vision`, and what the unit prices say.
+fn modalities(m: &DirectoryEntry, price: Option<&Price>) -> (Vec<&'static str>, Vec<&'static str>) {
+    let mut inputs = vec!["text"];
+    if m.capabilities.contains(&Capability::Vision) {
+        inputs.push("image");
+    }
+    let Some(p) = price.filter(|p| p.has_unit_prices()) else {
+        return (inputs, vec!["text"]);
     };
+    let mut outputs = Vec::new();
+    if p.per_image != Money::ZERO {
+        outputs.push("image");
+    }
+    if p.per_million_characters.micros() != 0 {
+        outputs.push("audio");
+    }
+    if p.per_audio_second != Money::ZERO {
+        inputs.push("audio");
+    }
+    if outputs.is_empty() {
+        outputs.push("text");
+    }
+    (inputs, outputs)
+}
+
+fn model_object(pricing: &Pricing, id: &str, m: &DirectoryEntry, created: u64) -> Value {
+    let price = pricing.price_now(&m.name);
+    let (inputs, outputs) = modalities(m, price.as_ref());
     json!({
         "id": id,
         "object": "model",
@@ -99,13 +125,13 @@ fn model_object(pricing: &Pricing, id: &str, m: &DirectoryEntry, created: u64) -
         "name": m.name,
         "context_length": m.context_window,
         "architecture": {
-            "modality": if vision { "text+image->text" } else { "text->text" },
+            "modality": format!("{}->{}", inputs.join("+"), outputs.join("+")),
             "input_modalities": inputs,
-            "output_modalities": ["text"],
+            "output_modalities": outputs,
             "tokenizer": "Other",
             "instruct_type": null,
         },
-        "pricing": pricing.price_now(&m.name).map(|p| price_fields(&p)),
+        "pricing": price.map(|p| price_fields(&p)),
         "top_provider": {
             "context_length": m.context_window,
             "max_completion_tokens": m.max_output_tokens,
@@ -128,18 +154,43 @@ fn supported_parameters(caps: &[Capability]) -> Vec<&'static str> {
     p
 }
 
-/// OpenRouter's pricing object: USD per token (per request for `request`), decimal strings.
+/// OpenRouter's pricing object: USD per token (per request for `request`, per image for
+/// `image`), decimal strings; the other per-unit prices only where set.
 fn price_fields(p: &Price) -> Value {
-    json!({
+    let usd = |m: Money| m.to_usd().normalize().to_string();
+    let mut v = json!({
         "prompt": per_token(p.input.micros()),
         "completion": per_token(p.output.micros()),
         "input_cache_read": per_token(p.cached_input.micros()),
         "input_cache_write": per_token(p.cache_write.micros()),
         "internal_reasoning": per_token(p.reasoning.micros()),
-        "request": p.per_request.to_usd().normalize().to_string(),
-        "image": "0",
+        "request": usd(p.per_request),
+        "image": usd(p.per_image),
         "web_search": "0",
-    })
+    });
+    let extra = [
+        (
+            "character",
+            p.per_million_characters.micros() != 0,
+            per_token(p.per_million_characters.micros()),
+        ),
+        (
+            "audio_second",
+            p.per_audio_second != Money::ZERO,
+            usd(p.per_audio_second),
+        ),
+        (
+            "search_unit",
+            p.per_search_unit != Money::ZERO,
+            usd(p.per_search_unit),
+        ),
+    ];
+    for (name, set, value) in extra {
+        if set {
+            v[name] = Value::String(value);
+        }
+    }
+    v
 }
 
 /// Micro-dollars per million tokens are pico-dollars per token: exact USD per token.
@@ -161,6 +212,37 @@ mod tests {
         assert_eq!(per_token(15_000_000), "0.000015");
         assert_eq!(per_token(0), "0");
         assert_eq!(per_token(1), "0.000000000001");
+    }
+
+    #[test]
+    fn unit_prices_show_where_set_with_what_the_model_makes() {
+        use tollgate_domain::money::PerMillion;
+        let tts = Price {
+            per_million_characters: PerMillion::parse_usd("15").unwrap(),
+            ..Price::default()
+        };
+        let v = price_fields(&tts);
+        assert_eq!(v["character"], "0.000015");
+        assert_eq!(v["image"], "0");
+        assert!(v.get("audio_second").is_none() && v.get("search_unit").is_none());
+        let m = DirectoryEntry::default();
+        assert_eq!(modalities(&m, Some(&tts)), (vec!["text"], vec!["audio"]));
+        let images = Price {
+            per_image: Money::parse_usd("0.04").unwrap(),
+            ..Price::default()
+        };
+        assert_eq!(price_fields(&images)["image"], "0.04");
+        assert_eq!(modalities(&m, Some(&images)), (vec!["text"], vec!["image"]));
+        let whisper = Price {
+            per_audio_second: Money::parse_usd("0.0001").unwrap(),
+            ..Price::default()
+        };
+        assert_eq!(price_fields(&whisper)["audio_second"], "0.0001");
+        assert_eq!(
+            modalities(&m, Some(&whisper)),
+            (vec!["text", "audio"], vec!["text"])
+        );
+        assert_eq!(modalities(&m, None), (vec!["text"], vec!["text"]));
     }
 
     #[test]

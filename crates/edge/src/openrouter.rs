@@ -212,6 +212,9 @@ pub async fn generation(
             "status": e.http_status,
             "outcome": e.outcome,
             "price_version": g.price_version,
+            // Billed besides tokens (images, characters, seconds of audio, search units).
+            "billed_unit": (!e.billed_unit.is_empty()).then_some(&e.billed_unit),
+            "billed_units": (!e.billed_unit.is_empty()).then_some(e.billed_units),
         }
     })))
 }

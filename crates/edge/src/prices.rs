@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tollgate_config::{Config, ModelDirectory};
-use tollgate_domain::{Money, Usage};
+use tollgate_domain::{Money, Units, Usage};
 use tollgate_store::prices::PriceCatalog;
 
 use crate::snapshot::KeyEntry;
@@ -71,11 +71,19 @@ impl Pricing {
     }
 
     /// What a request may cost at most, as far as the edge can tell before it runs: the prompt
-    /// estimate plus the output allowance, at the model's price in effect now.
-    pub fn estimate(&self, model: &str, prompt_tokens: u64, output_tokens: u64) -> Money {
+    /// estimate plus the output allowance, and the units it asks for (images, characters, ...),
+    /// at the model's price in effect now.
+    pub fn estimate(
+        &self,
+        model: &str,
+        prompt_tokens: u64,
+        output_tokens: u64,
+        units: Option<Units>,
+    ) -> Money {
         let usage = Usage {
             input_tokens: prompt_tokens,
             output_tokens,
+            units,
             ..Usage::default()
         };
         self.cost(model, "", SystemTime::now(), &usage)

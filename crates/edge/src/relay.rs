@@ -238,12 +238,16 @@ impl Relay {
     }
 
     /// End the stream early: settle as the client saw it, and say why in the stream, after
-    /// anything the cost tail held.
-    fn cut(&mut self, cut: Cut) -> Bytes {
+    /// anything the cost tail held. Audio cannot carry an error event: its body ends in error
+    /// instead, so the client sees a broken download rather than a short file that looks whole.
+    fn cut(&mut self, cut: Cut) -> Result<Bytes, std::io::Error> {
         if let Some(s) = self.settle.take() {
             s.finish(cut.ending());
         }
-        self.cost.before(cut.event(self.format))
+        if self.format == rpc::WireFormat::OpenaiSpeech {
+            return Err(std::io::Error::other(cut.code()));
+        }
+        Ok(self.cost.before(cut.event(self.format)))
     }
 }
 
@@ -267,10 +271,10 @@ impl Stream for RelayStream {
             }
             if this.drained(cx) {
                 tracing::info!("stream ended: the drain deadline passed");
-                return Poll::Ready(Some(Ok(this.cut(Cut::Drained))));
+                return Poll::Ready(Some(this.cut(Cut::Drained)));
             }
             if let Some(cut) = ready!(this.watch_budget(cx)) {
-                return Poll::Ready(Some(Ok(this.cut(cut))));
+                return Poll::Ready(Some(this.cut(cut)));
             }
             let Some(frames) = this.frames.as_mut() else {
                 return Poll::Ready(None);
@@ -282,7 +286,7 @@ impl Stream for RelayStream {
                     this.delivered_end |= ends_answer(&b, this.format);
                     return Poll::Ready(Some(Ok(b)));
                 }
-                Step::Cut(cut) => return Poll::Ready(Some(Ok(this.cut(cut)))),
+                Step::Cut(cut) => return Poll::Ready(Some(this.cut(cut))),
                 Step::End => {
                     if let Some(s) = this.settle.take() {
                         s.finish(Ending::Answered);

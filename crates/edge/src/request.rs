@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use http::HeaderMap;
-use tollgate_domain::RequestId;
+use tollgate_domain::{RequestId, Units};
 use tollgate_proto::routing::v1 as rpc;
 
 use crate::error::ApiError;
@@ -36,6 +36,12 @@ pub(crate) struct Peeked {
     pub forward: HashMap<String, String>,
     /// A Responses API answer to store once it has gone out.
     pub keep: Option<crate::stored::Keep>,
+    /// The endpoints billed by unit (images, speech, ...): the units the request says it will
+    /// be billed by, for the budget reservation.
+    pub units: Option<Units>,
+    /// The client's `Content-Type` for a body that is not JSON (a multipart upload), passed on
+    /// to the provider unchanged; empty for JSON.
+    pub content_type: String,
 }
 
 /// The longest header value handed on: beta flags are short; anything longer is not one.

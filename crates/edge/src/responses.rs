@@ -70,6 +70,8 @@ pub async fn responses(
         include_usage: peek.stream,
         forward: forwardable(&state, &headers),
         keep,
+        units: None,
+        content_type: String::new(),
     };
     serve(state, caller, rid, body, peek).await
 }

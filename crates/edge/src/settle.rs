@@ -63,6 +63,9 @@ struct Open {
     progress: rpc::Progress,
     final_usage: Option<rpc::Usage>,
     prompt_estimate: u64,
+    /// The units the request asked for (images, characters, ...): billed when routing never
+    /// reported usage, as the prompt estimate is for tokens.
+    units_estimate: Option<tollgate_domain::Units>,
     /// Routing's Start status (what a successful answer went out with).
     start_status: u16,
     request_body: Option<Bytes>,
@@ -103,6 +106,7 @@ impl Settlement {
                 progress: rpc::Progress::default(),
                 final_usage: None,
                 prompt_estimate: call.peek.prompt_tokens_estimate,
+                units_estimate: call.peek.units,
                 start_status: 200,
                 request_body: log_content.then(|| body.clone()),
                 response_body: log_content.then(Vec::new),
@@ -292,6 +296,11 @@ impl Open {
             latency_ms,
             reported_by_provider: reported,
             traceparent: self.traceparent.clone(),
+            billed_unit: usage
+                .units
+                .map(|u| u.unit.as_str().to_owned())
+                .unwrap_or_default(),
+            billed_units: usage.units.map_or(0, |u| u.count),
         }
     }
 
@@ -332,8 +341,9 @@ impl Open {
     }
 
     /// Billed usage: the provider's numbers when it reported them; otherwise the prompt estimate
-    /// plus what was delivered — never nothing, except for a 503 the gateway produced before
-    /// anything was delivered, which costs nothing (the row stays: one event per admission).
+    /// plus what was delivered, and the units the request asked for — never nothing, except for
+    /// a 503 the gateway produced before anything was delivered, which costs nothing (the row
+    /// stays: one event per admission).
     fn final_numbers(&self, recorded: &Recorded) -> (Usage, Outcome, bool) {
         if let Some(u) = &self.final_usage {
             let outcome = match rpc::Outcome::try_from(u.outcome) {
@@ -355,6 +365,7 @@ impl Open {
         let usage = Usage {
             input_tokens: input,
             output_tokens: self.progress.output_tokens,
+            units: self.units_estimate,
             ..Usage::default()
         };
         let outcome = if recorded.client_gone {
@@ -373,6 +384,7 @@ fn usage_of(u: &rpc::Usage) -> Usage {
         cached_input_tokens: u.cached_input_tokens,
         cache_write_tokens: u.cache_write_tokens,
         reasoning_tokens: u.reasoning_tokens,
+        units: tollgate_domain::Units::from_wire(&u.billed_unit, u.billed_units),
     }
 }
 

@@ -39,13 +39,24 @@ pub enum FormatError {
         param: &'static str,
         reason: &'static str,
     },
+    /// A body that must be a multipart form (an audio upload) came with another content type.
+    #[error(
+        "The request body must be multipart/form-data with a boundary, as this endpoint takes a file upload."
+    )]
+    NotMultipart,
+    /// A multipart body that cannot be read as a form.
+    #[error("We could not parse the multipart form of your request ({0}).")]
+    InvalidForm(String),
 }
 
 impl FormatError {
     /// The request parameter at fault, as OpenAI names it in `error.param`.
     pub fn param(&self) -> Option<&str> {
         match self {
-            FormatError::InvalidJson(_) | FormatError::NotAnObject => None,
+            FormatError::InvalidJson(_)
+            | FormatError::NotAnObject
+            | FormatError::NotMultipart
+            | FormatError::InvalidForm(_) => None,
             // OpenAI leaves `param` null here; naming it costs nothing and helps the caller.
             FormatError::MissingModel => Some("model"),
             FormatError::MissingParameter(p) | FormatError::InvalidType { param: p, .. } => Some(p),
@@ -75,6 +86,8 @@ impl FormatError {
             FormatError::InvalidType { .. } => Some("invalid_type"),
             FormatError::EmptyArray(_) => Some("empty_array"),
             FormatError::InvalidValue { .. } => Some("invalid_value"),
+            FormatError::NotMultipart => Some("invalid_content_type"),
+            FormatError::InvalidForm(_) => Some("invalid_form"),
         }
     }
 }

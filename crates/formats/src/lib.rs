@@ -3,8 +3,9 @@
 //! Owns: peeking an OpenAI chat request for the few fields admission needs, rewriting a request
 //! for a deployment (model, `stream_options`) while keeping every other byte as the client sent
 //! it, reading usage out of responses and stream chunks, OpenAI-shaped error bodies and SSE
-//! decoding/encoding, and the one renderer of the event that ends a stream early
-//! ([`stream_error`]).
+//! decoding/encoding, the one renderer of the event that ends a stream early
+//! ([`stream_error`]), and the endpoints billed by unit ([`endpoints`]: images, speech,
+//! transcriptions, moderations, rerank).
 //!
 //! Must not: do I/O, log, allocate per byte, or round-trip a client body through
 //! `serde_json::Value` (that reorders keys and loses number precision). Every function here is
@@ -14,6 +15,7 @@ pub mod anthropic;
 pub mod bedrock;
 pub mod completions;
 pub mod depth;
+pub mod endpoints;
 mod error;
 pub mod gemini;
 mod json;

@@ -226,6 +226,7 @@ fn usage_conversion_is_exact_including_cache_tokens() {
         .unwrap()
         .unwrap();
     let want = Usage {
+        units: None,
         input_tokens: 4_021,
         output_tokens: 93,
         cached_input_tokens: 3_000,

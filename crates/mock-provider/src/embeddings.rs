@@ -203,7 +203,7 @@ pub(crate) fn respond(body: &[u8]) -> Result<(Response, u64), ApiError> {
 }
 
 /// Standard base64 with padding (RFC 4648 §4).
-fn encode_base64(bytes: &[u8]) -> String {
+pub(crate) fn encode_base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {

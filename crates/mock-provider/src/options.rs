@@ -121,6 +121,21 @@ pub struct MockStats {
     /// Of `prompt_tokens`, those reported as written to the prompt cache (Anthropic path).
     #[serde(default)]
     pub cache_write_tokens: u64,
+    /// Images returned by `/v1/images/generations`.
+    #[serde(default)]
+    pub images: u64,
+    /// Characters of `input` spoken by `/v1/audio/speech`.
+    #[serde(default)]
+    pub speech_characters: u64,
+    /// Seconds of audio `/v1/audio/transcriptions` reported (duration-billed models).
+    #[serde(default)]
+    pub audio_seconds: u64,
+    /// Requests `/v1/moderations` answered.
+    #[serde(default)]
+    pub moderation_requests: u64,
+    /// Search units `/v1/rerank` reported.
+    #[serde(default)]
+    pub search_units: u64,
 }
 
 fn parse_millis(s: &str) -> Result<Duration, String> {

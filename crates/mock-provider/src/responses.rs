@@ -15,16 +15,47 @@
 //! - else `min(chunks, max_output_tokens)` words, one token each, as chat answers.
 //!
 //! An answer cut by `max_output_tokens` is `incomplete` (`max_output_tokens`).
+//!
+//! Usage details, deterministic so tests can check a gateway carries them:
+//! - `output_tokens_details.reasoning_tokens`: with `reasoning.effort` `low`, `medium` or
+//!   `high`, [`reasoning_tokens`] (8, 16, 32) tokens spent thinking, counted in `output_tokens`
+//!   as OpenAI counts them (no reasoning item is emitted: summaries are off);
+//! - `input_tokens_details.cached_tokens`: OpenAI's automatic prompt caching. A prompt of at
+//!   least [`CACHE_MIN_TOKENS`] whose instructions and input were seen before reads its tokens
+//!   from the cache in whole blocks of [`CACHE_BLOCK`]; the first such request writes it.
 
 use serde_json::{Map, Value, json};
 
 use crate::chat::{chunk_text, count_words as words};
 use crate::error::ApiError;
 use crate::messages_answer::TOOL_USE_TOKENS;
-use crate::prompt::call_tools;
+use crate::prompt::{FNV_OFFSET, call_tools, fnv};
 
 /// Bytes of JSON text per output token.
 const JSON_BYTES_PER_TOKEN: usize = 8;
+/// Prompts shorter than this are never cached (OpenAI's threshold).
+pub(crate) const CACHE_MIN_TOKENS: u64 = 1024;
+/// Cached tokens come in whole blocks of this many.
+pub(crate) const CACHE_BLOCK: u64 = 128;
+
+/// Reasoning tokens a `reasoning.effort` spends.
+pub(crate) fn reasoning_tokens(effort: Option<&str>) -> u64 {
+    match effort {
+        Some("low") => 8,
+        Some("medium") => 16,
+        Some("high") => 32,
+        _ => 0,
+    }
+}
+
+/// The cached share of a prompt of `input` tokens read from the cache.
+pub(crate) fn cached_tokens(input: u64) -> u64 {
+    if input < CACHE_MIN_TOKENS {
+        0
+    } else {
+        input / CACHE_BLOCK * CACHE_BLOCK
+    }
+}
 
 /// What a Responses request asks for, after validation.
 pub(crate) struct ResponsesRequest {
@@ -38,6 +69,10 @@ pub(crate) struct ResponsesRequest {
     pub(crate) json: Option<String>,
     /// The request's settings a Response echoes.
     pub(crate) echo: Map<String, Value>,
+    /// Spent thinking, from `reasoning.effort`.
+    pub(crate) reasoning_tokens: u64,
+    /// Identifies the prompt (instructions and input) for the prompt cache.
+    pub(crate) prefix_hash: u64,
 }
 
 fn invalid(message: &str, param: &'static str, code: &'static str) -> ApiError {
@@ -127,6 +162,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<ResponsesRequest, ApiError> {
             echo.insert(key.to_owned(), v.clone());
         }
     }
+    let prompt = json!([obj.get("instructions"), input]).to_string();
     Ok(ResponsesRequest {
         model,
         input_tokens: instructions + items + 3,
@@ -135,6 +171,8 @@ pub(crate) fn parse(body: &[u8]) -> Result<ResponsesRequest, ApiError> {
         calls,
         json,
         echo,
+        reasoning_tokens: reasoning_tokens(v.pointer("/reasoning/effort").and_then(Value::as_str)),
+        prefix_hash: fnv(FNV_OFFSET, prompt.as_bytes()),
     })
 }
 
@@ -229,6 +267,11 @@ pub(crate) struct Answer {
     /// (item id, call id, name, arguments JSON).
     pub(crate) calls: Vec<(String, String, String, String)>,
     pub(crate) incomplete: bool,
+    /// Spent thinking before the answer (part of the output tokens).
+    pub(crate) reasoning: u64,
+    /// Of the input tokens, read from the prompt cache (set by the handler, which knows the
+    /// cache).
+    pub(crate) cached: u64,
 }
 
 impl Answer {
@@ -251,6 +294,8 @@ impl Answer {
                 pieces: Vec::new(),
                 calls,
                 incomplete: false,
+                reasoning: req.reasoning_tokens,
+                cached: 0,
             };
         }
         let mut pieces: Vec<String> = match &req.json {
@@ -269,11 +314,14 @@ impl Answer {
             pieces,
             calls: Vec::new(),
             incomplete,
+            reasoning: req.reasoning_tokens,
+            cached: 0,
         }
     }
 
+    /// Every output token: what is shown and what was spent reasoning.
     pub(crate) fn output_tokens(&self) -> u64 {
-        self.pieces.len() as u64 + self.calls.len() as u64 * TOOL_USE_TOKENS
+        self.pieces.len() as u64 + self.calls.len() as u64 * TOOL_USE_TOKENS + self.reasoning
     }
 
     pub(crate) fn text(&self) -> String {
@@ -326,6 +374,14 @@ pub(crate) fn output_text(text: &str) -> Value {
     json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
 }
 
+/// A Response's `usage`.
+pub(crate) struct TokenUsage {
+    pub(crate) input: u64,
+    pub(crate) cached: u64,
+    pub(crate) output: u64,
+    pub(crate) reasoning: u64,
+}
+
 /// The Response object with every field OpenAI writes (`usage` null until the end).
 pub(crate) fn response(
     req: &ResponsesRequest,
@@ -333,7 +389,7 @@ pub(crate) fn response(
     created_at: u64,
     status: &str,
     output: Vec<Value>,
-    usage: Option<(u64, u64)>,
+    usage: Option<TokenUsage>,
 ) -> Value {
     let e = |k: &str, default: Value| req.echo.get(k).cloned().unwrap_or(default);
     let incomplete = (status == "incomplete").then(|| json!({"reason": "max_output_tokens"}));
@@ -360,12 +416,12 @@ pub(crate) fn response(
         "tools": e("tools", json!([])),
         "top_p": e("top_p", json!(1.0)),
         "truncation": e("truncation", json!("disabled")),
-        "usage": usage.map(|(input, output)| json!({
-            "input_tokens": input,
-            "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": output,
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": input + output,
+        "usage": usage.map(|u| json!({
+            "input_tokens": u.input,
+            "input_tokens_details": {"cached_tokens": u.cached},
+            "output_tokens": u.output,
+            "output_tokens_details": {"reasoning_tokens": u.reasoning},
+            "total_tokens": u.input + u.output,
         })),
         "user": e("user", Value::Null),
         "metadata": e("metadata", json!({})),
@@ -385,7 +441,12 @@ pub(crate) fn body(req: &ResponsesRequest, answer: &Answer, id: &str, created_at
         created_at,
         status,
         output(answer, id),
-        Some((req.input_tokens, answer.output_tokens())),
+        Some(TokenUsage {
+            input: req.input_tokens,
+            cached: answer.cached,
+            output: answer.output_tokens(),
+            reasoning: answer.reasoning,
+        }),
     )
 }
 
@@ -463,6 +524,27 @@ mod tests {
             a.output_tokens() as usize,
             a.text().len().div_ceil(JSON_BYTES_PER_TOKEN)
         );
+    }
+
+    #[test]
+    fn effort_spends_reasoning_tokens_inside_the_output() {
+        let req = parse(br#"{"model":"m","input":"x","reasoning":{"effort":"medium"}}"#).unwrap();
+        let mut a = Answer::new(4, &req, "1");
+        a.cached = 0;
+        assert_eq!(a.output_tokens(), 4 + 16);
+        let v = body(&req, &a, "1", 5);
+        assert_eq!(v["usage"]["output_tokens_details"]["reasoning_tokens"], 16);
+        assert_eq!(v["usage"]["output_tokens"], 20);
+        let plain = parse(br#"{"model":"m","input":"x"}"#).unwrap();
+        assert_eq!(plain.reasoning_tokens, 0);
+        assert_eq!(cached_tokens(1023), 0);
+        assert_eq!(cached_tokens(1300), 1280);
+        // The same prompt hashes the same; another does not.
+        let again =
+            parse(br#"{"model":"other","input":"x","reasoning":{"effort":"low"}}"#).unwrap();
+        assert_eq!(again.prefix_hash, req.prefix_hash);
+        let other = parse(br#"{"model":"m","input":"y"}"#).unwrap();
+        assert_ne!(other.prefix_hash, req.prefix_hash);
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Routes and the fault gate every `/v1` request passes first.
+//! Routes; every `/v1` request passes the fault and auth gate (`gate.rs`) first.
 //!
-//! `/v1/*` speaks OpenAI (Chat Completions, Responses, Embeddings, Models), except `/v1/messages*` which speaks Anthropic (`x-api-key` and
+//! `/v1/*` speaks OpenAI (Chat Completions, Responses, Embeddings, Models, and the endpoints
+//! billed by unit in `unit_routes.rs`), except `/v1/messages*` which speaks Anthropic (`x-api-key` and
 //! `anthropic-version` headers, Anthropic error bodies); `/_mock/*` is the runtime control API
 //! (options and stats). The control API takes no key: the mock only ever listens where tests and
 //! benchmarks reach it.
@@ -18,7 +19,8 @@ use serde::Serialize;
 use crate::chat::{self, Plan};
 use crate::embeddings;
 use crate::error::{AnthropicError, ApiError};
-use crate::faults::{self, header_u64};
+use crate::faults::header_u64;
+use crate::gate::{Dialect, anthropic_gate, gate, gate_as};
 use crate::messages;
 use crate::messages_answer::{self, Answer};
 use crate::messages_stream;
@@ -58,6 +60,7 @@ pub(crate) fn build(shared: Arc<Shared>) -> Router {
         )
         // Google Gemini: `models/{model}:{action}`, split inside the handler.
         .route("/v1beta/models/{*rest}", post(crate::gemini::handle))
+        .merge(crate::unit_routes::routes())
         .route("/_mock/options", get(get_options).put(put_options))
         .route("/_mock/stats", get(get_stats))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -66,92 +69,6 @@ pub(crate) fn build(shared: Arc<Shared>) -> Router {
             crate::seen::layer,
         ))
         .with_state(shared)
-}
-
-/// Why the gate refused a request.
-enum Denied {
-    BadKey,
-    MissingVersion,
-    Status(u16),
-}
-
-/// How the caller presents its key.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Dialect {
-    /// `Authorization: Bearer <key>`.
-    OpenAi,
-    /// `x-api-key: <key>` and a required `anthropic-version`.
-    Anthropic,
-    /// Azure OpenAI's `api-key: <key>`.
-    Azure,
-}
-
-/// Faults and auth, in the order a caller would meet them at a real provider: the request is
-/// accepted (or hangs), time passes, the key is checked, then the provider may fail anyway.
-/// `x-mock-latency-ms` and `x-mock-error-status` override the options for one request
-/// (`x-mock-chunks` does the same for the answer length, in the chat and messages handlers).
-async fn admit(
-    shared: &Shared,
-    opts: &MockOptions,
-    headers: &HeaderMap,
-    dialect: Dialect,
-) -> Result<(), Denied> {
-    faults::arrive(shared, opts, headers).await;
-    if let Some(key) = &opts.api_key {
-        let presented = match dialect {
-            Dialect::OpenAi => headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer ")),
-            Dialect::Anthropic => headers.get("x-api-key").and_then(|v| v.to_str().ok()),
-            Dialect::Azure => headers.get("api-key").and_then(|v| v.to_str().ok()),
-        };
-        if presented != Some(key.as_str()) {
-            return Err(Denied::BadKey);
-        }
-    }
-    if dialect == Dialect::Anthropic && !headers.contains_key("anthropic-version") {
-        return Err(Denied::MissingVersion);
-    }
-    if let Some(status) = faults::injected_status(shared, opts, headers) {
-        return Err(Denied::Status(status));
-    }
-    Ok(())
-}
-
-async fn gate(shared: &Shared, opts: &MockOptions, headers: &HeaderMap) -> Result<(), ApiError> {
-    gate_as(shared, opts, headers, Dialect::OpenAi).await
-}
-
-async fn gate_as(
-    shared: &Shared,
-    opts: &MockOptions,
-    headers: &HeaderMap,
-    dialect: Dialect,
-) -> Result<(), ApiError> {
-    admit(shared, opts, headers, dialect)
-        .await
-        .map_err(|d| match d {
-            Denied::BadKey => ApiError::invalid_api_key(),
-            Denied::MissingVersion => ApiError::injected(400),
-            Denied::Status(s) => ApiError::injected(s),
-        })
-}
-
-async fn anthropic_gate(
-    shared: &Shared,
-    opts: &MockOptions,
-    headers: &HeaderMap,
-) -> Result<(), AnthropicError> {
-    admit(shared, opts, headers, Dialect::Anthropic)
-        .await
-        .map_err(|d| match d {
-            Denied::BadKey => AnthropicError::invalid_api_key(),
-            Denied::MissingVersion => {
-                AnthropicError::invalid_request("anthropic-version: header is required")
-            }
-            Denied::Status(s) => AnthropicError::injected(s),
-        })
 }
 
 async fn chat_completions(
@@ -302,9 +219,19 @@ async fn responses(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: 
     let chunks = header_u64(&headers, "x-mock-chunks").map_or(opts.chunks, |n| n as usize);
     let id = shared.next_id();
     let created = unix_now();
-    let answer = crate::responses::Answer::new(chunks, &req, &id);
+    let mut answer = crate::responses::Answer::new(chunks, &req, &id);
+    // OpenAI's automatic prompt caching: a long prompt seen before is read from the cache.
+    if req.input_tokens >= crate::responses::CACHE_MIN_TOKENS
+        && shared.prompt_cache_hit(req.prefix_hash)
+    {
+        answer.cached = crate::responses::cached_tokens(req.input_tokens);
+        shared.count_cache(answer.cached, 0);
+    }
     shared.count_prompt(req.input_tokens);
     let result = if req.stream {
+        // Reasoning comes before the first delta; a stream counts its visible tokens as it
+        // sends them.
+        shared.count_completion(answer.reasoning);
         let spec = crate::responses_stream::StreamSpec {
             chunk_delay: opts.chunk_delay,
             disconnect_after: opts.disconnect_after,

@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
@@ -17,14 +18,41 @@ use crate::state::Shared;
 /// Requests whose headers are kept.
 pub(crate) const KEPT: usize = 256;
 
-/// The headers of recent requests, newest last.
+/// Bodies kept (the endpoints billed by unit only: the chat routes' bodies are not copied).
+pub(crate) const KEPT_BODIES: usize = 64;
+
+/// The headers of recent requests, newest last, and the bodies of recent requests to the
+/// endpoints billed by unit.
 #[derive(Default)]
-pub(crate) struct Seen(Mutex<VecDeque<(String, HeaderMap)>>);
+pub(crate) struct Seen {
+    headers: Mutex<VecDeque<(String, HeaderMap)>>,
+    bodies: Mutex<VecDeque<(String, Bytes)>>,
+}
 
 impl Seen {
+    /// Keep `body`, sent to `path`.
+    pub(crate) fn keep_body(&self, path: &str, body: &Bytes) {
+        let mut q = self
+            .bodies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if q.len() == KEPT_BODIES {
+            q.pop_front();
+        }
+        q.push_back((path.to_owned(), body.clone()));
+    }
+
+    pub(crate) fn bodies(&self) -> Vec<(String, Bytes)> {
+        let q = self
+            .bodies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        q.iter().cloned().collect()
+    }
+
     fn push(&self, path: String, headers: HeaderMap) {
         let mut q = self
-            .0
+            .headers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if q.len() == KEPT {
@@ -35,7 +63,7 @@ impl Seen {
 
     pub(crate) fn all(&self) -> Vec<(String, HeaderMap)> {
         let q = self
-            .0
+            .headers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         q.iter().cloned().collect()

@@ -119,6 +119,12 @@ impl MockServer {
         self.shared.seen.all()
     }
 
+    /// The bodies of the last requests to the endpoints billed by unit (images, audio,
+    /// moderations, rerank), as received, oldest first, with their paths.
+    pub fn seen_bodies(&self) -> Vec<(String, bytes::Bytes)> {
+        self.shared.seen.bodies()
+    }
+
     pub fn options(&self) -> MockOptions {
         (*self.shared.options()).clone()
     }

@@ -24,6 +24,8 @@ pub(crate) struct Shared {
     completion_tokens: AtomicU64,
     cache_read_tokens: AtomicU64,
     cache_write_tokens: AtomicU64,
+    /// What the endpoints billed by unit served, in their units.
+    units: UnitCounters,
     /// Prompt prefixes written to the mock's "prompt cache" (hashes), bounded by
     /// [`PROMPT_CACHE_ENTRIES`]; only requests with `cache_control` touch it.
     prompt_cache: Mutex<HashSet<u64>>,
@@ -50,6 +52,7 @@ impl Shared {
             completion_tokens: AtomicU64::new(0),
             cache_read_tokens: AtomicU64::new(0),
             cache_write_tokens: AtomicU64::new(0),
+            units: UnitCounters::default(),
             prompt_cache: Mutex::new(HashSet::new()),
             fault_draws: AtomicU64::new(0),
             next_id: AtomicU64::new(0),
@@ -77,7 +80,24 @@ impl Shared {
             completion_tokens: self.completion_tokens.load(Ordering::Relaxed),
             cache_read_tokens: self.cache_read_tokens.load(Ordering::Relaxed),
             cache_write_tokens: self.cache_write_tokens.load(Ordering::Relaxed),
+            images: self.units.images.load(Ordering::Relaxed),
+            speech_characters: self.units.speech_characters.load(Ordering::Relaxed),
+            audio_seconds: self.units.audio_seconds.load(Ordering::Relaxed),
+            moderation_requests: self.units.moderation_requests.load(Ordering::Relaxed),
+            search_units: self.units.search_units.load(Ordering::Relaxed),
         }
+    }
+
+    /// Count what an endpoint billed by unit served.
+    pub(crate) fn count_units(&self, served: Served) {
+        let (counter, n) = match served {
+            Served::Images(n) => (&self.units.images, n),
+            Served::SpeechCharacters(n) => (&self.units.speech_characters, n),
+            Served::AudioSeconds(n) => (&self.units.audio_seconds, n),
+            Served::Moderation => (&self.units.moderation_requests, 1),
+            Served::SearchUnits(n) => (&self.units.search_units, n),
+        };
+        counter.fetch_add(n, Ordering::Relaxed);
     }
 
     pub(crate) fn count_request(&self) {
@@ -146,6 +166,26 @@ impl Shared {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         format!("{:x}{n:010x}", self.id_epoch)
     }
+}
+
+/// The counters of the endpoints billed by unit.
+#[derive(Default)]
+struct UnitCounters {
+    images: AtomicU64,
+    speech_characters: AtomicU64,
+    audio_seconds: AtomicU64,
+    moderation_requests: AtomicU64,
+    search_units: AtomicU64,
+}
+
+/// What one answer of an endpoint billed by unit served.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Served {
+    Images(u64),
+    SpeechCharacters(u64),
+    AudioSeconds(u64),
+    Moderation,
+    SearchUnits(u64),
 }
 
 pub(crate) fn unix_now() -> u64 {

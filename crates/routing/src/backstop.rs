@@ -100,6 +100,8 @@ impl Receipt {
                 }
                 ev.outcome = outcome(u.outcome).as_str().to_owned();
                 ev.reported_by_provider = u.reported_by_provider;
+                ev.billed_unit.clone_from(&u.billed_unit);
+                ev.billed_units = u.billed_units;
                 self.settled = true;
             }
             Kind::Data(_) => {}
@@ -140,7 +142,9 @@ fn failure_status(f: &rpc::Failure) -> u32 {
     match FailureKind::try_from(f.kind).unwrap_or(FailureKind::Unspecified) {
         FailureKind::UnknownModel => 404,
         FailureKind::ModelNotAllowed => 403,
-        FailureKind::InvalidRequest | FailureKind::ContextLengthExceeded => 400,
+        FailureKind::InvalidRequest
+        | FailureKind::ContextLengthExceeded
+        | FailureKind::UnsupportedEndpoint => 400,
         FailureKind::UpstreamRateLimited => 429,
         FailureKind::UpstreamTimeout => 504,
         FailureKind::UpstreamUnavailable => 503,

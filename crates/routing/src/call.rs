@@ -86,6 +86,12 @@ impl Out {
             .map_err(|_| Gone)
     }
 
+    /// End the stream with an error after frames went out: how a cut shows in an answer whose
+    /// bytes cannot carry an error event (audio). The edge ends its client's body in error.
+    pub(crate) async fn abort(&self, status: Status) {
+        let _ = self.tx.send(Err(status)).await;
+    }
+
     /// Resolves when the edge dropped the stream (client hung up or edge cancelled).
     pub(crate) async fn closed(&self) {
         self.tx.closed().await
@@ -169,6 +175,11 @@ impl Call<'_> {
             ttfb_ms: self.ttfb.map_or(0, ms),
             outcome: outcome as i32,
             reported_by_provider: reported,
+            billed_unit: usage
+                .units
+                .map(|u| u.unit.as_str().to_owned())
+                .unwrap_or_default(),
+            billed_units: usage.units.map_or(0, |u| u.count),
         })
     }
 }

@@ -135,6 +135,17 @@ pub(crate) fn no_match(model: &str) -> Failure {
     )
 }
 
+/// No deployment of `model` speaks `endpoint` (images asked of an Anthropic model).
+pub(crate) fn unsupported_endpoint(model: &str, endpoint: tollgate_config::Endpoint) -> Failure {
+    failure(
+        FailureKind::UnsupportedEndpoint,
+        format!(
+            "The model `{model}` does not support {}: none of its providers serves it (only OpenAI-compatible ones do).",
+            endpoint.route()
+        ),
+    )
+}
+
 pub(crate) fn ejected() -> Failure {
     failure(
         FailureKind::UpstreamUnavailable,

@@ -10,6 +10,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use tollgate_config::Endpoint;
+use tollgate_domain::Units;
 use tollgate_formats::FormatError;
 use tollgate_formats::responses::ResponsesRequest;
 use tollgate_formats::translate::Warning;
@@ -56,6 +58,11 @@ pub(crate) enum Mode {
         inner: Box<Mode>,
         include_usage: bool,
     },
+    /// One of the other endpoints (images, speech, transcriptions, moderations, rerank) on an
+    /// OpenAI-compatible deployment: passthrough, relayed by `relay::endpoint` (speech's audio
+    /// streamed through as it comes, the others whole). `units`: what the request itself says
+    /// it will be billed by (the bill for speech; the stand-in when an answer does not say).
+    Endpoint { endpoint: Endpoint, units: Units },
 }
 
 /// The client's Responses request, kept for the answer (a Response echoes its settings).
@@ -107,6 +114,18 @@ impl Mode {
 /// The client's format is Anthropic's Messages (anything else is OpenAI chat).
 pub(crate) fn anthropic_client(format: WireFormat) -> bool {
     format == WireFormat::AnthropicMessages
+}
+
+/// The endpoint a wire format is the body of, for the endpoints besides chat and embeddings.
+pub(crate) fn endpoint(format: WireFormat) -> Option<Endpoint> {
+    Some(match format {
+        WireFormat::OpenaiImages => Endpoint::Images,
+        WireFormat::OpenaiSpeech => Endpoint::Speech,
+        WireFormat::OpenaiTranscriptions => Endpoint::Transcriptions,
+        WireFormat::OpenaiModerations => Endpoint::Moderations,
+        WireFormat::Rerank => Endpoint::Rerank,
+        _ => return None,
+    })
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<Bytes, FormatError> {

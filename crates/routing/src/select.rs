@@ -2,7 +2,7 @@
 //! client's preferences (OpenRouter `provider`), what the request needs (tools, images, JSON
 //! schema, prompt size), each deployment's health, and what this request already tried.
 
-use tollgate_config::{DataCollection, RoutingStrategy};
+use tollgate_config::{DataCollection, Endpoint, RoutingStrategy};
 use tollgate_formats::openai::{DataCollectionPref, ProviderPrefs, RoutingPrefs, Sort};
 
 use crate::health::State;
@@ -15,6 +15,8 @@ pub struct Request<'a> {
     /// Capability bits the request uses.
     pub(crate) needs: u8,
     pub(crate) tokens: Tokens,
+    /// One of the other endpoints (images, speech, ...): only deployments serving it fit.
+    pub(crate) endpoint: Option<Endpoint>,
 }
 
 impl<'a> Request<'a> {
@@ -31,7 +33,14 @@ impl<'a> Request<'a> {
                 // A typical answer when the client sets no limit.
                 output: max_tokens.unwrap_or(256),
             },
+            endpoint: None,
         }
+    }
+
+    /// The request is to `endpoint` (`None`: chat or embeddings).
+    pub(crate) fn for_endpoint(mut self, endpoint: Option<Endpoint>) -> Self {
+        self.endpoint = endpoint;
+        self
     }
 
     /// The strategy for `model`, unless the client asked to sort otherwise.
@@ -63,7 +72,8 @@ impl<'a> Request<'a> {
                 && d.data_collection != DataCollection::Deny
             || d.capabilities & self.needs != self.needs
             || p.require_parameters && self.needs != 0 && !declared
-            || d.context_window.is_some_and(|w| self.tokens.prompt > w))
+            || d.context_window.is_some_and(|w| self.tokens.prompt > w)
+            || self.endpoint.is_some_and(|e| !d.serves(e)))
     }
 }
 

@@ -24,6 +24,8 @@ pub(crate) enum Endpoint {
     Responses {
         stream: bool,
     },
+    /// Images, speech, transcriptions, moderations, rerank.
+    Other(tollgate_config::Endpoint),
 }
 
 /// POST the rewritten body with key `key`. Resolves at the response headers.
@@ -40,20 +42,31 @@ pub(crate) async fn send(
         Endpoint::Stream | Endpoint::Responses { stream: true }
     );
     let url = match endpoint {
-        Endpoint::Chat => &dep.urls.chat,
-        Endpoint::Stream => &dep.urls.stream,
-        Endpoint::Embeddings => &dep.urls.embeddings,
-        Endpoint::Responses { .. } => &dep.urls.responses,
+        Endpoint::Chat => dep.urls.chat.as_str(),
+        Endpoint::Stream => dep.urls.stream.as_str(),
+        Endpoint::Embeddings => dep.urls.embeddings.as_str(),
+        Endpoint::Responses { .. } => dep.urls.responses.as_str(),
+        // Only deployments that serve the endpoint are picked (`select`); an empty URL fails
+        // the call as a transport error otherwise.
+        Endpoint::Other(e) => dep.urls.other.get(&e).map_or("", String::as_str),
     };
-    let accept = match (stream, &dep.provider.aws) {
-        (true, Some(_)) => tollgate_formats::bedrock::EVENT_STREAM_CONTENT_TYPE,
-        (true, None) => "text/event-stream",
-        (false, _) => "application/json",
+    let accept = match (endpoint, stream, &dep.provider.aws) {
+        // Audio (or whatever `response_format` asked for) comes back.
+        (Endpoint::Other(tollgate_config::Endpoint::Speech), _, _) => "*/*",
+        (_, true, Some(_)) => tollgate_formats::bedrock::EVENT_STREAM_CONTENT_TYPE,
+        (_, true, None) => "text/event-stream",
+        (_, false, _) => "application/json",
+    };
+    // A multipart upload keeps the client's content type: its boundary frames the body.
+    let json = HeaderValue::from_static("application/json");
+    let content_type = match call.content_type.as_str() {
+        "" => json,
+        ct => HeaderValue::from_str(ct).unwrap_or(json),
     };
     let mut req = dep
         .client
         .post(url)
-        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .header(CONTENT_TYPE, content_type)
         .header(ACCEPT, HeaderValue::from_static(accept));
     req = with_static_headers(req, dep);
     req = with_client_headers(req, dep, call);

@@ -94,7 +94,10 @@ fn constraint_field(constraint: &str) -> &'static str {
         "api_keys_key_hash_check" => "key_hash",
         "api_keys_limits_check" => "limits",
         "usage_ledger_outcome_check" => "outcome",
-        "prices_nonnegative_check" | "prices_version_check" => "price",
+        "usage_ledger_billed_unit_check" => "billed_unit",
+        "prices_nonnegative_check" | "prices_version_check" | "prices_units_nonnegative_check" => {
+            "price"
+        }
         "budgets_scope_check" => "scope",
         "budgets_period_check" => "period",
         "budgets_limit_check" => "limit",

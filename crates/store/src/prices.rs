@@ -25,19 +25,52 @@ struct PriceRecord {
     output_micros: i64,
     reasoning_micros: Option<i64>,
     per_request_picos: i64,
+    #[sqlx(flatten)]
+    units: UnitColumns,
 }
 
 impl PriceRecord {
     fn price(&self) -> Price {
-        Price {
+        self.units.onto(Price {
             input: PerMillion::from_micros(self.input_micros),
             cached_input: PerMillion::from_micros(self.cached_input_micros),
             cache_write: PerMillion::from_micros(self.cache_write_micros),
             output: PerMillion::from_micros(self.output_micros),
             reasoning: PerMillion::from_micros(self.reasoning_micros.unwrap_or(self.output_micros)),
             per_request: Money::from_picos(self.per_request_picos),
+            ..Price::default()
+        })
+    }
+}
+
+/// The per-unit price columns (`20261208000001_unit_prices.sql`), read by every query of a
+/// price row.
+#[derive(sqlx::FromRow)]
+struct UnitColumns {
+    per_image_picos: i64,
+    per_million_characters_micros: i64,
+    per_audio_second_picos: i64,
+    per_search_unit_picos: i64,
+}
+
+impl UnitColumns {
+    fn onto(&self, price: Price) -> Price {
+        Price {
+            per_image: Money::from_picos(self.per_image_picos),
+            per_million_characters: PerMillion::from_micros(self.per_million_characters_micros),
+            per_audio_second: Money::from_picos(self.per_audio_second_picos),
+            per_search_unit: Money::from_picos(self.per_search_unit_picos),
+            ..price
         }
     }
+}
+
+/// The per-unit price columns, after the token prices, in every query's order.
+macro_rules! unit_columns {
+    () => {
+        "per_image_picos, per_million_characters_micros, per_audio_second_picos, \
+         per_search_unit_picos"
+    };
 }
 
 /// Make `price` the current price of `model` and return its version: the current version when
@@ -53,12 +86,13 @@ pub async fn upsert(pool: &PgPool, model: &str, price: &Price) -> Result<i32, St
         .await?;
     // Compared with the config's own latest version, so an admin's price set since is not
     // overwritten by a restart with an unchanged config.
-    let current = sqlx::query_as::<_, PriceRecord>(
+    let current = sqlx::query_as::<_, PriceRecord>(concat!(
         "SELECT model, version, input_micros, cached_input_micros, cache_write_micros, \
-                output_micros, reasoning_micros, per_request_picos \
-         FROM prices WHERE model = $1 AND source = 'config' AND deployment IS NULL \
-         ORDER BY version DESC LIMIT 1",
-    )
+                output_micros, reasoning_micros, per_request_picos, ",
+        unit_columns!(),
+        " FROM prices WHERE model = $1 AND source = 'config' AND deployment IS NULL \
+         ORDER BY version DESC LIMIT 1"
+    ))
     .bind(model.as_ref())
     .fetch_optional(&mut *tx)
     .await?;
@@ -69,12 +103,13 @@ pub async fn upsert(pool: &PgPool, model: &str, price: &Price) -> Result<i32, St
         return Ok(cur.version);
     }
     let version = next_version(&mut tx, model.as_ref()).await?;
-    sqlx::query(
+    sqlx::query(concat!(
         "INSERT INTO prices (model, version, input_micros, cached_input_micros, \
                              cache_write_micros, output_micros, per_request_picos, \
-                             reasoning_micros) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
+                             reasoning_micros, ",
+        unit_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    ))
     .bind(model.as_ref())
     .bind(version)
     .bind(price.input.micros())
@@ -83,6 +118,10 @@ pub async fn upsert(pool: &PgPool, model: &str, price: &Price) -> Result<i32, St
     .bind(price.output.micros())
     .bind(price.per_request.picos())
     .bind(price.reasoning.micros())
+    .bind(price.per_image.picos())
+    .bind(price.per_million_characters.micros())
+    .bind(price.per_audio_second.picos())
+    .bind(price.per_search_unit.picos())
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -102,11 +141,12 @@ async fn next_version(
 
 /// The current (latest) version and price of every model.
 pub async fn current(pool: &PgPool) -> Result<HashMap<String, (i32, Price)>, StoreError> {
-    let recs = sqlx::query_as::<_, PriceRecord>(
+    let recs = sqlx::query_as::<_, PriceRecord>(concat!(
         "SELECT DISTINCT ON (model) model, version, input_micros, cached_input_micros, \
-                cache_write_micros, output_micros, reasoning_micros, per_request_picos \
-         FROM prices ORDER BY model, version DESC",
-    )
+                cache_write_micros, output_micros, reasoning_micros, per_request_picos, ",
+        unit_columns!(),
+        " FROM prices ORDER BY model, version DESC"
+    ))
     .fetch_all(pool)
     .await?;
     Ok(recs
@@ -120,11 +160,12 @@ pub async fn current(pool: &PgPool) -> Result<HashMap<String, (i32, Price)>, Sto
 
 /// One version of a model's price (to re-price or audit a ledger row).
 pub async fn version(pool: &PgPool, model: &str, version: i32) -> Result<Price, StoreError> {
-    sqlx::query_as::<_, PriceRecord>(
+    sqlx::query_as::<_, PriceRecord>(concat!(
         "SELECT model, version, input_micros, cached_input_micros, cache_write_micros, \
-                output_micros, reasoning_micros, per_request_picos \
-         FROM prices WHERE model = $1 AND version = $2",
-    )
+                output_micros, reasoning_micros, per_request_picos, ",
+        unit_columns!(),
+        " FROM prices WHERE model = $1 AND version = $2"
+    ))
     .bind(pg_text(model).as_ref())
     .bind(version)
     .fetch_optional(pool)
@@ -159,19 +200,22 @@ struct VersionRecord {
     reasoning_micros: Option<i64>,
     per_request_picos: i64,
     source: String,
+    #[sqlx(flatten)]
+    units: UnitColumns,
 }
 
 impl From<VersionRecord> for PriceVersion {
     fn from(r: VersionRecord) -> Self {
         PriceVersion {
-            price: Price {
+            price: r.units.onto(Price {
                 input: PerMillion::from_micros(r.input_micros),
                 cached_input: PerMillion::from_micros(r.cached_input_micros),
                 cache_write: PerMillion::from_micros(r.cache_write_micros),
                 output: PerMillion::from_micros(r.output_micros),
                 reasoning: PerMillion::from_micros(r.reasoning_micros.unwrap_or(r.output_micros)),
                 per_request: Money::from_picos(r.per_request_picos),
-            },
+                ..Price::default()
+            }),
             model: r.model,
             version: r.version,
             deployment: r.deployment,
@@ -183,8 +227,11 @@ impl From<VersionRecord> for PriceVersion {
 
 macro_rules! version_columns {
     () => {
-        "model, version, deployment, effective_from, input_micros, cached_input_micros, \
-         cache_write_micros, output_micros, reasoning_micros, per_request_picos, source"
+        concat!(
+            "model, version, deployment, effective_from, input_micros, cached_input_micros, \
+             cache_write_micros, output_micros, reasoning_micros, per_request_picos, source, ",
+            unit_columns!()
+        )
     };
 }
 
@@ -232,8 +279,9 @@ pub async fn set(
     let rec = sqlx::query_as::<_, VersionRecord>(concat!(
         "INSERT INTO prices (model, version, deployment, effective_from, input_micros, \
                              cached_input_micros, cache_write_micros, output_micros, \
-                             per_request_picos, source, reasoning_micros) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'admin', $10) \
+                             per_request_picos, source, reasoning_micros, ",
+        unit_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'admin', $10, $11, $12, $13, $14) \
          RETURNING ",
         version_columns!()
     ))
@@ -247,6 +295,10 @@ pub async fn set(
     .bind(price.output.micros())
     .bind(price.per_request.picos())
     .bind(price.reasoning.micros())
+    .bind(price.per_image.picos())
+    .bind(price.per_million_characters.micros())
+    .bind(price.per_audio_second.picos())
+    .bind(price.per_search_unit.picos())
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -26,12 +26,18 @@ fn price_json(p: bill::PriceVersion) -> Value {
         "input_usd": p.input_usd, "output_usd": p.output_usd,
         "cached_input_usd": p.cached_input_usd, "cache_write_usd": p.cache_write_usd,
         "reasoning_usd": p.reasoning_usd,
-        "per_request_usd": p.per_request_usd, "source": p.source, "status": p.status,
+        "per_request_usd": p.per_request_usd,
+        "per_image_usd": p.per_image_usd,
+        "per_million_characters_usd": p.per_million_characters_usd,
+        "per_audio_second_usd": p.per_audio_second_usd,
+        "per_search_unit_usd": p.per_search_unit_usd,
+        "source": p.source, "status": p.status,
     })
 }
 
-/// Prices are decimal strings in USD per million tokens (`per_request_usd`: per request); a
-/// JSON number is refused, as everywhere money is written.
+/// Prices are decimal strings in USD per million tokens (`per_request_usd`: per request; the
+/// per-unit prices per image, per million characters, per second of audio, per search unit);
+/// a JSON number is refused, as everywhere money is written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewPrice {
@@ -51,6 +57,14 @@ pub(super) struct NewPrice {
     reasoning_usd: String,
     #[serde(default)]
     per_request_usd: String,
+    #[serde(default)]
+    per_image_usd: String,
+    #[serde(default)]
+    per_million_characters_usd: String,
+    #[serde(default)]
+    per_audio_second_usd: String,
+    #[serde(default)]
+    per_search_unit_usd: String,
     /// RFC 3339; absent: now. Past times are refused.
     #[serde(default)]
     effective_from: Option<DateTime<Utc>>,
@@ -77,6 +91,10 @@ pub(super) async fn set_price(
         reasoning_usd: p.reasoning_usd,
         per_request_usd: p.per_request_usd,
         effective_from: p.effective_from.map(to_ts),
+        per_image_usd: p.per_image_usd,
+        per_million_characters_usd: p.per_million_characters_usd,
+        per_audio_second_usd: p.per_audio_second_usd,
+        per_search_unit_usd: p.per_search_unit_usd,
     }))
     .await?;
     refresh(&s).await;
@@ -123,6 +141,15 @@ async fn refresh(s: &AppState) {
 
 fn from_wire(p: bill::PriceVersion) -> Option<PriceVersion> {
     let pm = |s: &str| PerMillion::parse_usd(s).ok();
+    // A billing from before the per-unit prices leaves them empty: none set.
+    let unit = |s: &str| match s {
+        "" => Some(Money::ZERO),
+        s => Money::parse_usd(s).ok(),
+    };
+    let pm_or_zero = |s: &str| match s {
+        "" => Some(PerMillion::default()),
+        s => PerMillion::parse_usd(s).ok(),
+    };
     let at = p.effective_from?;
     Some(PriceVersion {
         price: Price {
@@ -132,6 +159,10 @@ fn from_wire(p: bill::PriceVersion) -> Option<PriceVersion> {
             cache_write: pm(&p.cache_write_usd)?,
             reasoning: pm(&p.reasoning_usd)?,
             per_request: Money::parse_usd(&p.per_request_usd).ok()?,
+            per_image: unit(&p.per_image_usd)?,
+            per_million_characters: pm_or_zero(&p.per_million_characters_usd)?,
+            per_audio_second: unit(&p.per_audio_second_usd)?,
+            per_search_unit: unit(&p.per_search_unit_usd)?,
         },
         effective_from: DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).ok()?)?,
         deployment: (!p.deployment.is_empty()).then_some(p.deployment),

@@ -144,7 +144,7 @@ pub(super) struct UsageParams {
     format: Option<String>,
 }
 
-const USAGE_COLUMNS: [&str; 18] = [
+const USAGE_COLUMNS: [&str; 20] = [
     "request_id",
     "started_at",
     "tenant_id",
@@ -163,9 +163,13 @@ const USAGE_COLUMNS: [&str; 18] = [
     "price_version",
     "http_status",
     "outcome",
+    // Billed besides tokens: `image`, `character`, `audio_second`, `search_unit`, `request`
+    // (empty: tokens only), and how many.
+    "billed_unit",
+    "billed_units",
 ];
 
-fn usage_cells(g: &bill::Generation) -> [String; 18] {
+fn usage_cells(g: &bill::Generation) -> [String; 20] {
     let e = g.event.clone().unwrap_or_default();
     let started = match ts(e.started_at) {
         Value::String(s) => s,
@@ -190,6 +194,12 @@ fn usage_cells(g: &bill::Generation) -> [String; 18] {
         g.price_version.to_string(),
         e.http_status.to_string(),
         e.outcome,
+        e.billed_unit.clone(),
+        if e.billed_unit.is_empty() {
+            String::new()
+        } else {
+            e.billed_units.to_string()
+        },
     ]
 }
 

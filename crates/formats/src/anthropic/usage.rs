@@ -28,6 +28,7 @@ impl MessagesUsage {
 
 fn convert(input: u64, output: u64, cache_read: u64, cache_write: u64) -> Usage {
     Usage {
+        units: None,
         input_tokens: input.saturating_add(cache_read).saturating_add(cache_write),
         output_tokens: output,
         cached_input_tokens: cache_read,
@@ -222,6 +223,7 @@ mod tests {
         assert_eq!(
             u,
             Usage {
+                units: None,
                 input_tokens: 21 + 188_086,
                 output_tokens: 393,
                 cached_input_tokens: 0,
@@ -252,6 +254,7 @@ mod tests {
         assert_eq!(
             s.usage(),
             Some(Usage {
+                units: None,
                 input_tokens: 1025,
                 output_tokens: 15,
                 cached_input_tokens: 1000,

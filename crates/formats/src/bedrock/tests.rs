@@ -132,6 +132,7 @@ fn bedrock_usage_adds_cache_tokens_to_input() {
     assert_eq!(
         u.to_usage(),
         Usage {
+            units: None,
             input_tokens: 1510,
             output_tokens: 5,
             cached_input_tokens: 1000,

@@ -32,6 +32,7 @@ impl ConverseUsage {
             self.input_tokens.saturating_add(cache)
         };
         Usage {
+            units: None,
             input_tokens: input,
             output_tokens: self.output_tokens,
             cached_input_tokens: read,

@@ -35,6 +35,7 @@ fn usage_adds_tool_prompt_and_thoughts_but_not_cached_tokens() {
     assert_eq!(
         usage,
         Usage {
+            units: None,
             input_tokens: 1050,
             output_tokens: 500,
             cached_input_tokens: 600,
@@ -48,6 +49,7 @@ fn usage_adds_tool_prompt_and_thoughts_but_not_cached_tokens() {
         u.total_token_count.unwrap()
     );
     let back = UsageMetadata::from_usage(&Usage {
+        units: None,
         input_tokens: 1000,
         output_tokens: 500,
         cached_input_tokens: 600,

@@ -24,6 +24,7 @@ impl UsageMetadata {
     pub fn to_usage(&self) -> Usage {
         let thoughts = self.thoughts_token_count.unwrap_or(0);
         Usage {
+            units: None,
             input_tokens: self
                 .prompt_token_count
                 .unwrap_or(0)
@@ -68,6 +69,7 @@ pub(crate) fn chat_usage(u: &Usage) -> ChatUsage {
 /// Tollgate usage for OpenAI's usage object.
 pub(crate) fn from_chat_usage(u: &ChatUsage) -> Usage {
     Usage {
+        units: None,
         input_tokens: u.prompt_tokens,
         output_tokens: u.completion_tokens,
         cached_input_tokens: u

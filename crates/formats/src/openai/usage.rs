@@ -153,6 +153,7 @@ impl UsageWire {
             .map_or(0, |d| d.cached_tokens.0)
             .max(self.prompt_cache_hit_tokens.0);
         Usage {
+            units: None,
             input_tokens: self.prompt_tokens.0,
             output_tokens: self.completion_tokens.0,
             cached_input_tokens: cached,

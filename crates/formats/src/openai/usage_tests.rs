@@ -16,6 +16,7 @@ fn usage_from_a_completion() {
     assert_eq!(
         info.usage,
         Some(Usage {
+            units: None,
             input_tokens: 19,
             output_tokens: 10,
             cached_input_tokens: 8,

@@ -51,14 +51,19 @@ impl Run<'_> {
         };
         tracing::Span::current().record("deployment", dep.id.as_str());
 
-        let (body, mode) =
-            match dialect::request(self.call.format(), dep, self.body, self.call.stream) {
-                Ok(b) => b,
-                Err(e) => {
-                    let f = failure::failure(FailureKind::InvalidRequest, e.to_string());
-                    return Attempt::Failed(to.fail(f, Class::Request));
-                }
-            };
+        let (body, mode) = match dialect::request(
+            self.call.format(),
+            dep,
+            self.body,
+            self.call.stream,
+            &self.call.content_type,
+        ) {
+            Ok(b) => b,
+            Err(e) => {
+                let f = failure::failure(FailureKind::InvalidRequest, e.to_string());
+                return Attempt::Failed(to.fail(f, Class::Request));
+            }
+        };
         let mut cx = self.call_on(model, shown, dep, &mode);
         let resp = match self.send(&cx, to, key, body).await {
             Ok(resp) => resp,
@@ -125,6 +130,7 @@ impl Run<'_> {
         let dep = cx.deployment;
         let endpoint = match (self.call.format(), self.call.stream) {
             (WireFormat::OpenaiEmbeddings, _) => Endpoint::Embeddings,
+            (f, _) if let Some(e) = crate::mode::endpoint(f) => Endpoint::Other(e),
             _ if *cx.mode == Mode::OpenAiResponses => Endpoint::Responses {
                 stream: self.call.stream,
             },

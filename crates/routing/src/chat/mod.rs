@@ -50,6 +50,12 @@ pub(crate) async fn handle(shared: Arc<Shared>, call: ChatCall, out: Out) {
         let f = refuse(failure::not_allowed(&call.model));
         return finish_failed(&out, &model.name, f).await;
     }
+    if let Some(e) = crate::mode::endpoint(call.format())
+        && !model.deployments.iter().any(|d| d.serves(e))
+    {
+        let f = refuse(failure::unsupported_endpoint(&call.model, e));
+        return finish_failed(&out, &model.name, f).await;
+    }
     let body = match prepare::read(&table, &call) {
         Ok(body) => body,
         Err(e) => {
@@ -69,7 +75,8 @@ pub(crate) async fn handle(shared: Arc<Shared>, call: ChatCall, out: Out) {
             &body.prefs,
             body.prompt.get().copied().unwrap_or(0),
             body.max_tokens,
-        ),
+        )
+        .for_endpoint(crate::mode::endpoint(call.format())),
         deadline,
         attempts: 0,
     };

@@ -49,10 +49,12 @@ pub(super) fn read(table: &RouteTable, call: &ChatCall) -> Result<Body, FormatEr
 
 /// The client's routing preferences and the features its request uses. The full read is
 /// skipped when neither can matter: no router key in the body, and no deployment declaring
-/// capabilities. Anthropic bodies carry no OpenRouter-style router fields; embeddings carry no
-/// router fields or chat features (their routing is the model's own).
+/// capabilities. Anthropic bodies carry no OpenRouter-style router fields; embeddings and the
+/// other endpoints carry no router fields or chat features (their routing is the model's own).
 fn routing_prefs(table: &RouteTable, call: &ChatCall) -> Result<RoutingPrefs, FormatError> {
-    let chat = !anthropic_client(call.format()) && call.format() != WireFormat::OpenaiEmbeddings;
+    let chat = !anthropic_client(call.format())
+        && call.format() != WireFormat::OpenaiEmbeddings
+        && crate::mode::endpoint(call.format()).is_none();
     let router_keys = chat
         && [&b"\"models\""[..], b"\"provider\"", b"\"route\""]
             .iter()
@@ -66,7 +68,9 @@ fn routing_prefs(table: &RouteTable, call: &ChatCall) -> Result<RoutingPrefs, Fo
 
 /// The prompt's estimated tokens and the answer's `max_tokens`, from a body in `format`.
 fn measure(format: WireFormat, body: &[u8]) -> (Option<u64>, Option<u64>) {
-    if format == WireFormat::OpenaiEmbeddings {
+    if crate::mode::endpoint(format).is_some() {
+        (Some(crate::prompt::tokens(body, format)), Some(0))
+    } else if format == WireFormat::OpenaiEmbeddings {
         let peek = openai::peek_embeddings(body).ok();
         (peek.map(|p| p.prompt_tokens_estimate), Some(0))
     } else if format == WireFormat::OpenaiCompletions {

@@ -20,6 +20,8 @@ pub(crate) fn translate_body(
     request_id: &str,
 ) -> Result<(Bytes, Option<Usage>, u64), tollgate_formats::FormatError> {
     match mode {
+        // Relayed by `relay::endpoint`, never through a codec.
+        Mode::Endpoint { .. } => Err(tollgate_formats::FormatError::NotAnObject),
         Mode::OpenAiResponses => {
             let (out, usage) = responses_native::translate_body(body, shown)?;
             Ok((out, usage, 0))

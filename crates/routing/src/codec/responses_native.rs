@@ -46,6 +46,7 @@ impl UsageView {
     /// `input_tokens` includes the cached ones, as the chat `prompt_tokens` does.
     fn into_usage(self) -> Usage {
         Usage {
+            units: None,
             input_tokens: self.input_tokens.unwrap_or(0),
             output_tokens: self.output_tokens.unwrap_or(0),
             cached_input_tokens: self
@@ -231,6 +232,7 @@ mod tests {
         assert_eq!(
             s.usage(),
             Some(Usage {
+                units: None,
                 input_tokens: 120,
                 output_tokens: 31,
                 cached_input_tokens: 100,

@@ -20,18 +20,24 @@ use crate::mode::{Mode, anthropic_client, dropped, to_json};
 use crate::route_table::Deployment;
 
 mod completions;
+pub(crate) mod endpoints;
 mod native;
 mod pivot;
 mod responses;
 
 /// The body to send to `dep` and how to relay its answer; what the translation dropped is
-/// counted.
+/// counted. `content_type`: the client's, for a body that is not JSON (a multipart upload).
 pub(crate) fn request(
     format: WireFormat,
     dep: &Deployment,
     body: &[u8],
     stream: bool,
+    content_type: &str,
 ) -> Result<(Bytes, Mode), FormatError> {
+    if let Some(e) = crate::mode::endpoint(format) {
+        let p = endpoints::request(e, dep, body, content_type)?;
+        return Ok((p.body, p.mode));
+    }
     let t = translate_request(format, dep, body, stream)?;
     dropped(&t.warnings);
     Ok((t.body, t.mode))
@@ -166,7 +172,7 @@ price = { input = "1", output = "2" }
 
         // Anthropic to Anthropic: every byte but the model's.
         let body = br#"{"model":"m", "max_tokens":9,"system":[{"type":"text","text":"x","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":"hi"}],"zzz":1.50}"#;
-        let (out, mode) = request(WireFormat::AnthropicMessages, an, body, false).unwrap();
+        let (out, mode) = request(WireFormat::AnthropicMessages, an, body, false, "").unwrap();
         assert_eq!(mode, Mode::Anthropic);
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
@@ -176,7 +182,7 @@ price = { input = "1", output = "2" }
         );
 
         // Anthropic to OpenAI: a chat request.
-        let (out, mode) = request(WireFormat::AnthropicMessages, oa, body, true).unwrap();
+        let (out, mode) = request(WireFormat::AnthropicMessages, oa, body, true, "").unwrap();
         assert_eq!(mode, Mode::AnthropicFromOpenAi);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["model"], "oa-1");
@@ -184,7 +190,7 @@ price = { input = "1", output = "2" }
 
         // OpenAI to Anthropic: a Messages request with max_tokens filled in.
         let chat = br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#;
-        let (out, mode) = request(WireFormat::OpenaiChat, an, chat, true).unwrap();
+        let (out, mode) = request(WireFormat::OpenaiChat, an, chat, true, "").unwrap();
         assert!(matches!(
             mode,
             Mode::OpenAiFromAnthropic {
@@ -197,11 +203,11 @@ price = { input = "1", output = "2" }
         assert!(v["max_tokens"].as_u64().unwrap() > 0);
 
         // OpenAI to OpenAI: as before.
-        let (_, mode) = request(WireFormat::OpenaiChat, oa, chat, true).unwrap();
+        let (_, mode) = request(WireFormat::OpenaiChat, oa, chat, true, "").unwrap();
         assert_eq!(mode, Mode::OpenAi);
 
         // What cannot be translated is the client's 400.
         let n2 = br#"{"model":"m","n":2,"messages":[{"role":"user","content":"hi"}]}"#;
-        assert!(request(WireFormat::OpenaiChat, an, n2, false).is_err());
+        assert!(request(WireFormat::OpenaiChat, an, n2, false, "").is_err());
     }
 }

@@ -10,6 +10,7 @@
 //! and a Usage for what was delivered. Exactly one Usage ends every relayed answer.
 
 mod ending;
+mod endpoint;
 mod passthrough;
 mod translated;
 
@@ -66,6 +67,9 @@ pub(crate) enum Relayed {
 /// stream is closed, so the edge is not kept waiting.
 pub(crate) async fn run(cx: &mut Call<'_>, resp: reqwest::Response) -> Relayed {
     let r = match (cx.mode, cx.call.stream) {
+        (&Mode::Endpoint { endpoint, units }, _) => {
+            endpoint::relay(cx, resp, endpoint, units).await
+        }
         (Mode::OpenAi, true) => passthrough::stream(cx, resp).await,
         (Mode::OpenAi, false) => passthrough::body(cx, resp).await,
         (_, true) => translated::stream(cx, resp).await,

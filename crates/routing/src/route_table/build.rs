@@ -10,8 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use tollgate_config::{
-    Capability, Config, DeploymentConfig, ModelConfig, ProviderConfig, ProviderKind, RoutingConfig,
-    RoutingStrategy, SecretRef,
+    Capability, Config, DeploymentConfig, Endpoint, ModelConfig, ProviderConfig, ProviderKind,
+    RoutingConfig, RoutingStrategy, SecretRef,
 };
 use tollgate_proto::routing::v1::ModelInfo;
 
@@ -334,6 +334,7 @@ fn urls(p: &ProviderConfig, model: &str) -> Urls {
                 // Bedrock embeddings (InvokeModel) are not served: dialect refuses them.
                 embeddings: String::new(),
                 responses: String::new(),
+                other: HashMap::new(),
             };
         }
         _ => chat.clone(),
@@ -348,6 +349,10 @@ fn urls(p: &ProviderConfig, model: &str) -> Urls {
         } else {
             String::new()
         },
+        other: Endpoint::ALL
+            .into_iter()
+            .filter_map(|e| p.endpoint_path(e).map(|path| (e, p.url(path, model))))
+            .collect(),
     }
 }
 

@@ -2,13 +2,14 @@
 //! health) and the models those deployments serve. Plain data, built once per config by
 //! `build.rs` and read without locks on every request.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use tollgate_config::{
-    DataCollection, FallbackOn, ProviderConfig, ProviderKind, RoutingStrategy, SecretRef,
+    DataCollection, Endpoint, FallbackOn, ProviderConfig, ProviderKind, RoutingStrategy, SecretRef,
 };
 use tollgate_domain::money::Price;
 
@@ -50,6 +51,9 @@ pub struct Urls {
     pub embeddings: String,
     /// `{base_url}/responses`, for providers that serve the Responses API (else empty).
     pub responses: String,
+    /// The other endpoints (images, speech, transcriptions, moderations, rerank): present only
+    /// for OpenAI-compatible deployments, the only kind that serves them.
+    pub other: HashMap<Endpoint, String>,
 }
 
 /// Capability bits, so a decision compares integers.
@@ -85,6 +89,11 @@ pub struct Deployment {
 }
 
 impl Deployment {
+    /// Whether the deployment serves `endpoint` at all (its provider's kind offers it).
+    pub fn serves(&self, endpoint: Endpoint) -> bool {
+        self.urls.other.contains_key(&endpoint)
+    }
+
     /// Whether `name` (from a client's provider preferences) designates this deployment.
     pub fn is_named(&self, name: &str) -> bool {
         self.provider.name == name || self.id == name

@@ -104,6 +104,7 @@ pub fn call(model: &str, stream: bool, include_usage: bool) -> ChatCall {
         include_usage,
         directory: 0,
         client_headers: Default::default(),
+        content_type: String::new(),
     }
 }
 

@@ -63,6 +63,8 @@ struct Columns {
     reported_by_provider: Vec<bool>,
     started_at: Vec<DateTime<Utc>>,
     latency_ms: Vec<i64>,
+    billed_unit: Vec<Option<&'static str>>,
+    billed_units: Vec<Option<i64>>,
 }
 
 impl Columns {
@@ -90,6 +92,9 @@ impl Columns {
         self.reported_by_provider.push(e.reported_by_provider);
         self.started_at.push(e.started_at);
         self.latency_ms.push(big(e.latency_ms));
+        self.billed_unit
+            .push(e.usage.units.map(|u| u.unit.as_str()));
+        self.billed_units.push(e.usage.units.map(|u| big(u.count)));
     }
 }
 
@@ -103,20 +108,20 @@ WITH input AS (
         $1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
         $8::text[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::int8[],
         $15::int4[], $16::int4[], $17::text[], $18::bool[], $19::bool[], $20::timestamptz[],
-        $21::int8[])
+        $21::int8[], $22::text[], $23::int8[])
     AS t(request_id, tenant_id, team_id, key_id, user_id, model, deployment, provider,
          input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens,
          cost_picos, price_version, http_status, outcome, stream, reported_by_provider,
-         started_at, latency_ms)
+         started_at, latency_ms, billed_unit, billed_units)
 ), ins AS (
     INSERT INTO usage_ledger (request_id, tenant_id, team_id, key_id, user_id, model,
         deployment, provider, input_tokens, output_tokens, cached_input_tokens,
         cache_write_tokens, reasoning_tokens, cost_picos, price_version, http_status, outcome,
-        stream, reported_by_provider, started_at, latency_ms)
+        stream, reported_by_provider, started_at, latency_ms, billed_unit, billed_units)
     SELECT request_id, tenant_id, team_id, key_id, user_id, model, deployment, provider,
         input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens,
         cost_picos, price_version, http_status, outcome, stream, reported_by_provider,
-        started_at, latency_ms
+        started_at, latency_ms, billed_unit, billed_units
     FROM input ORDER BY request_id
     ON CONFLICT (request_id) DO NOTHING
     RETURNING tenant_id, team_id, key_id, model, started_at, input_tokens, output_tokens,
@@ -179,6 +184,8 @@ pub async fn record(pool: &PgPool, entries: &[LedgerEntry]) -> Result<(u32, u32)
         .bind(c.reported_by_provider)
         .bind(c.started_at)
         .bind(c.latency_ms)
+        .bind(c.billed_unit)
+        .bind(c.billed_units)
         .fetch_one(pool)
         .await?;
     let total = u32::try_from(entries.len()).unwrap_or(u32::MAX);

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
-use tollgate_domain::{Money, Outcome, Usage};
+use tollgate_domain::{Money, Outcome, Units, Usage};
 use uuid::Uuid;
 
 use super::LedgerEntry;
@@ -13,10 +13,17 @@ use crate::StoreError;
 const COLUMNS: &str = "request_id, tenant_id, team_id, key_id, user_id, model, deployment, \
     provider, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, \
     reasoning_tokens, cost_picos, price_version, http_status, outcome, stream, \
-    reported_by_provider, started_at, latency_ms";
+    reported_by_provider, started_at, latency_ms, billed_unit, billed_units";
 
 fn count(row: &PgRow, col: &str) -> Result<u64, sqlx::Error> {
     Ok(u64::try_from(row.try_get::<i64, _>(col)?).unwrap_or(0))
+}
+
+/// The unit billed besides tokens (the table's CHECK admits only known units).
+fn units(row: &PgRow) -> Result<Option<Units>, sqlx::Error> {
+    let unit: Option<String> = row.try_get("billed_unit")?;
+    let n: Option<i64> = row.try_get("billed_units")?;
+    Ok(unit.and_then(|u| Units::from_wire(&u, n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))))
 }
 
 fn entry(row: &PgRow) -> Result<LedgerEntry, StoreError> {
@@ -36,6 +43,7 @@ fn entry(row: &PgRow) -> Result<LedgerEntry, StoreError> {
             cached_input_tokens: count(row, "cached_input_tokens")?,
             cache_write_tokens: count(row, "cache_write_tokens")?,
             reasoning_tokens: count(row, "reasoning_tokens")?,
+            units: units(row)?,
         },
         cost: Money::from_picos(row.try_get("cost_picos")?),
         price_version: row.try_get("price_version")?,

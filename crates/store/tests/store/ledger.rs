@@ -1,7 +1,7 @@
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use sqlx::PgPool;
 use tollgate_domain::money::PerMillion;
-use tollgate_domain::{Money, Outcome, Price, Usage};
+use tollgate_domain::{Money, Outcome, Price, Unit, Units, Usage};
 use tollgate_store::ledger::{self, LedgerEntry, SpendGroup, SpendQuery, SpendRow};
 use uuid::Uuid;
 
@@ -15,11 +15,21 @@ fn price() -> Price {
         output: PerMillion::parse_usd("10").unwrap(),
         reasoning: PerMillion::parse_usd("10").unwrap(),
         per_request: Money::ZERO,
+        per_image: Money::parse_usd("0.04").unwrap(),
+        per_audio_second: Money::parse_usd("0.0001").unwrap(),
+        ..Price::default()
     }
 }
 
 fn entry(tenant_id: Uuid, key: &str, model: &str, at: DateTime<Utc>, n: u64) -> LedgerEntry {
+    // Some rows are billed by unit besides tokens: the unit and count read back as written.
+    let units = match n % 4 {
+        1 => Some(Units::new(Unit::Image, n)),
+        3 => Some(Units::new(Unit::AudioSecond, n * 10)),
+        _ => None,
+    };
     let usage = Usage {
+        units,
         input_tokens: 1_000 + n,
         output_tokens: 200 + n,
         cached_input_tokens: 100,

@@ -11,6 +11,7 @@ fn price(input: &str, output: &str) -> Price {
         output: PerMillion::parse_usd(output).unwrap(),
         reasoning: PerMillion::parse_usd(output).unwrap(),
         per_request: Money::parse_usd("0.0001").unwrap(),
+        ..Price::default()
     }
 }
 
@@ -106,4 +107,33 @@ async fn admin_prices_share_the_models_versions_and_survive_a_config_reload(pool
         ),
         "{err}"
     );
+}
+
+#[sqlx::test(migrator = "tollgate_store::MIGRATOR")]
+async fn unit_prices_read_back_exactly_and_a_change_in_one_adds_a_version(pool: PgPool) {
+    let tts = Price {
+        per_million_characters: PerMillion::parse_usd("15").unwrap(),
+        per_image: Money::parse_usd("0.04").unwrap(),
+        per_audio_second: Money::parse_usd("0.0001").unwrap(),
+        per_search_unit: Money::parse_usd("0.002").unwrap(),
+        ..price("0", "0")
+    };
+    assert_eq!(prices::upsert(&pool, "tts", &tts).await.unwrap(), 1);
+    assert_eq!(prices::upsert(&pool, "tts", &tts).await.unwrap(), 1);
+    assert_eq!(prices::version(&pool, "tts", 1).await.unwrap(), tts);
+    let cheaper = Price {
+        per_search_unit: Money::parse_usd("0.001").unwrap(),
+        ..tts
+    };
+    assert_eq!(prices::upsert(&pool, "tts", &cheaper).await.unwrap(), 2);
+    let set = prices::set(&pool, "tts", Some("east"), &cheaper, None)
+        .await
+        .unwrap();
+    assert_eq!(set.price, cheaper);
+    let all = prices::all(&pool).await.unwrap();
+    assert_eq!(
+        all.iter().map(|v| v.price).collect::<Vec<_>>(),
+        [tts, cheaper, cheaper]
+    );
+    assert_eq!(prices::current(&pool).await.unwrap()["tts"], (3, cheaper));
 }
