@@ -59,7 +59,13 @@ async fn ten_thousand_requests_through_billing_restarts_and_a_postgres_restart_a
                         .send()
                         .await
                         .unwrap();
-                    assert_eq!(r.status(), StatusCode::OK, "request {i}");
+                    if r.status() != StatusCode::OK {
+                        let status = r.status();
+                        panic!(
+                            "request {i}: {status} {}",
+                            r.text().await.unwrap_or_default()
+                        );
+                    }
                     let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
                     let body = r.text().await.unwrap();
                     if i % 2 == 0 {

@@ -201,7 +201,7 @@ async fn serve(
         prices::Pricing::from_config(&cfg, prices::LivePrices::default()),
     ));
     let config_file = reload_from.map(|path| follow_config(path, prices.clone()));
-    let state = AppState {
+    let state = AppState::new(state::Shared {
         keys: Arc::new(ArcSwapOption::empty()),
         hasher: Arc::new(KeyHasher::new(edge.key_pepper.expose().as_bytes())),
         admin_token: edge.admin_token.as_ref().map(|t| Arc::from(t.expose())),
@@ -227,7 +227,7 @@ async fn serve(
             .iter()
             .filter_map(|h| http::HeaderName::try_from(h.as_str()).ok())
             .collect(),
-    };
+    });
 
     keep_fresh(&cfg, &state, pool, routing_ch, &background, &stop)?;
 

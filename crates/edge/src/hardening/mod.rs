@@ -137,14 +137,21 @@ impl Drop for InFlight {
 /// The routes that reach a provider: the only ones shed (probes, admin and the model list stay
 /// answerable under load).
 fn is_model_call(method: &Method, path: &str) -> bool {
+    // Every model route is served under `/v1` and OpenRouter's `/api/v1` alike.
+    let path = path.strip_prefix("/api").unwrap_or(path);
     method == Method::POST
         && matches!(
             path,
             "/v1/chat/completions"
-                | "/api/v1/chat/completions"
                 | "/v1/embeddings"
-                | "/api/v1/embeddings"
                 | "/v1/messages"
+                | "/v1/responses"
+                | "/v1/completions"
+                | "/v1/images/generations"
+                | "/v1/audio/speech"
+                | "/v1/audio/transcriptions"
+                | "/v1/moderations"
+                | "/v1/rerank"
         )
 }
 
@@ -337,6 +344,10 @@ mod tests {
     fn only_model_calls_are_shed() {
         assert!(is_model_call(&Method::POST, "/v1/chat/completions"));
         assert!(is_model_call(&Method::POST, "/v1/messages"));
+        assert!(is_model_call(&Method::POST, "/v1/responses"));
+        assert!(is_model_call(&Method::POST, "/api/v1/responses"));
+        assert!(is_model_call(&Method::POST, "/v1/audio/transcriptions"));
+        assert!(!is_model_call(&Method::GET, "/v1/responses/resp_1"));
         assert!(!is_model_call(&Method::GET, "/v1/models"));
         assert!(!is_model_call(&Method::GET, "/readyz"));
         assert!(!is_model_call(&Method::POST, "/admin/v1/keys"));
