@@ -45,12 +45,21 @@ pub(crate) fn request(
         });
     }
     let upstream = dep.upstream_model.as_str();
-    let units = peek(endpoint, body, content_type)?.units;
-    let body = match endpoint {
+    let (units, body) = match endpoint {
         Endpoint::Transcriptions => {
-            endpoints::with_form_model(&Bytes::copy_from_slice(body), content_type, upstream)?
+            // One copy of the upload (up to 25 MB) serves the peek and the rewrite: the form
+            // parser reads `Bytes`.
+            let form = Bytes::copy_from_slice(body);
+            let units = endpoints::peek_transcription(&form, content_type)?.units;
+            (
+                units,
+                endpoints::with_form_model(&form, content_type, upstream)?,
+            )
         }
-        _ => openai::rewrite_chat_request(body, upstream, false)?,
+        _ => (
+            peek(endpoint, body, content_type)?.units,
+            openai::rewrite_chat_request(body, upstream, false)?,
+        ),
     };
     Ok(super::prepared(body, Mode::Endpoint { endpoint, units }))
 }
